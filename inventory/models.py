@@ -1,0 +1,59 @@
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+
+from shop.money import MoneyField
+
+
+class Product(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    price = MoneyField()
+    stock = models.PositiveIntegerField(help_text="Units on hand.")
+    reserved = models.PositiveIntegerField(default=0, editable=False, help_text="Units held by open orders.")
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+            models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="product_reserved_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__lte=F("stock")), name="product_reserved_within_stock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+    @property
+    def available(self) -> int:
+        return self.stock - self.reserved
+
+
+class StockReservation(models.Model):
+    """The stock held for one order. One row per order makes every command idempotent per order."""
+
+    class Status(models.TextChoices):
+        RESERVED = "RESERVED"
+        REFUSED = "REFUSED"
+        RELEASED = "RELEASED"
+        COMMITTED = "COMMITTED"
+
+    order_id = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class StockReservationLine(models.Model):
+    reservation = models.ForeignKey(StockReservation, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="reservation_lines")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reservation", "product"], name="one_line_per_product"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+        ]

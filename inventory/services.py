@@ -1,0 +1,135 @@
+"""Commands of the inventory context: products and the stock reserved for orders.
+
+Every stock command is idempotent per order: the `StockReservation` row of the order records what
+was done. Product rows are locked in primary-key order, so concurrent reservations of
+overlapping products queue up instead of deadlocking, and never take more than is available
+(the CHECK constraints in the database stand behind that).
+"""
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F
+
+from shop.crud import model_delete, model_save, model_update
+
+from .models import Product, StockReservation, StockReservationLine
+
+OUT_OF_STOCK = "OUT_OF_STOCK"
+
+_CONSTRAINT_MESSAGES = {
+    "inventory_product_sku_key": ("sku", "A product with this sku already exists."),
+    "product_reserved_within_stock": ("stock", "stock must cover the units reserved by open orders."),
+}
+_EDITABLE = {"sku", "name", "price", "stock"}
+
+
+class StockNotReserved(Exception):
+    """Committing stock that was never reserved (or was released): a saga bug, never a refusal."""
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservationResult:
+    status: str
+    reason: str = ""
+
+    @property
+    def reserved(self) -> bool:
+        return self.status in (StockReservation.Status.RESERVED, StockReservation.Status.COMMITTED)
+
+
+def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
+    return model_save(Product(sku=sku, name=name, price=price, stock=stock), constraint_messages=_CONSTRAINT_MESSAGES)
+
+
+@transaction.atomic
+def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
+    product = Product.objects.select_for_update().get(pk=product_id)
+    return model_update(product, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+
+
+def product_delete(*, product_id: UUID) -> None:
+    """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
+    model_delete(Product.objects.get(pk=product_id))
+
+
+@transaction.atomic
+def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult:
+    wanted = _merge(lines)
+    # Locking the products first serializes reservations of the same order too.
+    products = list(Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+    existing = StockReservation.objects.filter(pk=order_id).first()
+    if existing is not None:
+        return _result(existing)
+    short = len(products) < len(wanted) or any(p.available < wanted[p.pk] for p in products)
+    status = StockReservation.Status.REFUSED if short else StockReservation.Status.RESERVED
+    reservation = StockReservation.objects.create(order_id=order_id, status=status, reason=OUT_OF_STOCK if short else "")
+    StockReservationLine.objects.bulk_create(
+        StockReservationLine(reservation=reservation, product=p, quantity=wanted[p.pk]) for p in products
+    )
+    if not short:
+        for product in products:
+            Product.objects.filter(pk=product.pk).update(reserved=F("reserved") + wanted[product.pk])
+    return _result(reservation)
+
+
+@transaction.atomic
+def stock_release(*, order_id: UUID) -> ReservationResult:
+    """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
+    reservation that arrives late (reordered delivery) is refused instead of holding stock."""
+    reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()
+    if reservation is None:
+        reservation, _ = StockReservation.objects.get_or_create(
+            pk=order_id, defaults={"status": StockReservation.Status.RELEASED}
+        )
+    elif reservation.status == StockReservation.Status.RESERVED:
+        for line in _locked_lines(reservation):
+            Product.objects.filter(pk=line.product_id).update(reserved=F("reserved") - line.quantity)
+        _set_status(reservation, StockReservation.Status.RELEASED)
+    return _result(reservation)
+
+
+@transaction.atomic
+def stock_commit(*, order_id: UUID) -> ReservationResult:
+    """Reserved units leave the stock (the goods of a confirmed order are gone)."""
+    reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()
+    if reservation is None or not _result(reservation).reserved:
+        raise StockNotReserved(f"order {order_id} has no stock reserved")
+    if reservation.status == StockReservation.Status.RESERVED:
+        for line in _locked_lines(reservation):
+            Product.objects.filter(pk=line.product_id).update(
+                stock=F("stock") - line.quantity, reserved=F("reserved") - line.quantity
+            )
+        _set_status(reservation, StockReservation.Status.COMMITTED)
+    return _result(reservation)
+
+
+def _merge(lines: Iterable[Line]) -> Counter:
+    wanted: Counter = Counter()
+    for line in lines:
+        wanted[line.product_id] += line.quantity
+    return wanted
+
+
+def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
+    lines = list(reservation.lines.order_by("product_id"))
+    list(Product.objects.select_for_update().filter(pk__in=[l.product_id for l in lines]).order_by("pk").values_list("pk"))
+    return lines
+
+
+def _set_status(reservation: StockReservation, status: str) -> None:
+    reservation.status = status
+    reservation.save(update_fields=["status", "updated_at"])
+
+
+def _result(reservation: StockReservation) -> ReservationResult:
+    return ReservationResult(status=reservation.status, reason=reservation.reason)

@@ -1,0 +1,116 @@
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework import status as http
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from shop.api import UUID_PATTERN, Conflict
+from shop.money import MAX_DIGITS, PLACES
+
+from . import selectors, services
+from .models import Order
+
+MAX_ITEMS = 100
+MAX_QUANTITY = 10_000
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class ItemInput(serializers.Serializer):
+    product_id = serializers.UUIDField(required=False)
+    sku = serializers.CharField(required=False, max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("product_id" in attrs) == ("sku" in attrs):
+            raise serializers.ValidationError("Give either product_id or sku.")
+        return attrs
+
+
+class OrderInput(serializers.Serializer):
+    customer_id = serializers.UUIDField()
+    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)
+    amount = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False)
+    fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices, default=Order.Fulfillment.PICKUP)
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("items")) == ("amount" in attrs):
+            raise serializers.ValidationError("Give either items (the total is computed) or an amount.")
+        return attrs
+
+
+class LineOutput(serializers.Serializer):
+    product_id = serializers.UUIDField()
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    items = LineOutput(many=True, source="lines.all")
+    total = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
+    status = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    saga_id = serializers.UUIDField(allow_null=True)
+    fulfillment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class OrderStatusOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+
+
+@method_decorator(name="create", decorator=extend_schema(
+    request=OrderInput,
+    responses={202: OrderOutput},
+    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+))
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Orders: placing one answers 202 at once; its saga moves it to a final state."""
+
+    queryset = selectors.order_list()
+    serializer_class = OrderOutput
+    filterset_fields = ["status", "customer_id"]
+    lookup_value_regex = UUID_PATTERN
+
+    def create(self, request: Request) -> Response:
+        payload = OrderInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        try:
+            placed = services.order_place(
+                customer_id=data["customer_id"],
+                items=[services.ItemRequest(**item) for item in data.get("items", [])],
+                amount=data.get("amount"),
+                fulfillment=data["fulfillment"],
+                idempotency_key=self._idempotency_key(request),
+                request_body=request.data,
+            )
+        except services.IdempotencyConflict as conflict:
+            raise Conflict(str(conflict), code="idempotency_key_reused") from conflict
+        order = selectors.order_get(order_id=placed.order.pk)
+        headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
+        return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
+
+    @extend_schema(responses=OrderStatusOutput)
+    @action(detail=True, methods=["get"])
+    def status(self, request: Request, pk: str) -> Response:
+        return Response(OrderStatusOutput(self.get_object()).data)
+
+    @staticmethod
+    def _idempotency_key(request: Request) -> str | None:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+            raise ValidationError({"Idempotency-Key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters."})
+        return f"{request.user.pk}:{key}"

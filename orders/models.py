@@ -1,0 +1,60 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from shop.money import MoneyField
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        AWAITING_ACCEPTANCE = "AWAITING_ACCEPTANCE"
+        CONFIRMED = "CONFIRMED"
+        REJECTED = "REJECTED"
+        CANCELLED = "CANCELLED"
+
+    class Reason(models.TextChoices):
+        OUT_OF_STOCK = "OUT_OF_STOCK"
+        INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
+        PAYMENT_DECLINED = "PAYMENT_DECLINED"
+        UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
+        ACCEPTANCE_TIMEOUT = "ACCEPTANCE_TIMEOUT"
+        CANCELLED_BY_CUSTOMER = "CANCELLED_BY_CUSTOMER"
+
+    class Fulfillment(models.TextChoices):
+        PICKUP = "pickup"
+        DELIVERY = "delivery"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No foreign keys across contexts: the customer lives in the customers context.
+    customer_id = models.UUIDField(db_index=True)
+    total = MoneyField()
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.CharField(max_length=24, choices=Reason.choices, null=True, blank=True)
+    fulfillment = models.CharField(max_length=10, choices=Fulfillment.choices, default=Fulfillment.PICKUP)
+    saga_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # "<user id>:<Idempotency-Key>", so two users' keys never collide.
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative")]
+
+    def __str__(self) -> str:
+        return f"order {self.id} {self.status}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product_id = models.UUIDField()
+    sku = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    unit_price = MoneyField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]

@@ -1,0 +1,168 @@
+"""Commands of the orders context."""
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from inventory import selectors as inventory
+from saga import services as sagas
+from shop.correlation import current_correlation_id
+
+from .models import Order, OrderLine
+
+PLACE_ORDER = "place_order"
+ACCEPTED = "fulfillment.accepted"
+CANCELLED_REASONS = {Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER}
+# Allowed moves of an order's status; anything else is a bug and raises.
+TRANSITIONS = {
+    Order.Status.PENDING: {Order.Status.AWAITING_ACCEPTANCE, Order.Status.CONFIRMED, Order.Status.REJECTED,
+                           Order.Status.CANCELLED},
+    Order.Status.AWAITING_ACCEPTANCE: {Order.Status.CONFIRMED, Order.Status.REJECTED, Order.Status.CANCELLED},
+}
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was already used for a different request."""
+
+
+class OrderStateConflict(Exception):
+    """The order's status does not allow the request (e.g. accepting an order not waiting)."""
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    quantity: int
+    product_id: UUID | None = None
+    sku: str | None = None
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    created: bool
+
+
+def order_place(
+    *,
+    customer_id: UUID,
+    items: list[ItemRequest],
+    amount: Decimal | None = None,
+    fulfillment: str = Order.Fulfillment.PICKUP,
+    idempotency_key: str | None = None,
+    request_body: Any = None,
+) -> PlacedOrder:
+    """Create a PENDING order and start its place-order saga, in one transaction. With an
+    idempotency key, a repeat of the same request returns the first order (even when both arrive
+    at the same moment); another request with it conflicts."""
+    fingerprint = _fingerprint(request_body) if idempotency_key else ""
+    lines = _priced_lines(items)
+    total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")) if lines else amount
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                customer_id=customer_id,
+                total=total,
+                fulfillment=fulfillment,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+            )
+            for line in lines:
+                line.order = order
+            OrderLine.objects.bulk_create(lines)
+            order.saga_id = _start_saga(order, lines).id
+            order.save(update_fields=["saga_id"])
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        return PlacedOrder(order=_replayed(idempotency_key, fingerprint), created=False)
+    return PlacedOrder(order=order, created=True)
+
+
+def order_accept(*, order_id: UUID) -> Order:
+    """The courier accepted a delivery order: its saga goes on to confirm it."""
+    order = Order.objects.get(pk=order_id)
+    if order.status != Order.Status.AWAITING_ACCEPTANCE or not sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED):
+        raise OrderStateConflict(f"order {order_id} is {order.status}, not waiting for acceptance")
+    return order
+
+
+def order_cancel(*, order_id: UUID) -> Order:
+    """The customer cancels: the saga rolls back and the order ends CANCELLED."""
+    order = Order.objects.get(pk=order_id)
+    cancellable = order.status in (Order.Status.PENDING, Order.Status.AWAITING_ACCEPTANCE)
+    if not cancellable or not sagas.saga_cancel(saga_id=order.saga_id, reason=Order.Reason.CANCELLED_BY_CUSTOMER):
+        raise OrderStateConflict(f"order {order_id} is {order.status} and can no longer be cancelled")
+    return order
+
+
+# --- transitions made by the place-order saga, inside its step's transaction ---
+
+
+def order_await_acceptance(*, order_id: UUID) -> Order:
+    return _transition(order_id, Order.Status.AWAITING_ACCEPTANCE)
+
+
+def order_confirm(*, order_id: UUID) -> Order:
+    return _transition(order_id, Order.Status.CONFIRMED)
+
+
+def order_close(*, order_id: UUID, reason: str) -> Order:
+    """The saga rolled back: the order is CANCELLED (timeout, customer) or REJECTED (refusals)."""
+    status = Order.Status.CANCELLED if reason in CANCELLED_REASONS else Order.Status.REJECTED
+    return _transition(order_id, status, reason=reason)
+
+
+def _transition(order_id: UUID, status: str, reason: str | None = None) -> Order:
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.status == status:
+        return order  # a replayed step
+    if status not in TRANSITIONS.get(order.status, set()):
+        raise OrderStateConflict(f"order {order_id} cannot go from {order.status} to {status}")
+    order.status, order.reason = status, reason
+    order.save(update_fields=["status", "reason", "updated_at"])
+    return order
+
+
+def _start_saga(order: Order, lines: list[OrderLine]):
+    data = {
+        "order_id": str(order.pk),
+        "customer_id": str(order.customer_id),
+        "total": str(order.total),
+        "fulfillment": order.fulfillment,
+        "lines": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
+    }
+    correlation = current_correlation_id()
+    return sagas.saga_start(
+        name=PLACE_ORDER, aggregate_id=order.pk, data=data, correlation_id=UUID(correlation) if correlation else None
+    )
+
+
+def _replayed(idempotency_key: str, fingerprint: str) -> Order:
+    first = Order.objects.get(idempotency_key=idempotency_key)
+    if first.request_fingerprint != fingerprint:
+        raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
+    return first
+
+
+def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
+    by_id = inventory.products_by_ids(ids={i.product_id for i in items if i.product_id})
+    by_sku = inventory.products_by_skus(skus={i.sku for i in items if i.sku})
+    lines, errors = [], []
+    for position, item in enumerate(items):
+        product = by_id.get(item.product_id) if item.product_id else by_sku.get(item.sku)
+        if product is None:
+            errors.append(f"item {position}: no product {item.product_id or item.sku}")
+            continue
+        lines.append(OrderLine(product_id=product.pk, sku=product.sku, quantity=item.quantity, unit_price=product.price))
+    if errors:
+        raise ValidationError({"items": errors})
+    return lines
+
+
+def _fingerprint(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,168 @@
+"""Saga definitions: a declarative, versioned list of steps.
+
+A step is an action with an optional compensation, a kind (compensatable, pivot or retriable, as in
+microservices.io's saga pattern), a retry policy and a timeout; or a wait for a named event with a
+deadline. Definitions are validated when they are built, so a wrong one fails at start-up, not in
+the middle of a customer's order.
+"""
+import enum
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID, uuid5
+
+
+class DefinitionError(ValueError):
+    """A saga definition that cannot be run correctly."""
+
+
+class StepKind(enum.StrEnum):
+    COMPENSATABLE = "compensatable"  # may be undone by its compensation
+    PIVOT = "pivot"  # the point of no return: after it, the saga only goes forward
+    RETRIABLE = "retriable"  # after the pivot: retried until it succeeds
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A participant's business "no" (out of stock, insufficient funds): compensate at once."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter. `max_attempts=None` retries for ever (after the pivot)."""
+
+    max_attempts: int | None = 3
+    initial_backoff: float = 0.2
+    max_backoff: float = 60.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    transient: tuple[type[BaseException], ...] = (Exception,)
+
+    def exhausted(self, attempts: int) -> bool:
+        return self.max_attempts is not None and attempts >= self.max_attempts
+
+    def backoff(self, attempts: int, rng: random.Random) -> float:
+        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** max(attempts - 1, 0))
+        return base * (1 - self.jitter * rng.random())
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, self.transient)
+
+
+@dataclass
+class StepContext:
+    """What an action or compensation sees: the saga's data (changes are saved) and its ids."""
+
+    saga_id: UUID
+    correlation_id: UUID
+    data: dict[str, Any]
+    now: datetime
+
+    def command_id(self, step: str, kind: str) -> UUID:
+        """Deterministic, so a redelivered or replayed command is recognised by its participant."""
+        return uuid5(self.saga_id, f"{step}:{kind}")
+
+
+Action = Callable[[StepContext], Refusal | None]
+Compensation = Callable[[StepContext], Any]
+Condition = Callable[[StepContext], bool]
+
+
+def always(_: StepContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    action: Action
+    compensation: Compensation | None = None
+    kind: StepKind = StepKind.COMPENSATABLE
+    retry: RetryPolicy = RetryPolicy()
+    compensation_retry: RetryPolicy = RetryPolicy(max_attempts=10)
+    timeout: float | None = 30.0
+    when: Condition = always
+    # The reason the saga gives when this step fails for good by error rather than refusal.
+    failure_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Pause until `event` is signalled, at most `timeout(ctx)` seconds, then compensate."""
+
+    name: str
+    event: str
+    timeout: Callable[[StepContext], float]
+    timeout_reason: str
+    when: Condition = always
+    on_enter: Callable[[StepContext], Any] | None = None
+
+    @property
+    def failure_reason(self) -> str:
+        return self.timeout_reason
+
+
+AnyStep = Step | Wait
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    name: str
+    version: int
+    steps: tuple[AnyStep, ...]
+    # Called in the transaction of the saga's last compensation, with the reason it rolled back.
+    on_compensated: Callable[[StepContext, str], Any] | None = None
+    # The whole saga must finish within this many seconds, or it is rolled back (before the
+    # pivot) or flagged FAILED (after it).
+    deadline: Callable[[StepContext], float] | None = None
+    pivot_index: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        pivots = [i for i, s in enumerate(self.steps) if getattr(s, "kind", None) == StepKind.PIVOT]
+        object.__setattr__(self, "pivot_index", pivots[0] if pivots else len(self.steps))
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, self.version
+
+    def step_named(self, name: str) -> int:
+        for index, step in enumerate(self.steps):
+            if step.name == name:
+                return index
+        raise DefinitionError(f"saga {self.name} v{self.version} has no step {name!r}")
+
+
+def _validate(definition: SagaDefinition) -> None:
+    problems = []
+    if not definition.steps:
+        problems.append("it has no steps")
+    names = [s.name for s in definition.steps]
+    if len(set(names)) != len(names):
+        problems.append(f"step names are not unique: {names}")
+    pivots = [i for i, s in enumerate(definition.steps) if isinstance(s, Step) and s.kind == StepKind.PIVOT]
+    if len(pivots) > 1:
+        problems.append("it has more than one pivot")
+    pivot = pivots[0] if pivots else len(definition.steps)
+    for index, step in enumerate(definition.steps):
+        problems.extend(_step_problems(step, before_pivot=index < pivot))
+    if problems:
+        raise DefinitionError(f"saga {definition.name} v{definition.version}: " + "; ".join(problems))
+
+
+def _step_problems(step: AnyStep, *, before_pivot: bool) -> list[str]:
+    if isinstance(step, Wait):
+        return [] if before_pivot else [f"wait {step.name} comes after the pivot, where nothing can be undone"]
+    problems = []
+    if step.kind == StepKind.COMPENSATABLE and not before_pivot:
+        problems.append(f"compensatable step {step.name} comes after the pivot")
+    if step.kind == StepKind.RETRIABLE and before_pivot:
+        problems.append(f"retriable step {step.name} comes before the pivot")
+    if step.kind != StepKind.COMPENSATABLE and step.compensation is not None:
+        problems.append(f"{step.kind} step {step.name} has a compensation")
+    if step.timeout is not None and step.timeout <= 0:
+        problems.append(f"step {step.name} has a timeout that is not positive")
+    return problems

@@ -1,0 +1,444 @@
+"""Execution of sagas: one step at a time, each attempt in two short transactions.
+
+1. Claim: lock the saga row, decide the next step, write its attempt row as RUNNING, commit.
+   A RUNNING row found here belongs to a worker that died mid-step (only one process advances a
+   saga at a time, by a session advisory lock that dies with its connection), so it is marked
+   CRASHED and counts as a failed attempt: a step that kills its worker cannot loop for ever.
+2. Run: lock the saga row again, check nothing redirected it meanwhile (a cancel, an operator),
+   run the action or compensation in a savepoint, record the outcome and move the saga, commit.
+   A local participant's changes commit together with the saga's progress.
+
+Everything is decided from the database; a Celery message only says "look at saga X now".
+"""
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from .definition import AnyStep, Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
+from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
+from .registry import definitions
+from .runtime import Runtime, StepTimeout, time_limit
+
+log = logging.getLogger(__name__)
+
+EVENTS_KEY = "_events"  # events that arrived before their wait step, kept in the saga's data
+
+
+class SagaStateConflict(Exception):
+    """The saga's state does not allow the requested action."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    row_id: int
+    status: str
+    direction: str
+    step_index: int
+
+
+def start(
+    definition: SagaDefinition, *, aggregate_id: UUID, data: dict, runtime: Runtime, correlation_id: UUID | None = None
+) -> SagaInstance:
+    """Create the saga in the caller's transaction; it starts moving once that commits."""
+    now = runtime.clock.now()
+    saga_id = uuid4()
+    saga = SagaInstance(
+        id=saga_id,
+        type=definition.name,
+        version=definition.version,
+        aggregate_id=aggregate_id,
+        correlation_id=correlation_id or saga_id,
+        data=data,
+        current_step=definition.steps[0].name,
+        wake_at=now + timedelta(seconds=runtime.stall_after),
+    )
+    if definition.deadline is not None:
+        saga.deadline = now + timedelta(seconds=definition.deadline(_context(saga, now)))
+    saga.save(force_insert=True)
+    runtime.schedule(saga.id, 0)
+    return saga
+
+
+def advance(saga_id: UUID, runtime: Runtime) -> None:
+    """Move the saga as far as it can go now: through every step, stopping at a wait, a backoff
+    or its end. Returns at once if another process is advancing it."""
+    while True:
+        with _advancing(saga_id) as mine:
+            if not mine:
+                return  # its holder re-checks the saga after letting go, so nothing is missed
+            while _advance_one(saga_id, runtime):
+                pass
+        if not _runnable(saga_id, runtime):
+            return
+
+
+def _runnable(saga_id: UUID, runtime: Runtime) -> bool:
+    """Did something (an event, a cancel) make the saga movable while we held it?"""
+    now = runtime.clock.now()
+    moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING]) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+    expired = Q(status=SagaStatus.WAITING, wake_at__lte=now)
+    return SagaInstance.objects.filter(moving | expired, pk=saga_id).exists()
+
+
+def signal(saga_id: UUID, event: str, payload: dict | None, runtime: Runtime) -> bool:
+    """Deliver `event`. Ends the wait for it, or is kept for a wait still ahead. False when the
+    saga can no longer use it (finished, rolling back, or past that wait)."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        definition = definition_of(saga)
+        if saga.status not in ACTIVE or saga.direction != Direction.FORWARD:
+            return False
+        now = runtime.clock.now()
+        waits = [i for i, s in enumerate(definition.steps) if isinstance(s, Wait) and s.event == event]
+        if saga.status == SagaStatus.WAITING and saga.step_index in waits:
+            _finish_running(saga, SagaStep.Status.SUCCEEDED, now, result=payload)
+            _move(saga, definition, saga.step_index + 1, now, runtime)
+            _save_and_schedule(saga, runtime)
+            return True
+        if any(i > saga.step_index for i in waits):
+            saga.data.setdefault(EVENTS_KEY, {})[event] = payload or {}
+            saga.save(update_fields=["data", "updated_at"])
+            return True
+        return False
+
+
+def cancel(saga_id: UUID, reason: str, runtime: Runtime) -> bool:
+    """Roll the saga back with `reason`, if it has not passed its pivot."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        definition = definition_of(saga)
+        if saga.status not in ACTIVE or saga.direction != Direction.FORWARD or saga.step_index > definition.pivot_index:
+            return False
+        _begin_compensation(saga, definition, saga.step_index, reason, f"cancelled: {reason}", runtime)
+        _save_and_schedule(saga, runtime)
+        return True
+
+
+def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
+    """Operator: resume a FAILED saga where it stopped (or nudge a stuck one)."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        if saga.status not in (SagaStatus.FAILED, SagaStatus.STARTED, SagaStatus.COMPENSATING):
+            raise SagaStateConflict(f"a {saga.status} saga cannot be retried")
+        if saga.status == SagaStatus.FAILED:
+            backward = saga.direction == Direction.BACKWARD
+            saga.status = SagaStatus.COMPENSATING if backward else SagaStatus.STARTED
+            saga.attempts = 0
+        saga.retry_at = None
+        saga.wake_at = runtime.clock.now() + timedelta(seconds=runtime.stall_after)
+        _save_and_schedule(saga, runtime)
+        return saga
+
+
+def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
+    """Operator: roll back a saga that is stuck or FAILED before its pivot."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        definition = definition_of(saga)
+        if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.COMPENSATING):
+            raise SagaStateConflict(f"a {saga.status} saga cannot be compensated")
+        if saga.direction == Direction.BACKWARD:
+            return retry(saga_id, runtime)
+        if saga.step_index > definition.pivot_index:
+            raise SagaStateConflict("the saga has passed its pivot; it can only go forward")
+        step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
+        _begin_compensation(saga, definition, saga.step_index, step.failure_reason, "compensation requested by an operator", runtime)
+        _save_and_schedule(saga, runtime)
+        return saga
+
+
+def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
+    """Operator: run the saga forward again from `step_name` (participants are idempotent, so
+    steps that already happened change nothing)."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        definition = definition_of(saga)
+        index = definition.step_named(step_name)
+        moving_forward = saga.status in ACTIVE and saga.direction == Direction.FORWARD
+        failed_forward = saga.status == SagaStatus.FAILED and saga.direction == Direction.FORWARD
+        if not (moving_forward or failed_forward) or index > saga.step_index:
+            raise SagaStateConflict(f"cannot replay a {saga.status} saga from {step_name}")
+        _finish_running(saga, SagaStep.Status.ABANDONED, runtime.clock.now())
+        saga.status = SagaStatus.STARTED
+        _move(saga, definition, index, runtime.clock.now(), runtime)
+        _save_and_schedule(saga, runtime)
+        return saga
+
+
+def definition_of(saga: SagaInstance) -> SagaDefinition:
+    return definitions.get(saga.type, saga.version)
+
+
+# --- one step -------------------------------------------------------------------------------
+
+
+def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
+    """Take one step. True if the saga moved and may move again at once."""
+    claim = _claim(saga_id, runtime)
+    if not isinstance(claim, Claim):
+        return claim
+    return _run(saga_id, claim, runtime)
+
+
+def _claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        definition = definition_of(saga)
+        now = runtime.clock.now()
+        if saga.status in TERMINAL:
+            return False
+        if saga.deadline and now >= saga.deadline and saga.direction == Direction.FORWARD:
+            return _deadline_passed(saga, definition, runtime)
+        if saga.retry_at and saga.retry_at > now:
+            return False
+        if saga.status == SagaStatus.WAITING:
+            return _wait_expired(saga, definition, runtime) if saga.wake_at and saga.wake_at <= now else False
+        if saga.direction == Direction.FORWARD:
+            return _claim_forward(saga, definition, runtime)
+        return _claim_backward(saga, definition, runtime)
+
+
+def _claim_forward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> Claim | bool:
+    now = runtime.clock.now()
+    if saga.step_index >= len(definition.steps):
+        _end(saga, SagaStatus.COMPLETED)
+        return False
+    step = definition.steps[saga.step_index]
+    ctx = _context(saga, now)
+    if not step.when(ctx):
+        _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.SKIPPED, now)
+        _move(saga, definition, saga.step_index + 1, now, runtime)
+        saga.save()
+        return True
+    if isinstance(step, Wait):
+        return _enter_wait(saga, definition, step, ctx, runtime)
+    return _claim_attempt(saga, definition, step, SagaStep.Kind.ACTION, step.retry, runtime)
+
+
+def _claim_backward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> Claim | bool:
+    now = runtime.clock.now()
+    # Steps with nothing to undo are passed over without a history row.
+    while saga.step_index >= 0 and not _needs_compensation(definition.steps[saga.step_index], _context(saga, now)):
+        saga.step_index -= 1
+    if saga.step_index < 0:
+        if definition.on_compensated is not None:
+            definition.on_compensated(_context(saga, now), saga.reason)
+        _end(saga, SagaStatus.COMPENSATED)
+        return False
+    step = definition.steps[saga.step_index]
+    saga.current_step = step.name
+    return _claim_attempt(saga, definition, step, SagaStep.Kind.COMPENSATION, step.compensation_retry, runtime)
+
+
+def _claim_attempt(
+    saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, policy: RetryPolicy, runtime: Runtime
+) -> Claim | bool:
+    now = runtime.clock.now()
+    crashed = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
+    if crashed.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
+        if policy.exhausted(saga.attempts):
+            return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {saga.attempts} times", runtime)
+    saga.attempts += 1
+    saga.retry_at = None
+    saga.wake_at = now + timedelta(seconds=(step.timeout or 0) + runtime.stall_after)
+    saga.save()
+    row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
+    return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
+
+
+def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        row = SagaStep.objects.get(pk=claim.row_id)
+        if row.status != SagaStep.Status.RUNNING or claim != Claim(row.pk, saga.status, saga.direction, saga.step_index):
+            SagaStep.objects.filter(pk=row.pk, status=SagaStep.Status.RUNNING).update(status=SagaStep.Status.ABANDONED)
+            return saga.status not in TERMINAL
+        definition = definition_of(saga)
+        step = definition.steps[saga.step_index]
+        ctx = _context(saga, runtime.clock.now())
+        try:
+            with transaction.atomic(), time_limit(step.timeout):
+                outcome = _invoke(step, row.kind, ctx, runtime)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded and decided on
+            return _failed(saga, definition, step, row, error, runtime)
+        saga.data = ctx.data
+        if isinstance(outcome, Refusal) and row.kind == SagaStep.Kind.ACTION and step.kind != StepKind.RETRIABLE:
+            _finish(row, SagaStep.Status.REFUSED, runtime, error=outcome.reason)
+            _begin_compensation(saga, definition, saga.step_index, outcome.reason, f"{step.name} refused: {outcome.reason}", runtime)
+        elif isinstance(outcome, Refusal):
+            return _failed(saga, definition, step, row, RuntimeError(f"refused: {outcome.reason}"), runtime)
+        else:
+            _finish(row, SagaStep.Status.SUCCEEDED, runtime)
+            forward = row.kind == SagaStep.Kind.ACTION
+            _move(saga, definition, saga.step_index + (1 if forward else -1), runtime.clock.now(), runtime)
+        saga.save()
+        return True
+
+
+def _invoke(step: Step, kind: str, ctx: StepContext, runtime: Runtime) -> Any:
+    injected = runtime.faults.before(step.name, kind, ctx)
+    if injected is not None:
+        return injected
+    return step.action(ctx) if kind == SagaStep.Kind.ACTION else step.compensation(ctx)
+
+
+def _failed(saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime) -> bool:
+    description = "".join(traceback.format_exception_only(error)).strip()
+    _finish(row, SagaStep.Status.FAILED, runtime, error=description)
+    policy = step.retry if row.kind == SagaStep.Kind.ACTION else step.compensation_retry
+    transient = isinstance(error, StepTimeout) or policy.is_transient(error)
+    if transient and not policy.exhausted(saga.attempts):
+        delay = policy.backoff(saga.attempts, runtime.rng)
+        saga.retry_at = saga.wake_at = runtime.clock.now() + timedelta(seconds=delay)
+        saga.error = description
+        saga.save()
+        runtime.schedule(saga.id, delay)
+        return False
+    return _give_up(saga, definition, step, row.kind, description, runtime)
+
+
+def _give_up(saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, error: str, runtime: Runtime) -> bool:
+    """A step failed for good: roll back if still possible, else stop for an operator."""
+    if kind == SagaStep.Kind.ACTION and saga.step_index <= definition.pivot_index:
+        _begin_compensation(saga, definition, saga.step_index, step.failure_reason, error, runtime)
+        saga.save()
+        return True
+    saga.error = error
+    _end(saga, SagaStatus.FAILED)
+    log.error("saga %s FAILED at %s (%s): %s", saga.id, step.name, kind, error)
+    return False
+
+
+# --- waits, deadlines, transitions ----------------------------------------------------------
+
+
+def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx: StepContext, runtime: Runtime) -> bool:
+    now = runtime.clock.now()
+    early = saga.data.get(EVENTS_KEY, {})
+    if step.event in early:
+        _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.SUCCEEDED, now, result=early[step.event])
+        _move(saga, definition, saga.step_index + 1, now, runtime)
+        saga.save()
+        return True
+    if step.on_enter is not None:
+        step.on_enter(ctx)
+    saga.status = SagaStatus.WAITING
+    saga.wake_at = now + timedelta(seconds=step.timeout(ctx))
+    saga.save()
+    _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.RUNNING, now, finished=False)
+    return False
+
+
+def _wait_expired(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
+    step = definition.steps[saga.step_index]
+    now = runtime.clock.now()
+    _finish_running(saga, SagaStep.Status.FAILED, now, error=f"no {step.event} before the deadline")
+    _begin_compensation(saga, definition, saga.step_index, step.timeout_reason, f"{step.name} timed out", runtime)
+    saga.save()
+    return True
+
+
+def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
+    now = runtime.clock.now()
+    _finish_running(saga, SagaStep.Status.ABANDONED, now)
+    if saga.step_index <= definition.pivot_index:
+        step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
+        _begin_compensation(saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime)
+        saga.save()
+        return True
+    saga.error = "the saga's deadline passed after its pivot; it needs an operator"
+    _end(saga, SagaStatus.FAILED)
+    return False
+
+
+def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_index: int, reason: str, error: str, runtime: Runtime) -> None:
+    """Undo every step up to and including `from_index`: a refused or failed step may have done
+    part of its work, and compensations are idempotent (undoing nothing is a no-op)."""
+    now = runtime.clock.now()
+    _finish_running(saga, SagaStep.Status.ABANDONED, now)
+    saga.status = SagaStatus.COMPENSATING
+    saga.direction = Direction.BACKWARD
+    saga.step_index = min(from_index, len(definition.steps) - 1)
+    saga.current_step = definition.steps[saga.step_index].name
+    saga.attempts = 0
+    saga.reason = reason
+    saga.error = error
+    saga.retry_at = None
+    saga.wake_at = now + timedelta(seconds=runtime.stall_after)
+
+
+def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runtime: Runtime) -> None:
+    saga.step_index = index
+    saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
+    saga.attempts = 0
+    saga.retry_at = None
+    if saga.status == SagaStatus.WAITING:
+        saga.status = SagaStatus.STARTED
+    saga.wake_at = now + timedelta(seconds=runtime.stall_after)
+
+
+def _end(saga: SagaInstance, status: str) -> None:
+    saga.status = status
+    saga.wake_at = saga.retry_at = None
+    if status != SagaStatus.FAILED:
+        saga.current_step = ""
+    saga.save()
+
+
+def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:
+    return isinstance(step, Step) and step.compensation is not None and step.when(ctx)
+
+
+def _context(saga: SagaInstance, now) -> StepContext:
+    return StepContext(saga_id=saga.id, correlation_id=saga.correlation_id, data=dict(saga.data), now=now)
+
+
+def _record(saga: SagaInstance, name: str, kind: str, status: str, now, *, finished: bool = True, result=None) -> SagaStep:
+    return SagaStep.objects.create(
+        saga=saga, name=name, kind=kind, status=status, attempt=max(saga.attempts, 1),
+        started_at=now, finished_at=now if finished else None, result=result,
+    )
+
+
+def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "") -> None:
+    row.status = status
+    row.error = error
+    row.finished_at = runtime.clock.now()
+    row.save(update_fields=["status", "error", "finished_at"])
+
+
+def _finish_running(saga: SagaInstance, status: str, now, *, error: str = "", result=None) -> None:
+    saga.steps.filter(status=SagaStep.Status.RUNNING).update(status=status, finished_at=now, error=error, result=result)
+
+
+def _locked(saga_id: UUID) -> SagaInstance:
+    return SagaInstance.objects.select_for_update().get(pk=saga_id)
+
+
+def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:
+    saga.save()
+    runtime.schedule(saga.id, 0)
+
+
+class _advancing:
+    """A session advisory lock on the saga: one advancer at a time, released if its process dies."""
+
+    def __init__(self, saga_id: UUID):
+        self.key = str(saga_id)
+
+    def __enter__(self) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [self.key])
+            self.acquired = cursor.fetchone()[0]
+        return self.acquired
+
+    def __exit__(self, *exc_info) -> None:
+        if self.acquired and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])

@@ -1,0 +1,26 @@
+"""The production runtime: Celery rings the doorbell after the transaction commits."""
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+
+from .runtime import Runtime
+
+# Longer timers are left to the sweeper: a long Celery countdown sits in the worker's memory and
+# outlives the Redis visibility timeout.
+MAX_COUNTDOWN_SECONDS = 60
+
+
+def schedule_with_celery(saga_id: UUID, delay: float) -> None:
+    from .tasks import advance_saga  # the task module imports this one
+
+    if delay > MAX_COUNTDOWN_SECONDS:
+        return
+    # robust: if Redis is down the commit still stands, and the sweeper enqueues the saga later.
+    transaction.on_commit(
+        lambda: advance_saga.apply_async((str(saga_id),), countdown=delay or None), robust=True
+    )
+
+
+def default_runtime() -> Runtime:
+    return Runtime(schedule=schedule_with_celery, stall_after=settings.SAGA_STALL_AFTER)

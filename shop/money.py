@@ -1,0 +1,12 @@
+"""Money: Decimal with two places, never float."""
+from decimal import Decimal
+
+from django.db import models
+
+MAX_DIGITS = 12
+PLACES = 2
+ZERO = Decimal("0.00")
+
+
+def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, **kwargs)

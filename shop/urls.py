@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from customers.apis import CustomerViewSet
+from inventory.apis import ProductViewSet
+from orders.apis import OrderViewSet
+
+from .health import health
+
+
+
+class OptionalSlashRouter(DefaultRouter):
+    """The contract's paths have no trailing slash; accept both spellings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("products", ProductViewSet, basename="product")
+router.register("orders", OrderViewSet, basename="order")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/health", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("api/", include(router.urls)),
+]

@@ -1,0 +1,56 @@
+import threading
+from decimal import Decimal
+from typing import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from rest_framework.test import APIClient
+
+from customers import services as customers
+from inventory import services as inventory
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+
+
+@pytest.fixture
+def api(superuser) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(superuser)
+    return client
+
+
+@pytest.fixture
+def customer(db):
+    return customers.customer_create(name="Ada", email="ada@example.com", balance=Decimal("500.00"))
+
+
+@pytest.fixture
+def product(db):
+    return inventory.product_create(sku="WIDGET", name="Widget", price=Decimal("25.00"), stock=10)
+
+
+def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
+    """Run each call in its own thread (and so its own database connection), all released at
+    once by a barrier. Returns results or the exceptions raised, in call order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - handed back to the test to assert on
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

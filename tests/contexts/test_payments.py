@@ -1,0 +1,60 @@
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+
+from payments import selectors, services
+from payments.gateway import Authorization, SandboxGateway
+from payments.models import Payment
+
+
+class CountingGateway(SandboxGateway):
+    calls: list[str] = []
+
+    def authorize(self, *, order_id, amount):
+        CountingGateway.calls.append("authorize")
+        return super().authorize(order_id=order_id, amount=amount)
+
+    def capture(self, *, reference):
+        CountingGateway.calls.append("capture")
+
+
+class DecliningGateway(SandboxGateway):
+    def authorize(self, *, order_id, amount):
+        return Authorization(approved=False, decline_reason="CARD_EXPIRED")
+
+
+@pytest.fixture
+def counting():
+    CountingGateway.calls = []
+    with override_settings(PAYMENTS_GATEWAY="tests.contexts.test_payments.CountingGateway"):
+        yield CountingGateway.calls
+
+
+def test_authorize_and_capture_call_the_provider_once_each(db, counting):
+    order_id = uuid.uuid4()
+    for _ in range(2):
+        assert services.payment_authorize(order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("9.99")).authorized
+    for _ in range(2):
+        services.payment_capture(order_id=order_id)
+    assert counting == ["authorize", "capture"]
+    assert selectors.payment_get(order_id=order_id).status == Payment.Status.CAPTURED
+
+
+@override_settings(PAYMENTS_GATEWAY="tests.contexts.test_payments.DecliningGateway")
+def test_a_declined_authorization_is_remembered_and_cannot_be_captured(db):
+    order_id = uuid.uuid4()
+    result = services.payment_authorize(order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("5.00"))
+    assert (result.authorized, result.reason) == (False, "CARD_EXPIRED")
+    with pytest.raises(services.PaymentNotAuthorized):
+        services.payment_capture(order_id=order_id)
+
+
+def test_void_after_authorize_and_void_before_authorize(db):
+    order_id, early = uuid.uuid4(), uuid.uuid4()
+    services.payment_authorize(order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("5.00"))
+    assert services.payment_void(order_id=order_id).status == Payment.Status.VOIDED
+    services.payment_void(order_id=early)
+    late = services.payment_authorize(order_id=early, customer_id=uuid.uuid4(), amount=Decimal("5.00"))
+    assert not late.authorized
