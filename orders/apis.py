@@ -9,7 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from shop.api import UUID_PATTERN, Conflict
+from shop.api import UUID_PATTERN, conflicts_as_409
+from shop.permissions import requires
 from shop.money import MAX_DIGITS, PLACES
 
 from . import selectors, services
@@ -86,7 +87,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         payload = OrderInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
+        with conflicts_as_409(services.IdempotencyConflict, code="idempotency_key_reused"):
             placed = services.order_place(
                 customer_id=data["customer_id"],
                 items=[services.ItemRequest(**item) for item in data.get("items", [])],
@@ -95,8 +96,6 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 idempotency_key=self._idempotency_key(request),
                 request_body=request.data,
             )
-        except services.IdempotencyConflict as conflict:
-            raise Conflict(str(conflict), code="idempotency_key_reused") from conflict
         order = selectors.order_get(order_id=placed.order.pk)
         headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
         return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
@@ -105,6 +104,24 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["get"])
     def status(self, request: Request, pk: str) -> Response:
         return Response(OrderStatusOutput(self.get_object()).data)
+
+    @extend_schema(request=None, responses={202: OrderStatusOutput, 409: dict})
+    @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
+    def accept(self, request: Request, pk: str) -> Response:
+        """End a delivery order's wait for its courier."""
+        return self._change(services.order_accept)
+
+    @extend_schema(request=None, responses={202: OrderStatusOutput, 409: dict})
+    @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Roll back a PENDING or AWAITING_ACCEPTANCE order; it ends CANCELLED."""
+        return self._change(services.order_cancel)
+
+    def _change(self, command) -> Response:
+        order = self.get_object()
+        with conflicts_as_409(services.OrderStateConflict, code="order_state"):
+            command(order_id=order.pk)
+        return Response(OrderStatusOutput(selectors.order_get(order_id=order.pk)).data, status=http.HTTP_202_ACCEPTED)
 
     @staticmethod
     def _idempotency_key(request: Request) -> str | None:

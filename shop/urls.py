@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from customers.apis import CustomerViewSet
 from inventory.apis import ProductViewSet
 from orders.apis import OrderViewSet
+from saga.apis import SagaViewSet
 
 from .health import health
 
@@ -23,6 +24,7 @@ router = OptionalSlashRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
+router.register("sagas", SagaViewSet, basename="saga")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,0 +1,80 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework import status as http
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from shop.api import UUID_PATTERN, conflicts_as_409
+from shop.permissions import requires
+
+from . import selectors, services
+from .models import SagaInstance, SagaStatus
+
+
+class StepOutput(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField(source="attempt")
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+
+class SagaOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    current_step = serializers.CharField()
+    # The engine knows aggregates, not orders; the contract calls the place-order one order_id.
+    order_id = serializers.UUIDField(source="aggregate_id")
+    correlation_id = serializers.UUIDField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    deadline = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    steps = StepOutput(many=True, source="steps.all")
+
+
+class SagaFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=SagaStatus.choices)
+    type = filters.CharFilter()
+    order_id = filters.UUIDFilter(field_name="aggregate_id")
+
+    class Meta:
+        model = SagaInstance
+        fields = ["status", "type", "order_id"]
+
+
+class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Sagas with their step history; operators retry or compensate the ones that stopped."""
+
+    queryset = selectors.saga_list()
+    serializer_class = SagaOutput
+    filterset_class = SagaFilter
+    lookup_value_regex = UUID_PATTERN
+
+    def get_permissions(self):
+        if self.action in ("retry", "compensate"):
+            return [requires("saga.change_sagainstance")()]
+        return super().get_permissions()
+
+    @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        return self._operate(services.saga_retry)
+
+    @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
+    @action(detail=True, methods=["post"])
+    def compensate(self, request: Request, pk: str) -> Response:
+        return self._operate(services.saga_compensate)
+
+    def _operate(self, operation) -> Response:
+        saga = self.get_object()
+        with conflicts_as_409(services.SagaStateConflict, code="saga_state"):
+            operation(saga_id=saga.pk)
+        return Response(SagaOutput(selectors.saga_get(saga_id=saga.pk)).data, status=http.HTTP_202_ACCEPTED)

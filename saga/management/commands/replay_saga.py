@@ -1,0 +1,52 @@
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from saga import services
+from saga.definition import DefinitionError
+from saga.models import SagaInstance, SagaStatus
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-drive sagas in this process, safely: finished sagas are left as they are, and "
+        "participants are idempotent, so a step that already happened changes nothing."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("saga_ids", nargs="*", help="ids of the sagas to replay")
+        parser.add_argument("--from-step", help="run the saga forward again from this step")
+        parser.add_argument("--status", choices=SagaStatus.values, help="with --all: the sagas in this status")
+        parser.add_argument("--all", dest="every", action="store_true", help="replay every saga in --status")
+        parser.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
+
+    def handle(self, *args, saga_ids, from_step, status, every, dry_run, **options) -> None:
+        ids = self._select(saga_ids, status, every)
+        if not ids:
+            self.stdout.write("no saga to replay")
+            return
+        for number, saga_id in enumerate(ids, start=1):
+            try:
+                plan = services.saga_replay(saga_id=saga_id, from_step=from_step, dry_run=dry_run)
+            except (DefinitionError, services.SagaStateConflict) as error:
+                raise CommandError(f"saga {saga_id}: {error}") from error
+            after = "" if dry_run else f" -> now {SagaInstance.objects.get(pk=saga_id).status}"
+            prefix = "[dry run] " if dry_run else ""
+            self.stdout.write(f"{prefix}[{number}/{len(ids)}] saga {saga_id}: {plan.description}{after}")
+
+    @staticmethod
+    def _select(saga_ids: list[str], status: str | None, every: bool) -> list[uuid.UUID]:
+        if every == bool(saga_ids):
+            raise CommandError("give saga ids, or --status STATUS --all")
+        if every:
+            if not status:
+                raise CommandError("--all needs --status")
+            return list(SagaInstance.objects.filter(status=status).order_by("created_at").values_list("id", flat=True))
+        try:
+            ids = [uuid.UUID(value) for value in saga_ids]
+        except ValueError as error:
+            raise CommandError(f"not a saga id: {error}") from error
+        missing = set(ids) - set(SagaInstance.objects.filter(pk__in=ids).values_list("id", flat=True))
+        if missing:
+            raise CommandError(f"no such saga: {', '.join(map(str, sorted(missing)))}")
+        return ids
