@@ -60,6 +60,7 @@ class StepContext:
     correlation_id: UUID
     data: dict[str, Any]
     now: datetime
+    attempt: int = 1
 
     def command_id(self, step: str, kind: str) -> UUID:
         """Deterministic, so a redelivered or replayed command is recognised by its participant."""

@@ -82,7 +82,7 @@ def _runnable(saga_id: UUID, runtime: Runtime) -> bool:
     """Did something (an event, a cancel) make the saga movable while we held it?"""
     now = runtime.clock.now()
     moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING]) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
-    expired = Q(status=SagaStatus.WAITING, wake_at__lte=now)
+    expired = Q(status=SagaStatus.WAITING, timer_at__lte=now)
     return SagaInstance.objects.filter(moving | expired, pk=saga_id).exists()
 
 
@@ -198,7 +198,7 @@ def _claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
         if saga.retry_at and saga.retry_at > now:
             return False
         if saga.status == SagaStatus.WAITING:
-            return _wait_expired(saga, definition, runtime) if saga.wake_at and saga.wake_at <= now else False
+            return _wait_expired(saga, definition, runtime) if saga.timer_at and saga.timer_at <= now else False
         if saga.direction == Direction.FORWARD:
             return _claim_forward(saga, definition, runtime)
         return _claim_backward(saga, definition, runtime)
@@ -246,7 +246,9 @@ def _claim_attempt(
             return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {saga.attempts} times", runtime)
     saga.attempts += 1
     saga.retry_at = None
-    saga.wake_at = now + timedelta(seconds=(step.timeout or 0) + runtime.stall_after)
+    # If the sweeper finds it still here, the advancer is dead or slow; a live one keeps its
+    # advisory lock, so the extra doorbell is harmless.
+    saga.wake_at = now + timedelta(seconds=runtime.stall_after)
     saga.save()
     row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
     return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
@@ -329,7 +331,7 @@ def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx:
     if step.on_enter is not None:
         step.on_enter(ctx)
     saga.status = SagaStatus.WAITING
-    saga.wake_at = now + timedelta(seconds=step.timeout(ctx))
+    saga.timer_at = saga.wake_at = now + timedelta(seconds=step.timeout(ctx))
     saga.save()
     _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.RUNNING, now, finished=False)
     return False
@@ -369,7 +371,7 @@ def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_ind
     saga.attempts = 0
     saga.reason = reason
     saga.error = error
-    saga.retry_at = None
+    saga.retry_at = saga.timer_at = None
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
 
 
@@ -377,7 +379,7 @@ def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runti
     saga.step_index = index
     saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
     saga.attempts = 0
-    saga.retry_at = None
+    saga.retry_at = saga.timer_at = None
     if saga.status == SagaStatus.WAITING:
         saga.status = SagaStatus.STARTED
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
@@ -385,7 +387,7 @@ def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runti
 
 def _end(saga: SagaInstance, status: str) -> None:
     saga.status = status
-    saga.wake_at = saga.retry_at = None
+    saga.wake_at = saga.retry_at = saga.timer_at = None
     if status != SagaStatus.FAILED:
         saga.current_step = ""
     saga.save()
@@ -396,7 +398,9 @@ def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:
 
 
 def _context(saga: SagaInstance, now) -> StepContext:
-    return StepContext(saga_id=saga.id, correlation_id=saga.correlation_id, data=dict(saga.data), now=now)
+    return StepContext(
+        saga_id=saga.id, correlation_id=saga.correlation_id, data=dict(saga.data), now=now, attempt=max(saga.attempts, 1)
+    )
 
 
 def _record(saga: SagaInstance, name: str, kind: str, status: str, now, *, finished: bool = True, result=None) -> SagaStep:

@@ -40,6 +40,8 @@ class SagaInstance(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     # Not before: the end of a backoff.
     retry_at = models.DateTimeField(null=True, blank=True)
+    # When the current wait gives up on its event.
+    timer_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

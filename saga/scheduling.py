@@ -4,6 +4,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 
+from .faults import ConfiguredFaults
 from .runtime import Runtime
 
 # Longer timers are left to the sweeper: a long Celery countdown sits in the worker's memory and
@@ -23,4 +24,8 @@ def schedule_with_celery(saga_id: UUID, delay: float) -> None:
 
 
 def default_runtime() -> Runtime:
-    return Runtime(schedule=schedule_with_celery, stall_after=settings.SAGA_STALL_AFTER)
+    return Runtime(
+        schedule=schedule_with_celery,
+        stall_after=settings.SAGA_STALL_AFTER,
+        faults=ConfiguredFaults.from_json(settings.SAGA_FAULTS),
+    )

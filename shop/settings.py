@@ -158,6 +158,9 @@ LOGGING = {
 # sweeper, which runs every SAGA_SWEEP_INTERVAL seconds (Celery beat).
 SAGA_STALL_AFTER = float(env("SAGA_STALL_AFTER", "30"))
 SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
+# Faults injected into saga steps (crash and chaos tests only); see saga/faults.py.
+SAGA_FAULTS = env("SAGA_FAULTS", "")
+CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")
 CELERY_BEAT_SCHEDULE = {
     "sweep-sagas": {"task": "saga.tasks.sweep_sagas", "schedule": SAGA_SWEEP_INTERVAL},
 }
