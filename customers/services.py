@@ -13,6 +13,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
+from saga.outbox import publish, publish_status
 from shop.crud import model_delete, model_save, model_update
 
 from .models import Customer, FundsHold
@@ -42,20 +43,24 @@ class HoldResult:
         return self.status in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED)
 
 
+@transaction.atomic
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
-    return model_save(customer, constraint_messages=_CONSTRAINT_MESSAGES)
+    return _announced("customer.created", model_save(customer, constraint_messages=_CONSTRAINT_MESSAGES))
 
 
 @transaction.atomic
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
-    return model_update(customer, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(customer, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    return _announced("customer.updated", updated)
 
 
+@transaction.atomic
 def customer_delete(*, customer_id: UUID) -> None:
     """Raises StillReferenced when orders hold or held funds of this customer."""
     model_delete(Customer.objects.get(pk=customer_id))
+    publish(context="customer", type="customer.deleted", key=customer_id, payload={"id": customer_id})
 
 
 @transaction.atomic
@@ -80,11 +85,17 @@ def funds_release(*, order_id: UUID) -> HoldResult:
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
     hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()
     if hold is None:
-        return _record(order_id, None, Decimal("0"), FundsHold.Status.RELEASED)
+        hold, created = FundsHold.objects.get_or_create(
+            pk=order_id, defaults={"amount": Decimal("0"), "status": FundsHold.Status.RELEASED}
+        )
+        if created:
+            _announce(hold)
+            return _result(hold)
+        # A hold committed while we looked: release it like any other.
+        hold = FundsHold.objects.select_for_update().get(pk=order_id)
     if hold.status == FundsHold.Status.HELD:
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
-        hold.status = FundsHold.Status.RELEASED
-        hold.save(update_fields=["status", "updated_at"])
+        _set_status(hold, FundsHold.Status.RELEASED)
     return _result(hold)
 
 
@@ -98,16 +109,44 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
         Customer.objects.filter(pk=hold.customer_id).update(
             balance=F("balance") - hold.amount, reserved=F("reserved") - hold.amount
         )
-        hold.status = FundsHold.Status.CONSUMED
-        hold.save(update_fields=["status", "updated_at"])
+        _set_status(hold, FundsHold.Status.CONSUMED)
     return _result(hold)
 
 
 def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
-    hold, _ = FundsHold.objects.get_or_create(
+    hold, created = FundsHold.objects.get_or_create(
         pk=order_id, defaults={"customer": customer, "amount": amount, "status": status, "reason": reason}
     )
+    if created:
+        _announce(hold)
     return _result(hold)
+
+
+_EVENTS = {
+    FundsHold.Status.HELD: "funds.held",
+    FundsHold.Status.REFUSED: "funds.hold_refused",
+    FundsHold.Status.RELEASED: "funds.released",
+    FundsHold.Status.CONSUMED: "funds.consumed",
+}
+
+
+def _announce(hold: FundsHold) -> None:
+    payload = {"order_id": hold.order_id, "customer_id": hold.customer_id, "amount": hold.amount}
+    publish_status(context="customer", types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload,
+                   reason=hold.reason)
+
+
+def _announced(type: str, customer: Customer) -> Customer:
+    payload = {"id": customer.pk, "name": customer.name, "email": customer.email,
+               "balance": customer.balance, "blocked": customer.blocked}
+    publish(context="customer", type=type, key=customer.pk, payload=payload)
+    return customer
+
+
+def _set_status(hold: FundsHold, status: str) -> None:
+    hold.status = status
+    hold.save(update_fields=["status", "updated_at"])
+    _announce(hold)
 
 
 def _result(hold: FundsHold) -> HoldResult:

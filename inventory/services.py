@@ -14,6 +14,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
+from saga.outbox import publish, publish_status
 from shop.crud import model_delete, model_save, model_update
 
 from .models import Product, StockReservation, StockReservationLine
@@ -47,19 +48,24 @@ class ReservationResult:
         return self.status in (StockReservation.Status.RESERVED, StockReservation.Status.COMMITTED)
 
 
+@transaction.atomic
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
-    return model_save(Product(sku=sku, name=name, price=price, stock=stock), constraint_messages=_CONSTRAINT_MESSAGES)
+    product = Product(sku=sku, name=name, price=price, stock=stock)
+    return _announced("product.created", model_save(product, constraint_messages=_CONSTRAINT_MESSAGES))
 
 
 @transaction.atomic
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
-    return model_update(product, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(product, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    return _announced("product.updated", updated)
 
 
+@transaction.atomic
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
+    publish(context="inventory", type="product.deleted", key=product_id, payload={"id": product_id})
 
 
 @transaction.atomic
@@ -79,6 +85,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
     if not short:
         for product in products:
             Product.objects.filter(pk=product.pk).update(reserved=F("reserved") + wanted[product.pk])
+    _announce(reservation)
     return _result(reservation)
 
 
@@ -88,10 +95,15 @@ def stock_release(*, order_id: UUID) -> ReservationResult:
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
     reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()
     if reservation is None:
-        reservation, _ = StockReservation.objects.get_or_create(
+        reservation, created = StockReservation.objects.get_or_create(
             pk=order_id, defaults={"status": StockReservation.Status.RELEASED}
         )
-    elif reservation.status == StockReservation.Status.RESERVED:
+        if created:
+            _announce(reservation)
+            return _result(reservation)
+        # A reservation committed while we looked: release it like any other.
+        reservation = StockReservation.objects.select_for_update().get(pk=order_id)
+    if reservation.status == StockReservation.Status.RESERVED:
         for line in _locked_lines(reservation):
             Product.objects.filter(pk=line.product_id).update(reserved=F("reserved") - line.quantity)
         _set_status(reservation, StockReservation.Status.RELEASED)
@@ -129,6 +141,27 @@ def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
 def _set_status(reservation: StockReservation, status: str) -> None:
     reservation.status = status
     reservation.save(update_fields=["status", "updated_at"])
+    _announce(reservation)
+
+
+_EVENTS = {
+    StockReservation.Status.RESERVED: "stock.reserved",
+    StockReservation.Status.REFUSED: "stock.reservation_refused",
+    StockReservation.Status.RELEASED: "stock.released",
+    StockReservation.Status.COMMITTED: "stock.committed",
+}
+
+
+def _announce(reservation: StockReservation) -> None:
+    lines = [{"product_id": l.product_id, "quantity": l.quantity} for l in reservation.lines.all()]
+    publish_status(context="inventory", types=_EVENTS, status=reservation.status, key=reservation.order_id,
+                   payload={"order_id": reservation.order_id, "lines": lines}, reason=reservation.reason)
+
+
+def _announced(type: str, product: Product) -> Product:
+    payload = {"id": product.pk, "sku": product.sku, "name": product.name, "price": product.price, "stock": product.stock}
+    publish(context="inventory", type=type, key=product.pk, payload=payload)
+    return product
 
 
 def _result(reservation: StockReservation) -> ReservationResult:

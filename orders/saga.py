@@ -67,7 +67,9 @@ PLACE_ORDER = SagaDefinition(
              timeout_reason=Order.Reason.ACCEPTANCE_TIMEOUT,
              when=lambda s: s.data["fulfillment"] == Order.Fulfillment.DELIVERY,
              on_enter=lambda s: orders.order_await_acceptance(order_id=_order(s))),
-        Step("confirm_order", lambda s: orders.order_confirm(order_id=_order(s)), kind=StepKind.PIVOT),
+        # A local status change: errors are the database's, worth retrying until the deadline.
+        Step("confirm_order", lambda s: orders.order_confirm(order_id=_order(s)), kind=StepKind.PIVOT,
+             retry=RetryPolicy(max_attempts=None, max_backoff=60)),
         Step("capture_payment_and_commit_stock", capture_payment_and_commit_stock, kind=StepKind.RETRIABLE,
              retry=RetryPolicy(max_attempts=None, max_backoff=300)),
     ),

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from inventory import selectors as inventory
 from saga import services as sagas
+from saga.outbox import publish
 from shop.correlation import current_correlation_id
 
 from .models import Order, OrderLine
@@ -76,6 +77,7 @@ def order_place(
             OrderLine.objects.bulk_create(lines)
             order.saga_id = _start_saga(order, lines).id
             order.save(update_fields=["saga_id"])
+            _announce(order, "order.created", _created_payload(order, lines))
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -98,6 +100,15 @@ def order_cancel(*, order_id: UUID) -> Order:
     if not cancellable or not sagas.saga_cancel(saga_id=order.saga_id, reason=Order.Reason.CANCELLED_BY_CUSTOMER):
         raise OrderStateConflict(f"order {order_id} is {order.status} and can no longer be cancelled")
     return order
+
+
+def order_accepted_by_courier(*, order_id: UUID) -> bool:
+    """`fulfillment.accepted` from Kafka. Unlike the HTTP accept, an early event is kept for the
+    wait still ahead, and one for a finished order is ignored. False if it was of no use."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        raise OrderStateConflict(f"no order {order_id}")
+    return sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED)
 
 
 # --- transitions made by the place-order saga, inside its step's transaction ---
@@ -125,7 +136,19 @@ def _transition(order_id: UUID, status: str, reason: str | None = None) -> Order
         raise OrderStateConflict(f"order {order_id} cannot go from {order.status} to {status}")
     order.status, order.reason = status, reason
     order.save(update_fields=["status", "reason", "updated_at"])
+    payload = {"reason": reason} if reason else {"total": order.total} if status == Order.Status.CONFIRMED else {}
+    _announce(order, f"order.{status.lower()}", payload)
     return order
+
+
+def _announce(order: Order, type: str, payload: dict) -> None:
+    publish(context="order", type=type, key=order.pk, payload={"order_id": order.pk, **payload},
+            correlation_id=order.saga_id)
+
+
+def _created_payload(order: Order, lines: list[OrderLine]) -> dict:
+    items = [{"product_id": l.product_id, "sku": l.sku, "quantity": l.quantity, "unit_price": l.unit_price} for l in lines]
+    return {"customer_id": order.customer_id, "total": order.total, "fulfillment": order.fulfillment, "items": items}
 
 
 def _start_saga(order: Order, lines: list[OrderLine]):

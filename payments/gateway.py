@@ -21,21 +21,24 @@ class Authorization:
 
 
 class PaymentGateway(Protocol):
-    def authorize(self, *, order_id: UUID, amount: Decimal) -> Authorization: ...
-    def void(self, *, reference: str) -> None: ...
-    def capture(self, *, reference: str) -> None: ...
+    """Each call carries an idempotency key: a repeat of it (a retried saga step) must be
+    answered as the first one was, as real providers do with such keys."""
+
+    def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization: ...
+    def void(self, *, reference: str, idempotency_key: str) -> None: ...
+    def capture(self, *, reference: str, idempotency_key: str) -> None: ...
 
 
 class SandboxGateway:
     """Approves everything; the reference is derived from the order so retries agree with it."""
 
-    def authorize(self, *, order_id: UUID, amount: Decimal) -> Authorization:
+    def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization:
         return Authorization(approved=True, reference=f"sandbox-{uuid.uuid5(uuid.NAMESPACE_OID, str(order_id))}")
 
-    def void(self, *, reference: str) -> None:
+    def void(self, *, reference: str, idempotency_key: str) -> None:
         return None
 
-    def capture(self, *, reference: str) -> None:
+    def capture(self, *, reference: str, idempotency_key: str) -> None:
         return None
 
 

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import SagaInstance, SagaStep
+from .models import DeadLetter, InboxMessage, OutboxMessage, SagaInstance, SagaStep
+from .relay import outbox_lag_seconds
 
 
 class SagaStepInline(admin.TabularInline):
@@ -43,3 +44,37 @@ class SagaInstanceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"saga {saga_id}: {done}", messages.SUCCESS)
             except services.SagaStateConflict as conflict:
                 self.message_user(request, f"saga {saga_id}: {conflict}", messages.WARNING)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ["position", "type", "topic", "aggregate_id", "correlation_id", "created_at", "sent_at"]
+    list_filter = ["topic", "type", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["id", "aggregate_id", "correlation_id"]
+
+    def changelist_view(self, request, extra_context=None):
+        unsent = OutboxMessage.objects.filter(sent_at__isnull=True).count()
+        self.message_user(request, f"Unsent: {unsent} · relay lag: {outbox_lag_seconds():.1f} s", messages.INFO)
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "topic", "received_at"]
+    list_filter = ["topic", "type"]
+    search_fields = ["id"]
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "topic", "partition", "offset", "error"]
+    list_filter = ["topic"]
+    search_fields = ["value", "error"]

@@ -13,14 +13,15 @@ Everything is decided from the database; a Celery message only says "look at sag
 import logging
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from .definition import AnyStep, Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
+from .outbox import caused_by, publish
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
 from .registry import definitions
 from .runtime import Runtime, StepTimeout, time_limit
@@ -28,6 +29,9 @@ from .runtime import Runtime, StepTimeout, time_limit
 log = logging.getLogger(__name__)
 
 EVENTS_KEY = "_events"  # events that arrived before their wait step, kept in the saga's data
+MAX_CRASHES = 5  # workers that may die in one step before the saga stops for an operator
+MAX_HOOK_FAILURES = 5  # failures of a definition's hooks before the saga stops for an operator
+HOOK_RETRY = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
 
 
 class SagaStateConflict(Exception):
@@ -61,6 +65,7 @@ def start(
     if definition.deadline is not None:
         saga.deadline = now + timedelta(seconds=definition.deadline(_context(saga, now)))
     saga.save(force_insert=True)
+    _announce(saga, "saga.started", version=saga.version)
     runtime.schedule(saga.id, 0)
     return saga
 
@@ -69,7 +74,7 @@ def advance(saga_id: UUID, runtime: Runtime) -> None:
     """Move the saga as far as it can go now: through every step, stopping at a wait, a backoff
     or its end. Returns at once if another process is advancing it."""
     while True:
-        with _advancing(saga_id) as mine:
+        with _advancing(saga_id) as mine, caused_by(saga_id, None):
             if not mine:
                 return  # its holder re-checks the saga after letting go, so nothing is missed
             while _advance_one(saga_id, runtime):
@@ -130,6 +135,7 @@ def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
             backward = saga.direction == Direction.BACKWARD
             saga.status = SagaStatus.COMPENSATING if backward else SagaStatus.STARTED
             saga.attempts = 0
+        _forgive_deadline_after_pivot(saga, definition_of(saga))
         saga.retry_at = None
         saga.wake_at = runtime.clock.now() + timedelta(seconds=runtime.stall_after)
         _save_and_schedule(saga, runtime)
@@ -164,11 +170,21 @@ def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
         failed_forward = saga.status == SagaStatus.FAILED and saga.direction == Direction.FORWARD
         if not (moving_forward or failed_forward) or index > saga.step_index:
             raise SagaStateConflict(f"cannot replay a {saga.status} saga from {step_name}")
+        if index <= definition.pivot_index < saga.step_index:
+            raise SagaStateConflict(f"the saga has passed its pivot; it cannot go back to {step_name}")
         _finish_running(saga, SagaStep.Status.ABANDONED, runtime.clock.now())
         saga.status = SagaStatus.STARTED
         _move(saga, definition, index, runtime.clock.now(), runtime)
+        _forgive_deadline_after_pivot(saga, definition)
         _save_and_schedule(saga, runtime)
         return saga
+
+
+def _forgive_deadline_after_pivot(saga: SagaInstance, definition: SagaDefinition) -> None:
+    """An operator resuming a saga past its pivot takes over from its deadline, which would
+    otherwise fail it again at once: after the pivot the only way is forward."""
+    if saga.step_index > definition.pivot_index:
+        saga.deadline = None
 
 
 def definition_of(saga: SagaInstance) -> SagaDefinition:
@@ -180,10 +196,30 @@ def definition_of(saga: SagaInstance) -> SagaDefinition:
 
 def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
     """Take one step. True if the saga moved and may move again at once."""
-    claim = _claim(saga_id, runtime)
+    try:
+        claim = _claim(saga_id, runtime)
+    except DatabaseError:
+        raise  # the database is away: the sweeper brings the saga back
+    except Exception as error:  # noqa: BLE001 - a failing hook (when, on_enter, on_compensated)
+        return _hook_failed(saga_id, error, runtime)
     if not isinstance(claim, Claim):
         return claim
     return _run(saga_id, claim, runtime)
+
+
+def _hook_failed(saga_id: UUID, error: Exception, runtime: Runtime) -> bool:
+    """Record a failure outside any step's action, back off, and stop after a few."""
+    description = "".join(traceback.format_exception_only(error)).strip()
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        saga.attempts += 1
+        saga.error = f"{saga.current_step or 'saga'}: {description}"
+        if saga.attempts >= MAX_HOOK_FAILURES:
+            _end(saga, SagaStatus.FAILED)
+            log.error("saga %s FAILED: %s", saga.id, saga.error)
+            return False
+        _back_off(saga, HOOK_RETRY.backoff(saga.attempts, runtime.rng), runtime)
+    return False
 
 
 def _claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
@@ -240,10 +276,16 @@ def _claim_attempt(
     saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, policy: RetryPolicy, runtime: Runtime
 ) -> Claim | bool:
     now = runtime.clock.now()
-    crashed = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
-    if crashed.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
-        if policy.exhausted(saga.attempts):
-            return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {saga.attempts} times", runtime)
+    running = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
+    if running.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
+        # Back off like after an error, and give up on a step that keeps killing its workers
+        # even where the policy retries for ever: redelivery must not become a crash loop.
+        crashes = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.CRASHED).count()
+        if policy.exhausted(saga.attempts) or crashes >= MAX_CRASHES:
+            return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {crashes} times", runtime)
+        saga.error = f"{step.name}: its worker died during attempt {saga.attempts}"
+        _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
+        return False
     saga.attempts += 1
     saga.retry_at = None
     # If the sweeper finds it still here, the advancer is dead or slow; a live one keeps its
@@ -284,10 +326,11 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
 
 
 def _invoke(step: Step, kind: str, ctx: StepContext, runtime: Runtime) -> Any:
-    injected = runtime.faults.before(step.name, kind, ctx)
-    if injected is not None:
-        return injected
-    return step.action(ctx) if kind == SagaStep.Kind.ACTION else step.compensation(ctx)
+    with caused_by(ctx.saga_id, ctx.command_id(step.name, kind)):
+        injected = runtime.faults.before(step.name, kind, ctx)
+        if injected is not None:
+            return injected
+        return step.action(ctx) if kind == SagaStep.Kind.ACTION else step.compensation(ctx)
 
 
 def _failed(saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime) -> bool:
@@ -296,13 +339,22 @@ def _failed(saga: SagaInstance, definition: SagaDefinition, step: Step, row: Sag
     policy = step.retry if row.kind == SagaStep.Kind.ACTION else step.compensation_retry
     transient = isinstance(error, StepTimeout) or policy.is_transient(error)
     if transient and not policy.exhausted(saga.attempts):
-        delay = policy.backoff(saga.attempts, runtime.rng)
-        saga.retry_at = saga.wake_at = runtime.clock.now() + timedelta(seconds=delay)
         saga.error = description
-        saga.save()
-        runtime.schedule(saga.id, delay)
+        _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
         return False
     return _give_up(saga, definition, step, row.kind, description, runtime)
+
+
+def _back_off(saga: SagaInstance, delay: float, runtime: Runtime) -> None:
+    saga.retry_at = runtime.clock.now() + timedelta(seconds=delay)
+    saga.wake_at = _due(saga, saga.retry_at)
+    saga.save()
+    runtime.schedule(saga.id, delay)
+
+
+def _due(saga: SagaInstance, at: datetime) -> datetime:
+    """When the sweeper must look: `at`, or the saga's deadline if that comes first."""
+    return min(at, saga.deadline) if saga.deadline else at
 
 
 def _give_up(saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, error: str, runtime: Runtime) -> bool:
@@ -331,7 +383,8 @@ def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx:
     if step.on_enter is not None:
         step.on_enter(ctx)
     saga.status = SagaStatus.WAITING
-    saga.timer_at = saga.wake_at = now + timedelta(seconds=step.timeout(ctx))
+    saga.timer_at = now + timedelta(seconds=step.timeout(ctx))
+    saga.wake_at = _due(saga, saga.timer_at)
     saga.save()
     _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.RUNNING, now, finished=False)
     return False
@@ -373,6 +426,7 @@ def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_ind
     saga.error = error
     saga.retry_at = saga.timer_at = None
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
+    _announce(saga, "saga.compensating", step=saga.current_step, reason=reason)
 
 
 def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runtime: Runtime) -> None:
@@ -391,6 +445,16 @@ def _end(saga: SagaInstance, status: str) -> None:
     if status != SagaStatus.FAILED:
         saga.current_step = ""
     saga.save()
+    details = {
+        SagaStatus.COMPENSATED: {"reason": saga.reason},
+        SagaStatus.FAILED: {"step": saga.current_step, "error": saga.error},
+    }.get(status, {})
+    _announce(saga, f"saga.{status.lower()}", **details)
+
+
+def _announce(saga: SagaInstance, type: str, **details: Any) -> None:
+    payload = {"saga_id": saga.id, "saga_type": saga.type, "aggregate_id": saga.aggregate_id, **details}
+    publish(context="saga", type=type, key=saga.aggregate_id, payload=payload, correlation_id=saga.id)
 
 
 def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:

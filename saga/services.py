@@ -7,17 +7,23 @@ from django.db import transaction
 from . import engine
 from .definition import SagaDefinition
 from .engine import SagaStateConflict
+from .inbox import Envelope, Handler, MalformedMessage, handlers
 from .models import SagaInstance, SagaStatus
 from .registry import definitions
 from .runtime import Runtime
 from .scheduling import default_runtime
 
-__all__ = ["SagaStateConflict", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
+__all__ = ["Envelope", "MalformedMessage", "SagaStateConflict", "message_handler_register", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
            "saga_compensate", "saga_replay", "ReplayPlan"]
 
 
 def saga_register(definition: SagaDefinition) -> SagaDefinition:
     return definitions.register(definition)
+
+
+def message_handler_register(type: str, handler: Handler) -> None:
+    """Act on inbound Kafka messages of `type` (called once per message id, in its transaction)."""
+    handlers.register(type, handler)
 
 
 def saga_start(

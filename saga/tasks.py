@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import engine
-from .models import ACTIVE, SagaInstance
+from .models import ACTIVE, OutboxMessage, SagaInstance
 from .scheduling import default_runtime
 
 log = logging.getLogger(__name__)
@@ -41,3 +41,15 @@ def sweep_sagas(limit: int = 500) -> int:
     if due:
         log.info("sweeper enqueued %d due sagas", len(due))
     return len(due)
+
+
+@shared_task(ignore_result=True)
+def purge_outbox(chunk: int = 10_000) -> int:
+    """Delete sent outbox rows older than OUTBOX_RETENTION, a chunk at a time."""
+    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_RETENTION)
+    purged = 0
+    while True:
+        old = list(OutboxMessage.objects.filter(sent_at__lt=cutoff).values_list("position", flat=True)[:chunk])
+        if not old:
+            return purged
+        purged += OutboxMessage.objects.filter(position__in=old).delete()[0]

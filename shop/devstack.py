@@ -99,19 +99,19 @@ class Service:
     stop_signal: int = signal.SIGTERM
     proc: subprocess.Popen | None = None
 
-    def start(self) -> str:
-        """Start on a free port, wait until it serves, return its URL."""
+    def start(self, port: int | None = None) -> str:
+        """Start on `port` (default: a free one), wait until it serves, return its URL."""
         for _ in range(3):  # retry if someone took the port between free_port() and the server's bind
-            port = free_port()
+            chosen = port or free_port()
             with open(self.logfile, "ab") as out:
                 self.proc = subprocess.Popen(
-                    self.command(port), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    self.command(chosen), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                     process_group=0, preexec_fn=dies_with_us(self.stop_signal))
             deadline = time.monotonic() + READY_TIMEOUT
             while self.proc.poll() is None:
                 try:
-                    self.probe(port)
-                    return self.url(port)
+                    self.probe(chosen)
+                    return self.url(chosen)
                 except Exception:
                     if time.monotonic() > deadline:
                         raise self.failure(f"not ready after {READY_TIMEOUT:.0f} s") from None

@@ -10,6 +10,8 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from saga.relay import outbox_lag_seconds
+
 PROBE_TIMEOUT_SECONDS = 2
 
 
@@ -45,12 +47,23 @@ def _probe(check: Callable[[], None]) -> str:
     return "ok"
 
 
+def _outbox_lag() -> float | None:
+    try:
+        return round(outbox_lag_seconds(), 3)
+    except Exception:  # noqa: BLE001 - the database probe names the failure
+        return None
+
+
 @extend_schema(responses={200: dict, 503: dict}, auth=[])
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])
 def health(request: Request) -> Response:
     parts = {name: _probe(check) for name, check in PROBES.items()}
-    healthy = all(state == "ok" for state in parts.values())
-    body = {"status": "ok" if healthy else "degraded", **parts, "outbox_lag_seconds": 0.0}
+    lag = _outbox_lag()
+    lagging = lag is not None and lag > settings.OUTBOX_LAG_DEGRADED_SECONDS
+    healthy = all(state == "ok" for state in parts.values()) and not lagging
+    body = {"status": "ok" if healthy else "degraded", **parts, "outbox_lag_seconds": lag}
+    if lagging:
+        body["outbox"] = f"error: oldest unsent message is {lag:.0f} s old"
     return Response(body, status=200 if healthy else 503)

@@ -83,6 +83,11 @@ WSGI_APPLICATION = "shop.wsgi.application"
 
 DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Notice a vanished client within about a minute, not two hours: its session holds locks (the
+# advisory lock of a saga being advanced, the relay's lock) until PostgreSQL drops it.
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,6 +146,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
+# Topic names by role; each can be renamed with KAFKA_TOPIC_<ROLE>, e.g. KAFKA_TOPIC_ORDER_EVENTS.
+_TOPIC_ROLES = [f"{c}_events" for c in ("order", "inventory", "payment", "customer", "saga", "fulfillment")] + [
+    f"{c}_commands" for c in ("order", "inventory", "payment", "customer")
+]
+KAFKA_TOPICS = {role: env(f"KAFKA_TOPIC_{role.upper()}", role) for role in _TOPIC_ROLES}
+KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "4"))
+KAFKA_TOPIC_REPLICATION = int(env("KAFKA_TOPIC_REPLICATION", "1"))
+KAFKA_CONSUMER_GROUP = env("KAFKA_CONSUMER_GROUP", "shop")
+# Sent outbox rows are kept this many seconds (default 7 days), then purged.
+OUTBOX_RETENTION = float(env("OUTBOX_RETENTION", str(7 * 24 * 3600)))
+# /api/health turns 503 when the oldest unsent outbox row is older than this.
+OUTBOX_LAG_DEGRADED_SECONDS = float(env("OUTBOX_LAG_DEGRADED_SECONDS", "60"))
 
 SHOP_ACCEPTANCE_TIMEOUT = int(env("SHOP_ACCEPTANCE_TIMEOUT", "1800"))
 
@@ -152,6 +169,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # kafka-python narrates every connection at INFO.
+    "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "WARNING")}},
 }
 
 # Sagas: a moving saga that has not moved for SAGA_STALL_AFTER seconds is re-enqueued by the
@@ -163,4 +182,5 @@ SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")
 CELERY_BEAT_SCHEDULE = {
     "sweep-sagas": {"task": "saga.tasks.sweep_sagas", "schedule": SAGA_SWEEP_INTERVAL},
+    "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},
 }

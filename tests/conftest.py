@@ -1,4 +1,5 @@
 import threading
+import time
 from decimal import Decimal
 from typing import Callable
 
@@ -54,3 +55,14 @@ def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str = "condition") -> object:
+    """Poll `condition` until it is truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,11 +1,16 @@
 """Health over real PostgreSQL, Redis and the Kafka-compatible broker; demo data; the admin."""
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers import selectors as customers
 from inventory import selectors as inventory
+from saga.models import OutboxMessage
+from saga.outbox import publish
 
 
 def test_health_is_ok_without_auth(db):
@@ -14,6 +19,16 @@ def test_health_is_ok_without_auth(db):
     assert response.json() == {
         "status": "ok", "database": "ok", "broker": "ok", "kafka": "ok", "outbox_lag_seconds": 0.0
     }
+
+
+def test_health_degrades_when_the_outbox_lags(db, settings):
+    publish(context="order", type="test.lagging", key="k", payload={})
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=120))
+    settings.OUTBOX_LAG_DEGRADED_SECONDS = 60
+    response = APIClient().get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["outbox_lag_seconds"] >= 120 and body["outbox"].startswith("error")
 
 
 @override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0")

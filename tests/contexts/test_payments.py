@@ -12,16 +12,16 @@ from payments.models import Payment
 class CountingGateway(SandboxGateway):
     calls: list[str] = []
 
-    def authorize(self, *, order_id, amount):
-        CountingGateway.calls.append("authorize")
-        return super().authorize(order_id=order_id, amount=amount)
+    def authorize(self, *, order_id, amount, idempotency_key):
+        CountingGateway.calls.append(f"authorize {idempotency_key}")
+        return super().authorize(order_id=order_id, amount=amount, idempotency_key=idempotency_key)
 
-    def capture(self, *, reference):
-        CountingGateway.calls.append("capture")
+    def capture(self, *, reference, idempotency_key):
+        CountingGateway.calls.append(f"capture {idempotency_key}")
 
 
 class DecliningGateway(SandboxGateway):
-    def authorize(self, *, order_id, amount):
+    def authorize(self, *, order_id, amount, idempotency_key):
         return Authorization(approved=False, decline_reason="CARD_EXPIRED")
 
 
@@ -38,7 +38,7 @@ def test_authorize_and_capture_call_the_provider_once_each(db, counting):
         assert services.payment_authorize(order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("9.99")).authorized
     for _ in range(2):
         services.payment_capture(order_id=order_id)
-    assert counting == ["authorize", "capture"]
+    assert counting == [f"authorize {order_id}:authorize", f"capture {order_id}:capture"]
     assert selectors.payment_get(order_id=order_id).status == Payment.Status.CAPTURED
 
 

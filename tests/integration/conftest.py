@@ -19,21 +19,11 @@ from customers import selectors as customer_selectors
 from inventory import selectors as inventory_selectors
 from orders.models import Order
 from saga.models import TERMINAL, SagaInstance, SagaStep
+from tests.conftest import wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # Fast recovery for tests: a saga that has not moved for 2 s is re-enqueued by the sweeper.
 WORKER_ENV = {"SAGA_STALL_AFTER": "2", "SAGA_SWEEP_INTERVAL": "0.5", "SHOP_ACCEPTANCE_TIMEOUT": "4"}
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float = 60, what: str = "condition") -> object:
-    """Poll `condition` until it is truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def database_url() -> str:
@@ -42,26 +32,26 @@ def database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-class Worker:
-    """`celery worker -B` in its own process group, so a SIGKILL takes the whole of it."""
+class Process:
+    """A process of the shop (worker, relay, consumer) in its own process group, so a SIGKILL
+    takes the whole of it, as a crash would."""
 
-    def __init__(self, queue: str, extra_env: dict[str, str]):
-        env = {**os.environ, **WORKER_ENV, **extra_env, "DATABASE_URL": database_url(), "SHOP_CELERY_QUEUE": queue}
-        self.log = open(ROOT / ".devstack" / f"worker-{queue}-{uuid.uuid4().hex[:6]}.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B", "--concurrency", "2", "--loglevel", "INFO",
-             "--schedule", str(ROOT / ".devstack" / f"beat-{queue}"), "--without-heartbeat", "--without-gossip",
-             "--without-mingle"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+        self.log_path = ROOT / ".devstack" / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
 
     def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -70,31 +60,63 @@ class Worker:
 
 
 @pytest.fixture
-def queue(settings) -> str:
-    """A queue of this test's own, so no task of another test (or of `make run`) reaches it."""
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = name
-    settings.SAGA_STALL_AFTER = float(WORKER_ENV["SAGA_STALL_AFTER"])
+def app_env(transactional_db, settings) -> dict[str, str]:
+    """What every process a test starts shares with it: the test database, and a Celery queue and
+    Kafka topics of this test's own, so nothing of another test (or of `make run`) reaches it."""
     from shop.celery import app
 
-    previous, app.conf.task_default_queue = app.conf.task_default_queue, name
-    yield name
+    suffix = uuid.uuid4().hex[:8]
+    queue = f"test-{suffix}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.SAGA_STALL_AFTER = float(WORKER_ENV["SAGA_STALL_AFTER"])
+    settings.KAFKA_TOPICS = {role: f"{name}.{suffix}" for role, name in settings.KAFKA_TOPICS.items()}
+    previous, app.conf.task_default_queue = app.conf.task_default_queue, queue
+    (ROOT / ".devstack").mkdir(exist_ok=True)
+    yield {
+        **WORKER_ENV,
+        "DATABASE_URL": database_url(),
+        "SHOP_CELERY_QUEUE": queue,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
+        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in settings.KAFKA_TOPICS.items()},
+    }
     app.conf.task_default_queue = previous
 
 
 @pytest.fixture
-def start_worker(transactional_db, queue):
-    (ROOT / ".devstack").mkdir(exist_ok=True)
-    workers: list[Worker] = []
+def start_process(app_env):
+    started: list[Process] = []
 
-    def start(**extra_env: str) -> Worker:
-        worker = Worker(queue, extra_env)
-        workers.append(worker)
-        return worker
+    def start(name: str, argv: list[str], **extra_env: str) -> Process:
+        process = Process(name, argv, {**app_env, **extra_env})
+        started.append(process)
+        return process
 
     yield start
-    for worker in workers:
-        worker.stop()
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def start_worker(start_process):
+    """`celery worker -B`: two pool processes and the beat (the sweeper)."""
+
+    def start(**extra_env: str) -> Process:
+        argv = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B", "--concurrency", "2",
+                "--loglevel", "INFO", "--schedule", str(ROOT / ".devstack" / f"beat-{uuid.uuid4().hex[:6]}"),
+                "--without-heartbeat", "--without-gossip", "--without-mingle"]
+        return start_process("worker", argv, **extra_env)
+
+    return start
+
+
+@pytest.fixture
+def start_command(start_process):
+    """A management command (relay_outbox, consume_events, run_participant ...)."""
+
+    def start(*args: str, **extra_env: str) -> Process:
+        return start_process(args[0], [sys.executable, "manage.py", *args], **extra_env)
+
+    return start
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def order_status(order: Order) -> tuple[str, str | None]:
 
 
 @pytest.fixture
-def shop(transactional_db) -> Shop:
+def shop(app_env) -> Shop:
     return Shop()
 
 

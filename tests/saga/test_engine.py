@@ -47,6 +47,11 @@ TOY = definitions.register(SagaDefinition(
     deadline=lambda s: s.data.get("deadline", 10_000),
 ))
 TOY_V2 = definitions.register(SagaDefinition(name="toy", version=2, steps=(Step("only", act("only")),)))
+def exploding_condition(s):
+    raise ValueError("hook exploded")
+
+
+HOOKED = definitions.register(SagaDefinition(name="hooked", version=1, steps=(Step("x", act("x"), when=exploding_condition),)))
 SLOW = definitions.register(SagaDefinition(
     name="slow", version=1,
     steps=(Step("sleepy", sleepy, timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)),),
@@ -150,21 +155,70 @@ def test_a_real_hang_is_cut_by_the_step_timeout(db):
 
 def test_a_worker_that_died_mid_step_is_detected_and_the_step_runs_again(toy):
     saga_id = toy.start(data={})
-    claim = engine._claim(saga_id, toy.runtime)  # the worker dies between claim and run
-    assert isinstance(claim, engine.Claim)
+    die_mid_step(toy, saga_id)
     saga = toy.run(saga_id)
     assert saga.status == SagaStatus.COMPLETED
     assert [s for n, k, s in toy.steps(saga_id) if n == "a"] == ["CRASHED", "SUCCEEDED"]
     assert LOG.count("do a") == 1
 
 
+def die_mid_step(harness: SagaHarness, saga_id) -> None:
+    """Claim the next attempt, as a worker would, and never run it: the worker died."""
+    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
+        retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
+        harness.clock.advance((retry_at - harness.clock.now()).total_seconds())
+
+
 def test_a_step_that_kills_every_worker_is_given_up_on(toy):
     saga_id = toy.start(data={})
     for _ in range(3):
-        engine._claim(saga_id, toy.runtime)
+        die_mid_step(toy, saga_id)
     saga = toy.run(saga_id)
     assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, "A_FAILED")
     assert "died 3 times" in saga.error
+
+
+def test_a_crash_loop_after_the_pivot_stops_for_an_operator(toy):
+    toy.raise_in("after", RuntimeError("down"), times=1)
+    saga_id = toy.start(data={})
+    engine.advance(saga_id, toy.runtime)
+    for _ in range(engine.MAX_CRASHES):
+        die_mid_step(toy, saga_id)
+    saga = toy.run(saga_id)
+    assert saga.status == SagaStatus.FAILED and f"died {engine.MAX_CRASHES} times" in saga.error
+    assert "undo a" not in LOG
+
+
+def test_an_operator_retry_after_a_missed_deadline_past_the_pivot_completes(toy):
+    toy.raise_in("after", RuntimeError("down"), times=3)
+    saga_id = toy.start(data={"deadline": 50})
+    engine.advance(saga_id, toy.runtime)
+    toy.clock.advance(51)
+    assert toy.run(saga_id).status == SagaStatus.FAILED
+    engine.retry(saga_id, toy.runtime)
+    saga = toy.run(saga_id)
+    assert saga.status == SagaStatus.COMPLETED and saga.deadline is None
+
+
+def test_replay_cannot_go_back_across_the_pivot(toy):
+    toy.raise_in("after", RuntimeError("down"), times=1000)
+    saga_id = toy.start(data={})
+    engine.advance(saga_id, toy.runtime)
+    with pytest.raises(engine.SagaStateConflict, match="passed its pivot"):
+        engine.rewind(saga_id, "a", toy.runtime)
+    engine.rewind(saga_id, "after", toy.runtime)  # forward of the pivot is fine
+
+
+def test_a_failing_hook_is_recorded_retried_and_finally_fails_the_saga(db):
+    harness = SagaHarness(HOOKED)
+    saga_id = harness.start(data={})
+    for _ in range(engine.MAX_HOOK_FAILURES):
+        harness.run(saga_id)
+        saga = SagaInstance.objects.get(pk=saga_id)
+        if saga.retry_at:
+            harness.clock.advance((saga.retry_at - harness.clock.now()).total_seconds())
+    saga = SagaInstance.objects.get(pk=saga_id)
+    assert saga.status == SagaStatus.FAILED and "hook exploded" in saga.error
 
 
 def test_wait_times_out_and_compensates(toy):

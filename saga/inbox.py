@@ -1,0 +1,164 @@
+"""The inbox: consume messages from Kafka and act on each one once.
+
+Each message's id is recorded in `InboxMessage` in the same transaction as its effect, so a
+redelivered message is skipped; offsets are committed only after that transaction. A message
+that cannot be used (bad JSON, unknown type, missing fields) is parked in `DeadLetter` and the
+consumer goes on with the next one.
+"""
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+from uuid import UUID
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+
+from .models import DeadLetter, InboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class MalformedMessage(ValueError):
+    """A message that no retry can make usable."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: UUID
+    type: str
+    correlation_id: UUID | None
+    causation_id: UUID | None
+    payload: dict[str, Any]
+    topic: str
+
+    def field(self, name: str) -> Any:
+        try:
+            return self.payload[name]
+        except KeyError:
+            raise MalformedMessage(f"{self.type} has no {name!r} in its payload") from None
+
+    def uuid_field(self, name: str) -> UUID:
+        try:
+            return UUID(str(self.field(name)))
+        except ValueError:
+            raise MalformedMessage(f"{self.type}: {name} is not a UUID") from None
+
+
+Handler = Callable[[Envelope], None]
+
+
+class Handlers:
+    """Message handlers by type, registered by the apps at start-up (AppConfig.ready)."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, Handler] = {}
+
+    def register(self, type: str, handler: Handler) -> None:
+        self._by_type[type] = handler
+
+    def get(self, type: str) -> Handler:
+        try:
+            return self._by_type[type]
+        except KeyError:
+            raise MalformedMessage(f"no handler for messages of type {type!r}") from None
+
+
+handlers = Handlers()
+
+
+def parse(value: bytes | None, topic: str) -> Envelope:
+    try:
+        body = json.loads(value or b"")
+        return Envelope(
+            id=UUID(body["id"]),
+            type=str(body["type"]),
+            correlation_id=UUID(body["correlation_id"]) if body.get("correlation_id") else None,
+            causation_id=UUID(body["causation_id"]) if body.get("causation_id") else None,
+            payload=dict(body.get("payload") or {}),
+            topic=topic,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise MalformedMessage(f"not a message envelope: {type(error).__name__}: {error}") from error
+
+
+def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int = 0, key: bytes | None = None) -> str:
+    """Act on one message once. Returns "processed", "duplicate" or "parked"."""
+    try:
+        message = parse(value, topic)
+        handler = handlers.get(message.type)
+        with transaction.atomic():
+            if not _first_sight(message):
+                return "duplicate"
+            _handle(handler, message)
+        return "processed"
+    except MalformedMessage as error:
+        DeadLetter.objects.create(
+            topic=topic, partition=partition, offset=offset, key=(key or b"").decode(errors="replace"),
+            value=(value or b"").decode(errors="replace"), error=str(error),
+        )
+        log.warning("parked a message from %s[%s]@%s: %s", topic, partition, offset, error)
+        return "parked"
+
+
+def _handle(handler: Handler, message: Envelope) -> None:
+    """A database failure is retried (the message comes again); any other failure of a handler
+    means the message itself is unusable, and it is parked."""
+    try:
+        handler(message)
+    except (MalformedMessage, DatabaseError):
+        raise
+    except Exception as error:  # noqa: BLE001 - parked with its reason, never stops the consumer
+        raise MalformedMessage(f"{message.type} could not be handled: {type(error).__name__}: {error}") from error
+
+
+def _first_sight(message: Envelope) -> bool:
+    _, created = InboxMessage.objects.get_or_create(id=message.id, defaults={"topic": message.topic, "type": message.type})
+    return created
+
+
+def inbound_topics() -> list[str]:
+    return [settings.KAFKA_TOPICS["fulfillment_events"]]
+
+
+class Consumer:
+    def __init__(self, *, topics: list[str] | None = None, stop: threading.Event | None = None):
+        self.topics = topics or inbound_topics()
+        self.stop = stop or threading.Event()
+        self.counts = {"processed": 0, "duplicate": 0, "parked": 0}
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._consume_until_stopped()
+            except (KafkaError, DatabaseError) as error:
+                # Uncommitted offsets are delivered again, and the inbox skips what was done.
+                log.warning("consumer lost %s (%s); reconnecting", type(error).__name__, error)
+                connection.close()
+                self.stop.wait(1)
+
+    def _consume_until_stopped(self) -> None:
+        consumer = KafkaConsumer(
+            *self.topics,
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            group_id=settings.KAFKA_CONSUMER_GROUP,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=2_000,
+        )
+        try:
+            while not self.stop.is_set():
+                batch = consumer.poll(timeout_ms=500, max_records=200)
+                for records in batch.values():
+                    for record in records:
+                        outcome = consume(record.topic, record.value, partition=record.partition,
+                                          offset=record.offset, key=record.key)
+                        self.counts[outcome] += 1
+                if batch:
+                    consumer.commit()  # after the database commits: a crash before this re-delivers
+        finally:
+            consumer.close(autocommit=False)

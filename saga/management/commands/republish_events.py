@@ -1,0 +1,45 @@
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from saga.models import OutboxMessage, SagaInstance
+
+
+class Command(BaseCommand):
+    help = (
+        "Send outbox messages to Kafka again, with their original ids (consumers deduplicate): "
+        "they are marked unsent and the running relay sends them. Only messages still kept "
+        "(OUTBOX_RETENTION) can be republished."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--saga", help="messages of this saga (its correlation id)")
+        parser.add_argument("--order", help="messages keyed by this order id")
+        parser.add_argument("--since", help="messages created at or after this ISO 8601 time")
+        parser.add_argument("--dry-run", action="store_true", help="count them, change nothing")
+
+    def handle(self, *args, saga, order, since, dry_run, **options) -> None:
+        if not (saga or order or since):
+            raise CommandError("say which messages: --saga ID, --order ID and/or --since TIME")
+        messages = OutboxMessage.objects.all()
+        if saga:
+            if not SagaInstance.objects.filter(pk=_uuid(saga)).exists():
+                raise CommandError(f"no such saga: {saga}")
+            messages = messages.filter(correlation_id=saga)
+        if order:
+            messages = messages.filter(aggregate_id=str(_uuid(order)))
+        if since:
+            moment = parse_datetime(since)
+            if moment is None or moment.tzinfo is None:
+                raise CommandError(f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}")
+            messages = messages.filter(created_at__gte=moment)
+        count = messages.count() if dry_run else messages.update(sent_at=None)
+        self.stdout.write(f"{'would republish' if dry_run else 'republishing'} {count} messages")
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"not an id: {value!r}") from None
