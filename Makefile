@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test clean-devstack
+.PHONY: help venv run test clean-devstack bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,3 +29,6 @@ test: $(VENV)/.installed ## check import boundaries, then run the tests (PYTEST_
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack
+
+bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)
+	$(PY) -m shop.devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'

@@ -6,6 +6,9 @@
 3. (delivery) wait for courier acceptance   at most SHOP_ACCEPTANCE_TIMEOUT, then ACCEPTANCE_TIMEOUT
 4. confirm the order                        the pivot: from here on, only forward
 5. capture the payment and commit stock     retried until it succeeds
+
+Payments is called as a participant (`s.call`): in the worker, or through Kafka when it is listed
+in SAGA_REMOTE_PARTICIPANTS; this definition is the same either way.
 """
 from decimal import Decimal
 from uuid import UUID
@@ -14,7 +17,6 @@ from django.conf import settings
 
 from customers import services as customers
 from inventory import services as inventory
-from payments import services as payments
 from saga.definition import Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
 
 from . import services as orders
@@ -39,17 +41,18 @@ def authorize_payment(s: StepContext) -> Refusal | None:
     hold = customers.funds_hold(order_id=_order(s), customer_id=customer_id, amount=total)
     if not hold.held:
         return Refusal(_FUNDS_REFUSALS.get(hold.reason, hold.reason))
-    payment = payments.payment_authorize(order_id=_order(s), customer_id=customer_id, amount=total)
-    return None if payment.authorized else Refusal(Order.Reason.PAYMENT_DECLINED)
+    payment = s.call("payments", "payment.authorize", order_id=s.data["order_id"],
+                     customer_id=s.data["customer_id"], amount=s.data["total"])
+    return None if payment["authorized"] else Refusal(Order.Reason.PAYMENT_DECLINED)
 
 
 def void_payment(s: StepContext) -> None:
-    payments.payment_void(order_id=_order(s))
+    s.call("payments", "payment.void", order_id=s.data["order_id"])
     customers.funds_release(order_id=_order(s))
 
 
 def capture_payment_and_commit_stock(s: StepContext) -> None:
-    payments.payment_capture(order_id=_order(s))
+    s.call("payments", "payment.capture", order_id=s.data["order_id"])
     customers.funds_consume(order_id=_order(s))
     if s.data["lines"]:
         inventory.stock_commit(order_id=_order(s))

@@ -1,7 +1,8 @@
 """The payment provider sits outside our walls; this is the interface the payments context needs.
 
 `PAYMENTS_GATEWAY` (a dotted path) selects the implementation. The default stands in for a real
-provider: it authorizes every amount and hands out references.
+provider's sandbox: like a card network's test numbers, an amount ending in .66 is declined;
+every other amount is authorized.
 """
 import uuid
 from dataclasses import dataclass
@@ -29,10 +30,15 @@ class PaymentGateway(Protocol):
     def capture(self, *, reference: str, idempotency_key: str) -> None: ...
 
 
+DECLINED_CENTS = 66
+
+
 class SandboxGateway:
-    """Approves everything; the reference is derived from the order so retries agree with it."""
+    """The reference is derived from the order, so a retried call gets the same one."""
 
     def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization:
+        if int(amount * 100) % 100 == DECLINED_CENTS:
+            return Authorization(approved=False, decline_reason="PAYMENT_DECLINED")
         return Authorization(approved=True, reference=f"sandbox-{uuid.uuid5(uuid.NAMESPACE_OID, str(order_id))}")
 
     def void(self, *, reference: str, idempotency_key: str) -> None:

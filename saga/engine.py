@@ -10,6 +10,7 @@
 
 Everything is decided from the database; a Celery message only says "look at saga X now".
 """
+import copy
 import logging
 import traceback
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
+from . import participants
 from .definition import AnyStep, Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
-from .outbox import caused_by, publish
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
+from .outbox import caused_by, publish
 from .registry import definitions
 from .runtime import Runtime, StepTimeout, time_limit
 
@@ -32,6 +34,7 @@ EVENTS_KEY = "_events"  # events that arrived before their wait step, kept in th
 MAX_CRASHES = 5  # workers that may die in one step before the saga stops for an operator
 MAX_HOOK_FAILURES = 5  # failures of a definition's hooks before the saga stops for an operator
 HOOK_RETRY = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
+DEFAULT_REPLY_TIMEOUT = 30.0  # seconds a step without a timeout waits for a remote reply
 
 
 class SagaStateConflict(Exception):
@@ -234,7 +237,11 @@ def _claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
         if saga.retry_at and saga.retry_at > now:
             return False
         if saga.status == SagaStatus.WAITING:
-            return _wait_expired(saga, definition, runtime) if saga.timer_at and saga.timer_at <= now else False
+            if not (saga.timer_at and saga.timer_at <= now):
+                return False
+            if isinstance(definition.steps[saga.step_index], Wait):
+                return _wait_expired(saga, definition, runtime)
+            return _reply_timed_out(saga, definition, runtime)
         if saga.direction == Direction.FORWARD:
             return _claim_forward(saga, definition, runtime)
         return _claim_backward(saga, definition, runtime)
@@ -305,10 +312,12 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
             return saga.status not in TERMINAL
         definition = definition_of(saga)
         step = definition.steps[saga.step_index]
-        ctx = _context(saga, runtime.clock.now())
+        ctx = _context(saga, runtime.clock.now(), step.name, row.kind)
         try:
             with transaction.atomic(), time_limit(step.timeout):
                 outcome = _invoke(step, row.kind, ctx, runtime)
+        except participants.AwaitingReply as waiting:
+            return _await_reply(saga, step, row, waiting, runtime)
         except Exception as error:  # noqa: BLE001 - every failure is recorded and decided on
             return _failed(saga, definition, step, row, error, runtime)
         saga.data = ctx.data
@@ -336,6 +345,8 @@ def _invoke(step: Step, kind: str, ctx: StepContext, runtime: Runtime) -> Any:
 def _failed(saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime) -> bool:
     description = "".join(traceback.format_exception_only(error)).strip()
     _finish(row, SagaStep.Status.FAILED, runtime, error=description)
+    if isinstance(error, participants.RemoteCommandFailed):
+        saga.data.get(participants.REPLIES_KEY, {}).pop(str(error.command_id), None)  # the retry sends it anew
     policy = step.retry if row.kind == SagaStep.Kind.ACTION else step.compensation_retry
     transient = isinstance(error, StepTimeout) or policy.is_transient(error)
     if transient and not policy.exhausted(saga.attempts):
@@ -367,6 +378,58 @@ def _give_up(saga: SagaInstance, definition: SagaDefinition, step: Step, kind: s
     _end(saga, SagaStatus.FAILED)
     log.error("saga %s FAILED at %s (%s): %s", saga.id, step.name, kind, error)
     return False
+
+
+# --- remote participants -------------------------------------------------------------------
+
+
+def _await_reply(saga: SagaInstance, step: Step, row: SagaStep, waiting, runtime: Runtime) -> bool:
+    """The step called a remote participant: send the command (the step's own changes were
+    rolled back with its savepoint) and wait; the reply runs the step again."""
+    now = runtime.clock.now()
+    participants.send_command(waiting, key=saga.aggregate_id, correlation_id=saga.id)
+    row.result = {"command": waiting.command, "command_id": str(waiting.command_id)}
+    row.save(update_fields=["result"])
+    _finish(row, SagaStep.Status.SENT, runtime)
+    saga.attempts -= 1  # the run after the reply is this same attempt
+    saga.status = SagaStatus.WAITING
+    saga.timer_at = now + timedelta(seconds=step.timeout or DEFAULT_REPLY_TIMEOUT)
+    saga.wake_at = _due(saga, saga.timer_at)
+    saga.save()
+    return False
+
+
+def deliver_reply(saga_id: UUID, command_id: UUID, ok: bool, payload: dict, runtime: Runtime) -> bool:
+    """A remote participant answered: keep the reply and, if the step waits for it, run it again."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        if saga.status in TERMINAL:
+            return False
+        saga.data.setdefault(participants.REPLIES_KEY, {})[str(command_id)] = {"ok": ok, "payload": payload}
+        definition = definition_of(saga)
+        if saga.status == SagaStatus.WAITING and not isinstance(definition.steps[saga.step_index], Wait):
+            _resume(saga, runtime)
+        _save_and_schedule(saga, runtime)
+        return True
+
+
+def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
+    step = definition.steps[saga.step_index]
+    _resume(saga, runtime)
+    saga.attempts += 1
+    kind = SagaStep.Kind.ACTION if saga.direction == Direction.FORWARD else SagaStep.Kind.COMPENSATION
+    policy = step.retry if kind == SagaStep.Kind.ACTION else step.compensation_retry
+    saga.error = f"{step.name}: no reply from the participant in time"
+    if policy.exhausted(saga.attempts):
+        return _give_up(saga, definition, step, kind, saga.error, runtime)
+    _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
+    return False
+
+
+def _resume(saga: SagaInstance, runtime: Runtime) -> None:
+    saga.status = SagaStatus.COMPENSATING if saga.direction == Direction.BACKWARD else SagaStatus.STARTED
+    saga.timer_at = None
+    saga.wake_at = runtime.clock.now() + timedelta(seconds=runtime.stall_after)
 
 
 # --- waits, deadlines, transitions ----------------------------------------------------------
@@ -461,9 +524,10 @@ def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:
     return isinstance(step, Step) and step.compensation is not None and step.when(ctx)
 
 
-def _context(saga: SagaInstance, now) -> StepContext:
+def _context(saga: SagaInstance, now, step: str = "", kind: str = SagaStep.Kind.ACTION) -> StepContext:
     return StepContext(
-        saga_id=saga.id, correlation_id=saga.correlation_id, data=dict(saga.data), now=now, attempt=max(saga.attempts, 1)
+        saga_id=saga.id, correlation_id=saga.correlation_id, data=copy.deepcopy(saga.data), now=now,
+        attempt=max(saga.attempts, 1), step=step, kind=kind, caller=participants.call,
     )
 
 

@@ -60,6 +60,14 @@ class Handlers:
     def register(self, type: str, handler: Handler) -> None:
         self._by_type[type] = handler
 
+    def copy(self) -> "Handlers":
+        other = Handlers()
+        other._by_type = dict(self._by_type)
+        return other
+
+    def knows(self, type: str) -> bool:
+        return type in self._by_type
+
     def get(self, type: str) -> Handler:
         try:
             return self._by_type[type]
@@ -85,11 +93,16 @@ def parse(value: bytes | None, topic: str) -> Envelope:
         raise MalformedMessage(f"not a message envelope: {type(error).__name__}: {error}") from error
 
 
-def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int = 0, key: bytes | None = None) -> str:
-    """Act on one message once. Returns "processed", "duplicate" or "parked"."""
+def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int = 0, key: bytes | None = None,
+            using: Handlers = handlers, lenient: bool = False) -> str:
+    """Act on one message once. Returns "processed", "duplicate", "ignored" or "parked".
+    `lenient`: the topic carries other messages too (a participant's events beside its replies),
+    so a type without a handler is ignored rather than parked."""
     try:
         message = parse(value, topic)
-        handler = handlers.get(message.type)
+        if lenient and not using.knows(message.type):
+            return "ignored"
+        handler = using.get(message.type)
         with transaction.atomic():
             if not _first_sight(message):
                 return "duplicate"
@@ -120,15 +133,15 @@ def _first_sight(message: Envelope) -> bool:
     return created
 
 
-def inbound_topics() -> list[str]:
-    return [settings.KAFKA_TOPICS["fulfillment_events"]]
-
-
 class Consumer:
-    def __init__(self, *, topics: list[str] | None = None, stop: threading.Event | None = None):
-        self.topics = topics or inbound_topics()
+    def __init__(self, *, topics: list[str], using: Handlers, group_id: str, lenient_topics: list[str] = (),
+                 stop: threading.Event | None = None):
+        self.topics = topics
+        self.using = using
+        self.group_id = group_id
+        self.lenient_topics = set(lenient_topics)
         self.stop = stop or threading.Event()
-        self.counts = {"processed": 0, "duplicate": 0, "parked": 0}
+        self.counts = {"processed": 0, "duplicate": 0, "ignored": 0, "parked": 0}
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -144,7 +157,7 @@ class Consumer:
         consumer = KafkaConsumer(
             *self.topics,
             bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            group_id=settings.KAFKA_CONSUMER_GROUP,
+            group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=6_000,
@@ -156,7 +169,8 @@ class Consumer:
                 for records in batch.values():
                     for record in records:
                         outcome = consume(record.topic, record.value, partition=record.partition,
-                                          offset=record.offset, key=record.key)
+                                          offset=record.offset, key=record.key, using=self.using,
+                                          lenient=record.topic in self.lenient_topics)
                         self.counts[outcome] += 1
                 if batch:
                     consumer.commit()  # after the database commits: a crash before this re-delivers

@@ -70,6 +70,7 @@ class SagaStep(models.Model):
         REFUSED = "REFUSED"
         FAILED = "FAILED"
         SKIPPED = "SKIPPED"
+        SENT = "SENT"  # its command went to a remote participant; the reply runs the step again
         CRASHED = "CRASHED"  # its worker died in the middle
         ABANDONED = "ABANDONED"  # the saga was redirected (cancel, operator) before it ran
 

@@ -89,7 +89,7 @@ class Relay:
                 log.exception("relay lost its database connection; retrying")
                 connection.close()
                 self.stop.wait(self.poll_interval)
-        self._close_producer()
+        self.close()
 
     def relay_batch(self) -> int:
         """Send one batch of unsent rows; return how many were acknowledged and marked sent."""
@@ -119,7 +119,7 @@ class Relay:
                 sent = self.relay_batch()
             except KafkaError as error:
                 self._kafka_state(down=True, error=error)
-                self._close_producer()  # a restarted broker forgets our producer id: start afresh
+                self.close()  # a restarted broker forgets our producer id: start afresh
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
@@ -140,7 +140,7 @@ class Relay:
             self.producer = producer_for(settings.KAFKA_BOOTSTRAP_SERVERS)
         return self.producer
 
-    def _close_producer(self) -> None:
+    def close(self) -> None:
         if self.producer is not None:
             try:
                 self.producer.close(timeout=2)

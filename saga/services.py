@@ -7,18 +7,47 @@ from django.db import transaction
 from . import engine
 from .definition import SagaDefinition
 from .engine import SagaStateConflict
-from .inbox import Envelope, Handler, MalformedMessage, handlers
+from .inbox import Envelope, Handler, Handlers, MalformedMessage, handlers
+from .outbox import topic_for
+from .participants import Participant, participants, reply_types
 from .models import SagaInstance, SagaStatus
 from .registry import definitions
 from .runtime import Runtime
 from .scheduling import default_runtime
 
-__all__ = ["Envelope", "MalformedMessage", "SagaStateConflict", "message_handler_register", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
+__all__ = ["Envelope", "MalformedMessage", "SagaStateConflict", "message_handler_register", "participant_register", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
            "saga_compensate", "saga_replay", "ReplayPlan"]
 
 
 def saga_register(definition: SagaDefinition) -> SagaDefinition:
     return definitions.register(definition)
+
+
+def participant_register(participant: Participant) -> None:
+    """Make a context's commands callable from saga steps with `ctx.call(participant.name, ...)`."""
+    participants.register(participant)
+
+
+def on_reply(message: Envelope) -> None:
+    """A remote participant's `<command>.succeeded` / `.failed` reply."""
+    if message.correlation_id is None or message.causation_id is None:
+        raise MalformedMessage(f"{message.type} lacks the saga (correlation) or command (causation) id")
+    if not SagaInstance.objects.filter(pk=message.correlation_id).exists():
+        raise MalformedMessage(f"{message.type} is for an unknown saga {message.correlation_id}")
+    ok = message.type.endswith(".succeeded")
+    engine.deliver_reply(message.correlation_id, message.causation_id, ok, message.payload, default_runtime())
+
+
+def inbound() -> tuple[list[str], list[str], Handlers]:
+    """What `consume_events` reads: (topics, topics where unknown types are ignored, handlers).
+    The replies of remote participants come on their event topics, among their other events."""
+    served = handlers.copy()
+    lenient = []
+    for participant in participants.remote():
+        lenient.append(topic_for(participant.context))
+        for reply in reply_types(participant):
+            served.register(reply, on_reply)
+    return [topic_for("fulfillment"), *lenient], lenient, served
 
 
 def message_handler_register(type: str, handler: Handler) -> None:

@@ -119,6 +119,10 @@ class SagaHarness:
     def signal(self, saga_id: UUID, event: str, payload: dict | None = None) -> bool:
         return engine.signal(saga_id, event, payload, self.runtime)
 
+    def reply(self, saga_id: UUID, command_id: UUID, payload: dict, *, ok: bool = True) -> bool:
+        """Answer a remote participant's command, as its reply from Kafka would."""
+        return engine.deliver_reply(saga_id, command_id, ok, payload, self.runtime)
+
     def cancel(self, saga_id: UUID, reason: str) -> bool:
         return engine.cancel(saga_id, reason, self.runtime)
 

@@ -177,6 +177,8 @@ LOGGING = {
 # sweeper, which runs every SAGA_SWEEP_INTERVAL seconds (Celery beat).
 SAGA_STALL_AFTER = float(env("SAGA_STALL_AFTER", "30"))
 SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
+# Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
+SAGA_REMOTE_PARTICIPANTS = [name for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
 # Faults injected into saga steps (crash and chaos tests only); see saga/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")

@@ -182,3 +182,27 @@ def test_consumer_acts_once_per_message_and_parks_poison(start_worker, start_com
     assert any("not a message envelope" in e for e in errors) and any("no handler" in e for e in errors)
     assert any("order_id" in e for e in errors)
     shop.check()
+
+
+def test_place_order_with_payments_as_a_separate_process(start_worker, start_command, shop):
+    remote = {"SAGA_REMOTE_PARTICIPANTS": "payments"}
+    start_worker(**remote)
+    start_command("relay_outbox", "--poll-interval", "0.2", **remote)
+    start_command("consume_events", **remote)
+    payments = start_command("run_participant", "payments", **remote)
+    buyer = shop.customer("100.00")
+    widget, odd = shop.product("10.00", 10), shop.product("5.33", 10)
+    approved = place(buyer.pk, widget, 2)
+    declined = place(buyer.pk, odd, 2)  # 10.66: the sandbox provider declines it
+    wait_for_terminal([approved, declined], timeout=120)
+    assert order_status(approved) == ("CONFIRMED", None)
+    assert order_status(declined) == ("REJECTED", "PAYMENT_DECLINED")
+    shop.check()  # the declined order's stock and funds were released
+    commands = read_topics(["payment_commands"], lambda r: {"payment.authorize", "payment.capture",
+                                                            "payment.void"} <= {m.body["type"] for m in r})
+    assert all(m.key == m.body["payload"]["key"] for m in commands)
+    replies = read_topics(["payment_events"], lambda r: any(m.body["type"] == "payment.void.succeeded" for m in r))
+    by_command = {m.body["causation_id"]: m for m in replies if m.body["type"].endswith(".succeeded")}
+    assert {m.body["payload"]["command_id"] for m in commands} <= set(by_command)
+    assert "payment.captured" in {m.body["type"] for m in replies}  # domain events from the payments process
+    assert payments.process.poll() is None

@@ -2,14 +2,16 @@ import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from saga.inbox import Consumer
+from saga.services import inbound
 
 
 class Command(BaseCommand):
     help = (
-        "Consume fulfillment_events (and the replies of remote participants) until SIGTERM or "
+        "Consume fulfillment_events and the replies of remote participants until SIGTERM or "
         "Ctrl-C, acting on each message once (inbox) and parking unusable ones (dead letters)."
     )
 
@@ -18,7 +20,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        consumer = Consumer(stop=stop)
-        self.stdout.write(f"consume_events: reading {', '.join(consumer.topics)}")
+        topics, lenient, handlers = inbound()
+        consumer = Consumer(topics=topics, using=handlers, lenient_topics=lenient,
+                            group_id=settings.KAFKA_CONSUMER_GROUP, stop=stop)
+        self.stdout.write(f"consume_events: reading {', '.join(topics)}")
         consumer.run()
         self.stdout.write(f"consume_events: stopped {consumer.counts}")

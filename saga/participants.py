@@ -1,0 +1,122 @@
+"""Participants: contexts whose commands a saga step calls through `ctx.call(...)`.
+
+A participant is local by default: the call is a function call in the worker, in the step's
+transaction. Named in SAGA_REMOTE_PARTICIPANTS, it is remote: the call writes the command to the
+outbox (its `<context>_commands` topic) and the step pauses; the participant's process
+(`manage.py run_participant NAME`) runs it and replies on its `<context>_events` topic with
+`<command>.succeeded` or `<command>.failed` (causation_id = the command id); the consumer hands the
+reply to the saga, and the step runs again, this time getting the reply. Everything else the step
+does is idempotent, so running it again is safe. The saga definition is the same either way.
+
+Command arguments and results are JSON objects, so both ways behave alike.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+from uuid import UUID
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from .inbox import Envelope, Handlers, MalformedMessage
+from .outbox import caused_by, publish
+
+REPLIES_KEY = "_replies"  # replies of remote participants, by command id, in the saga's data
+Command = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str  # e.g. "payments", as in SAGA_REMOTE_PARTICIPANTS and run_participant
+    context: str  # e.g. "payment": its topics are payment_commands and payment_events
+    commands: dict[str, Command]  # e.g. "payment.authorize" -> function(**args) -> result
+
+
+class AwaitingReply(Exception):
+    """Raised inside a step by a call to a remote participant that has not replied yet."""
+
+    def __init__(self, participant: Participant, command: str, command_id: UUID, args: dict[str, Any]):
+        super().__init__(f"waiting for {participant.name} to reply to {command}")
+        self.participant, self.command, self.command_id, self.arguments = participant, command, command_id, args
+
+
+class RemoteCommandFailed(Exception):
+    """A remote participant replied that the command failed; the step retries by its policy."""
+
+    def __init__(self, command_id: UUID, error: str):
+        super().__init__(error)
+        self.command_id = command_id
+
+
+class Participants:
+    def __init__(self) -> None:
+        self._by_name: dict[str, Participant] = {}
+
+    def register(self, participant: Participant) -> None:
+        self._by_name[participant.name] = participant
+
+    def get(self, name: str) -> Participant:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise LookupError(f"no participant named {name!r} is registered") from None
+
+    def remote(self) -> list[Participant]:
+        return [self.get(name) for name in settings.SAGA_REMOTE_PARTICIPANTS]
+
+
+# Filled at start-up (AppConfig.ready), read-only afterwards.
+participants = Participants()
+
+
+def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What `StepContext.call` does."""
+    participant = participants.get(name)
+    if name not in settings.SAGA_REMOTE_PARTICIPANTS:
+        return participant.commands[command](**args)
+    command_id = ctx.command_id(f"{ctx.step}:{command}", ctx.kind)
+    reply = ctx.data.get(REPLIES_KEY, {}).get(str(command_id))
+    if reply is None:
+        raise AwaitingReply(participant, command, command_id, args)
+    if not reply["ok"]:
+        raise RemoteCommandFailed(command_id, reply["payload"].get("error", "the participant failed"))
+    return reply["payload"]
+
+
+def send_command(waiting: AwaitingReply, *, key: UUID, correlation_id: UUID) -> None:
+    publish(
+        context=waiting.participant.context, kind="commands", type=waiting.command, key=key,
+        payload={"command_id": str(waiting.command_id), "key": str(key), "args": waiting.arguments},
+        correlation_id=correlation_id, causation_id=waiting.command_id,
+    )
+
+
+def reply_types(participant: Participant) -> list[str]:
+    return [f"{command}.{outcome}" for command in participant.commands for outcome in ("succeeded", "failed")]
+
+
+# --- the participant's side: `manage.py run_participant NAME` ---------------------------------
+
+
+def command_handlers(participant: Participant) -> Handlers:
+    """Handlers that serve the participant's commands from Kafka and reply through the outbox."""
+    served = Handlers()
+    for command, function in participant.commands.items():
+        served.register(command, lambda message, c=command, f=function: _serve(participant, c, f, message))
+    return served
+
+
+def _serve(participant: Participant, command: str, function: Command, message: Envelope) -> None:
+    command_id = message.uuid_field("command_id")
+    args = message.field("args")
+    if not isinstance(args, dict):
+        raise MalformedMessage(f"{command}: args is not an object")
+    with caused_by(message.correlation_id, command_id):
+        try:
+            with transaction.atomic():
+                result, outcome = function(**args), "succeeded"
+        except DatabaseError:
+            raise  # not the command's fault: the message comes again
+        except Exception as error:  # noqa: BLE001 - the saga decides, by its retry policy
+            result, outcome = {"error": f"{type(error).__name__}: {error}"}, "failed"
+        publish(context=participant.context, type=f"{command}.{outcome}", key=message.field("key"), payload=result,
+                correlation_id=message.correlation_id, causation_id=command_id)
