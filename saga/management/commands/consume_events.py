@@ -1,11 +1,10 @@
 import logging
-import signal
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from saga.inbox import Consumer
+from saga.management.stopping import stop_on_signals
 from saga.services import inbound
 
 
@@ -17,9 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         logging.getLogger("saga.inbox").setLevel(logging.INFO)
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+        stop = stop_on_signals()
         topics, lenient, handlers = inbound()
         consumer = Consumer(topics=topics, using=handlers, lenient_topics=lenient,
                             group_id=settings.KAFKA_CONSUMER_GROUP, stop=stop)

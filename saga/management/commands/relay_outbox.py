@@ -1,9 +1,8 @@
 import logging
-import signal
-import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from saga.management.stopping import stop_on_signals
 from saga.relay import Relay
 
 
@@ -22,9 +21,7 @@ class Command(BaseCommand):
         if batch_size < 1 or poll_interval <= 0:
             raise CommandError("--batch-size must be at least 1 and --poll-interval above 0")
         logging.getLogger("saga.relay").setLevel(logging.INFO)
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+        stop = stop_on_signals()
         relay = Relay(batch_size=batch_size, poll_interval=poll_interval, stop=stop)
         self.stdout.write("relay_outbox: starting (standby until it holds the relay lock)")
         relay.run()

@@ -1,11 +1,10 @@
 import logging
-import signal
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from saga.inbox import Consumer
+from saga.management.stopping import stop_on_signals
 from saga.outbox import topic_for
 from saga.participants import command_handlers, participants
 
@@ -27,9 +26,7 @@ class Command(BaseCommand):
         except LookupError as error:
             raise CommandError(str(error)) from error
         logging.getLogger("saga.inbox").setLevel(logging.INFO)
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+        stop = stop_on_signals()
         topic = topic_for(served.context, "commands")
         consumer = Consumer(topics=[topic], using=command_handlers(served),
                             group_id=f"{settings.KAFKA_CONSUMER_GROUP}-{served.name}", stop=stop)
