@@ -44,12 +44,24 @@ def test_bad_customers_are_refused_with_field_errors(api, payload):
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [("{not json", "application/json"), ("name=a&balance=1", "text/plain"), ("[1, 2]", "application/json")],
+    [
+        ("{not json", "application/json"),
+        ("name=a&balance=1", "text/plain"),
+        ("[1, 2]", "application/json"),
+        ('{"name": "inf", "balance": 1e400}', "application/json"),
+        ('{"name": "big", "balance": 123456789012345678901234567890}', "application/json"),
+        ("", "application/json"),
+    ],
 )
-def test_malformed_bodies_are_400_or_415(api, body, content_type):
+def test_malformed_bodies_are_400_and_create_nothing(api, body, content_type):
     response = api.generic("POST", "/api/customers", body, content_type=content_type)
-    assert response.status_code in (400, 415)
-    assert "detail" in response.json() or response.status_code == 400
+    assert response.status_code == 400
+    assert api.get("/api/customers").json()["count"] == 0
+
+
+def test_an_oversized_body_is_400(api):
+    body = '{"name": "' + "x" * (2 * 1024 * 1024) + '", "balance": "1.00"}'
+    assert api.generic("POST", "/api/customers", body, content_type="application/json").status_code == 400
 
 
 def test_unknown_and_malformed_ids_are_404(api):
