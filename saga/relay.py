@@ -85,8 +85,8 @@ class Relay:
                         continue
                     log.info("relay active")
                     self._relay_while_leader(listener)
-            except Exception:  # noqa: BLE001 - a lost database connection: stand down, retry
-                log.exception("relay lost its database connection; retrying")
+            except Exception:  # noqa: BLE001 - e.g. a lost database connection: stand down, retry
+                log.exception("relay stopped being active; retrying")
                 connection.close()
                 self.stop.wait(self.poll_interval)
         self.close()
@@ -113,9 +113,12 @@ class Relay:
 
     def _relay_while_leader(self, listener) -> None:
         backoff = 0.5
-        ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS)
+        topics_ready = False
         while not self.stop.is_set():
             try:
+                if not topics_ready:
+                    ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS)
+                    topics_ready = True
                 sent = self.relay_batch()
             except KafkaError as error:
                 self._kafka_state(down=True, error=error)

@@ -169,8 +169,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # kafka-python narrates every connection at INFO.
-    "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "WARNING")}},
+    # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
+    # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
+    "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")}},
 }
 
 # Sagas: a moving saga that has not moved for SAGA_STALL_AFTER seconds is re-enqueued by the

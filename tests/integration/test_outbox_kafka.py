@@ -106,7 +106,8 @@ def test_every_order_is_announced_once_in_causal_order_with_the_contract_envelop
 def test_broker_frozen_while_orders_run_then_everything_catches_up(start_worker, start_command, shop, own_broker):
     start_worker()
     relay = start_command("relay_outbox", "--poll-interval", "0.2")
-    wait_until(lambda: "relay active" in relay.log_path.read_text(), what="the relay to start")
+    shop.customer("1.00")  # a first message, to see the relay through
+    wait_until(lambda: OutboxMessage.objects.filter(sent_at__isnull=False).exists(), what="the relay to send")
     own_broker.freeze()
     placed = mixed_orders(shop, 200, seed=2)
     wait_for_terminal(placed, timeout=120)
