@@ -406,11 +406,17 @@ def deliver_reply(saga_id: UUID, command_id: UUID, ok: bool, payload: dict, runt
         if saga.status in TERMINAL:
             return False
         saga.data.setdefault(participants.REPLIES_KEY, {})[str(command_id)] = {"ok": ok, "payload": payload}
-        definition = definition_of(saga)
-        if saga.status == SagaStatus.WAITING and not isinstance(definition.steps[saga.step_index], Wait):
+        if saga.status == SagaStatus.WAITING and _awaits(saga, command_id):
             _resume(saga, runtime)
         _save_and_schedule(saga, runtime)
         return True
+
+
+def _awaits(saga: SagaInstance, command_id: UUID) -> bool:
+    """Is the saga waiting for the reply to this very command? (Not a late or repeated reply to
+    an earlier one, which would only make the step send its command again.)"""
+    sent = saga.steps.filter(status=SagaStep.Status.SENT).order_by("-id").values_list("result", flat=True).first()
+    return bool(sent) and sent.get("command_id") == str(command_id)
 
 
 def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:

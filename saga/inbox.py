@@ -13,7 +13,7 @@ from typing import Any, Callable
 from uuid import UUID
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
@@ -89,7 +89,7 @@ def parse(value: bytes | None, topic: str) -> Envelope:
             payload=dict(body.get("payload") or {}),
             topic=topic,
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise MalformedMessage(f"not a message envelope: {type(error).__name__}: {error}") from error
 
 
@@ -110,8 +110,8 @@ def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int 
         return "processed"
     except MalformedMessage as error:
         DeadLetter.objects.create(
-            topic=topic, partition=partition, offset=offset, key=(key or b"").decode(errors="replace"),
-            value=(value or b"").decode(errors="replace"), error=str(error),
+            topic=topic, partition=partition, offset=offset,
+            key=_text(key), value=_text(value), error=_text(str(error).encode()),
         )
         log.warning("parked a message from %s[%s]@%s: %s", topic, partition, offset, error)
         return "parked"
@@ -122,8 +122,8 @@ def _handle(handler: Handler, message: Envelope) -> None:
     means the message itself is unusable, and it is parked."""
     try:
         handler(message)
-    except (MalformedMessage, DatabaseError):
-        raise
+    except (MalformedMessage, OperationalError, InterfaceError):
+        raise  # the database is away or the transaction lost a race: the message comes again
     except Exception as error:  # noqa: BLE001 - parked with its reason, never stops the consumer
         raise MalformedMessage(f"{message.type} could not be handled: {type(error).__name__}: {error}") from error
 
@@ -176,3 +176,7 @@ class Consumer:
                     consumer.commit()  # after the database commits: a crash before this re-delivers
         finally:
             consumer.close(autocommit=False)
+
+
+def _text(raw: bytes | None) -> str:
+    return (raw or b"").decode(errors="replace").replace("\x00", "\\x00")  # PostgreSQL text has no NUL

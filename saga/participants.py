@@ -15,7 +15,7 @@ from typing import Any, Callable
 from uuid import UUID
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from .inbox import Envelope, Handlers, MalformedMessage
 from .outbox import caused_by, publish
@@ -114,7 +114,7 @@ def _serve(participant: Participant, command: str, function: Command, message: E
         try:
             with transaction.atomic():
                 result, outcome = function(**args), "succeeded"
-        except DatabaseError:
+        except (OperationalError, InterfaceError):
             raise  # not the command's fault: the message comes again
         except Exception as error:  # noqa: BLE001 - the saga decides, by its retry policy
             result, outcome = {"error": f"{type(error).__name__}: {error}"}, "failed"

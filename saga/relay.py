@@ -73,6 +73,7 @@ class Relay:
         self.stop = stop or threading.Event()
         self.producer: KafkaProducer | None = None
         self.kafka_down = False
+        self.troubled = False  # lost its database connection (or lock) and is retrying
         self.sent_total = 0
 
     def run(self) -> None:
@@ -80,16 +81,20 @@ class Relay:
         while not self.stop.is_set():
             try:
                 with self._leadership() as listener:
+                    self.troubled = False  # the database answered
                     if listener is None:
                         self.stop.wait(self.poll_interval)
                         continue
                     log.info("relay active")
                     self._relay_while_leader(listener)
             except Exception:  # noqa: BLE001 - e.g. a lost database connection: stand down, retry
-                log.exception("relay stopped being active; retrying")
+                if not self.troubled:  # once per change of state, not per attempt
+                    log.exception("relay stopped being active; retrying every %s s", self.poll_interval)
+                self.troubled = True
                 connection.close()
                 self.stop.wait(self.poll_interval)
         self.close()
+        connection.close()
 
     def relay_batch(self) -> int:
         """Send one batch of unsent rows; return how many were acknowledged and marked sent."""
@@ -115,6 +120,7 @@ class Relay:
         backoff = 0.5
         topics_ready = False
         while not self.stop.is_set():
+            _check_alive(listener)  # the lock lives on that connection: stand down before sending more
             try:
                 if not topics_ready:
                     ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS)
@@ -166,6 +172,12 @@ class Relay:
             yield raw
         finally:
             raw.close()
+
+
+def _check_alive(listener) -> None:
+    """A round trip on the lock's connection; raises if PostgreSQL dropped it (and the lock)."""
+    with listener.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 def _wait_for_notify(listener, timeout: float, stop: threading.Event) -> None:

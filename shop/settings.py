@@ -179,7 +179,7 @@ LOGGING = {
 SAGA_STALL_AFTER = float(env("SAGA_STALL_AFTER", "30"))
 SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
-SAGA_REMOTE_PARTICIPANTS = [name for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
+SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
 # Faults injected into saga steps (crash and chaos tests only); see saga/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")

@@ -1,18 +1,20 @@
 """The outbox, the relay and the inbox against the real Kafka-compatible broker and PostgreSQL."""
 import random
 import re
+import threading
 import uuid
 from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from orders import services as orders
 from orders.models import Order
 from saga.models import DeadLetter, InboxMessage, OutboxMessage
 from saga.outbox import publish
-from saga.relay import outbox_lag_seconds
+from saga.relay import LOCK_KEY, Relay, outbox_lag_seconds
 from shop.devstack import ROOT
 
 from .conftest import wait_for_terminal, wait_until
@@ -207,3 +209,34 @@ def test_place_order_with_payments_as_a_separate_process(start_worker, start_com
     assert {m.body["payload"]["command_id"] for m in commands} <= set(by_command)
     assert "payment.captured" in {m.body["type"] for m in replies}  # domain events from the payments process
     assert payments.process.poll() is None
+
+
+def test_a_relay_that_loses_its_lock_stops_sending_even_with_a_backlog(app_env, settings):
+    topic = settings.KAFKA_TOPICS["order_events"]
+    OutboxMessage.objects.bulk_create(
+        [OutboxMessage(topic=topic, aggregate_type="order", aggregate_id=str(uuid.uuid4()), type="test.backlog",
+                       payload={"n": n}, correlation_id=uuid.uuid4()) for n in range(20_000)],
+        batch_size=5_000,
+    )
+    relay = Relay(batch_size=50, poll_interval=0.2)
+    thread = threading.Thread(target=relay.run, daemon=True)
+    thread.start()
+    wait_until(lambda: relay.sent_total > 0, what="the relay to send")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted",
+                       [LOCK_KEY & 0xFFFFFFFF])
+        cursor.execute("SELECT pg_terminate_backend(%s)", [cursor.fetchone()[0]])
+        wait_until(lambda: _try_lock(cursor), what="this test to take the relay lock")
+        taken_at = relay.sent_total
+        wait_until(lambda: relay.troubled, what="the old leader to notice")
+        assert relay.sent_total - taken_at <= relay.batch_size  # at most the batch in flight
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    resumed_from = relay.sent_total
+    wait_until(lambda: relay.sent_total > resumed_from, what="the relay to take over again")
+    relay.stop.set()
+    thread.join(timeout=30)
+
+
+def _try_lock(cursor) -> bool:
+    cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+    return cursor.fetchone()[0]
