@@ -3,7 +3,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from .models import Customer, FundsHold
+from .models import Customer
 
 
 def customer_list() -> QuerySet[Customer]:
@@ -13,6 +13,3 @@ def customer_list() -> QuerySet[Customer]:
 def customer_get(*, customer_id: UUID) -> Customer | None:
     return Customer.objects.filter(pk=customer_id).first()
 
-
-def hold_get(*, order_id: UUID) -> FundsHold | None:
-    return FundsHold.objects.filter(pk=order_id).first()

@@ -3,7 +3,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from .models import Product, StockReservation
+from .models import Product
 
 
 def product_list() -> QuerySet[Product]:
@@ -17,6 +17,3 @@ def products_by_ids(*, ids: set[UUID]) -> dict[UUID, Product]:
 def products_by_skus(*, skus: set[str]) -> dict[str, Product]:
     return {p.sku: p for p in Product.objects.filter(sku__in=skus)}
 
-
-def reservation_get(*, order_id: UUID) -> StockReservation | None:
-    return StockReservation.objects.filter(pk=order_id).first()
