@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import DeadLetter, InboxMessage, OutboxMessage, SagaInstance, SagaStep
+from .models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaInstance, SagaStep
 from .relay import outbox_lag_seconds
 
 
@@ -78,3 +78,10 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "topic", "partition", "offset", "error"]
     list_filter = ["topic"]
     search_fields = ["value", "error"]
+
+
+@admin.register(ProcessedCommand)
+class ProcessedCommandAdmin(ReadOnlyAdmin):
+    list_display = ["command_id", "participant", "command", "processed_at"]
+    list_filter = ["participant", "command"]
+    search_fields = ["command_id"]

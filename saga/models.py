@@ -143,3 +143,15 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+
+class ProcessedCommand(models.Model):
+    """A command a participant served from Kafka, with its result, recorded in the transaction of
+    its effect: the same command sent again (after a lost or late reply) gets the same answer
+    without being run twice."""
+
+    command_id = models.UUIDField(primary_key=True)
+    participant = models.CharField(max_length=100)
+    command = models.CharField(max_length=100)
+    result = models.JSONField()
+    processed_at = models.DateTimeField(auto_now_add=True)

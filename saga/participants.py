@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
 from .inbox import Envelope, Handlers, MalformedMessage
+from .models import ProcessedCommand
 from .outbox import caused_by, publish
 
 REPLIES_KEY = "_replies"  # replies of remote participants, by command id, in the saga's data
@@ -105,18 +106,29 @@ def command_handlers(participant: Participant) -> Handlers:
     return served
 
 
+def _run_once(participant: Participant, command: str, function: Command, command_id: UUID,
+              args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    done = ProcessedCommand.objects.filter(pk=command_id).first()
+    if done is not None:
+        return done.result, "succeeded"
+    try:
+        with transaction.atomic():
+            result = function(**args)
+            ProcessedCommand.objects.create(command_id=command_id, participant=participant.name,
+                                            command=command, result=result)
+            return result, "succeeded"
+    except (OperationalError, InterfaceError):
+        raise  # not the command's fault: the message comes again
+    except Exception as error:  # noqa: BLE001 - the saga decides, by its retry policy
+        return {"error": f"{type(error).__name__}: {error}"}, "failed"
+
+
 def _serve(participant: Participant, command: str, function: Command, message: Envelope) -> None:
     command_id = message.uuid_field("command_id")
     args = message.field("args")
     if not isinstance(args, dict):
         raise MalformedMessage(f"{command}: args is not an object")
     with caused_by(message.correlation_id, command_id):
-        try:
-            with transaction.atomic():
-                result, outcome = function(**args), "succeeded"
-        except (OperationalError, InterfaceError):
-            raise  # not the command's fault: the message comes again
-        except Exception as error:  # noqa: BLE001 - the saga decides, by its retry policy
-            result, outcome = {"error": f"{type(error).__name__}: {error}"}, "failed"
+        result, outcome = _run_once(participant, command, function, command_id, args)
         publish(context=participant.context, type=f"{command}.{outcome}", key=message.field("key"), payload=result,
                 correlation_id=message.correlation_id, causation_id=command_id)

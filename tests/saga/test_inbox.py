@@ -7,7 +7,7 @@ import pytest
 
 from payments import participant
 from saga import inbox
-from saga.models import DeadLetter, InboxMessage, OutboxMessage, SagaStatus
+from saga.models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaStatus
 from saga.participants import command_handlers
 from saga.services import inbound
 
@@ -93,3 +93,19 @@ def test_a_command_with_bad_arguments_gets_a_failed_reply(db):
     assert inbox.consume("payment_commands", command, using=served) == "processed"
     reply = OutboxMessage.objects.get(type="payment.void.failed")
     assert reply.causation_id == command_id and "TypeError" in reply.payload["error"]
+
+
+def test_a_command_sent_again_is_answered_from_its_record_not_run_twice(db, shop):
+    customer, _ = shop
+    served = command_handlers(participant.PAYMENTS)
+    order_id, command_id = uuid.uuid4(), uuid.uuid4()
+    args = {"order_id": str(order_id), "customer_id": str(customer.pk), "amount": "7.00"}
+    payload = {"command_id": str(command_id), "key": str(order_id), "args": args}
+    for _ in range(2):  # two sends of one command: two messages, one command id
+        assert inbox.consume("payment_commands", envelope("payment.authorize", payload, uuid.uuid4(), command_id),
+                             using=served) == "processed"
+    replies = OutboxMessage.objects.filter(type="payment.authorize.succeeded")
+    assert [r.payload for r in replies] == [replies[0].payload] * 2 and replies[0].payload["authorized"]
+    assert OutboxMessage.objects.filter(type="payment.authorized").count() == 1  # the effect happened once
+    record = ProcessedCommand.objects.get()
+    assert (record.command_id, record.command, record.result) == (command_id, "payment.authorize", replies[0].payload)
