@@ -184,6 +184,7 @@ def test_consumer_acts_once_per_message_and_parks_poison(start_worker, start_com
     errors = sorted(DeadLetter.objects.values_list("error", flat=True))
     assert any("not a message envelope" in e for e in errors) and any("no handler" in e for e in errors)
     assert any("order_id" in e for e in errors)
+    wait_for_terminal([order])  # confirmed is the pivot; the capture comes after it
     shop.check()
 
 
