@@ -1,5 +1,5 @@
 # `make run` and `make test` need only Python 3.11 and make: the first call creates .venv, and
-# shop/devstack.py starts whatever DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS don't point at.
+# devstack/ starts whatever DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS don't point at.
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -21,14 +21,14 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C
-	$(PY) -m shop.devstack run
+	$(PY) -m devstack run
 
-test: $(VENV)/.installed ## check import boundaries, then run the tests (PYTEST_ARGS="-k saga -x")
+test: $(VENV)/.installed ## check import boundaries, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
 	$(VENV)/bin/lint-imports
-	$(PY) -m shop.devstack exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m devstack exec -- sh -c '$(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack
 
 bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)
-	$(PY) -m shop.devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'
+	$(PY) -m devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'

@@ -19,22 +19,23 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from saga.models import OutboxMessage  # noqa: E402
-from saga.outbox import publish  # noqa: E402
-from saga.relay import Relay, ensure_topics  # noqa: E402
+from saga.messaging import messages_declare, publish  # noqa: E402
+from saga.messaging.relay import Relay, ensure_topics  # noqa: E402
 
 
 def main(count: int) -> None:
-    settings.KAFKA_TOPICS = {**settings.KAFKA_TOPICS, "order_events": "bench_relay"}
+    messages_declare("bench", {"bench.ping": "order_id, padding"})
+    settings.KAFKA_TOPICS = {**settings.KAFKA_TOPICS, "bench_events": "bench_relay"}
     ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS)
     keys = [uuid.uuid4() for _ in range(500)]
     payload = {"order_id": str(keys[0]), "padding": "x" * 200}  # about 300-byte messages, as in DESIGN.md
     relay = Relay(batch_size=1000)
-    publish(context="order", type="bench.ping", key=keys[0], payload=payload)
+    publish(type="bench.ping", key=keys[0], payload=payload)
     while relay.relay_batch():  # connect, and send what was waiting, before the clock starts
         pass
     with transaction.atomic():
         for n in range(count):
-            publish(context="order", type="bench.ping", key=keys[n % len(keys)], payload=payload)
+            publish(type="bench.ping", key=keys[n % len(keys)], payload=payload)
     started = time.perf_counter()
     while relay.relay_batch():
         pass

@@ -13,7 +13,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from saga.outbox import publish, publish_status
+from saga.messaging import publish, publish_status
 from shop.crud import model_delete, model_save, model_update
 
 from .models import Customer, FundsHold
@@ -60,7 +60,7 @@ def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
 def customer_delete(*, customer_id: UUID) -> None:
     """Raises StillReferenced when orders hold or held funds of this customer."""
     model_delete(Customer.objects.get(pk=customer_id))
-    publish(context="customer", type="customer.deleted", key=customer_id, payload={"id": customer_id})
+    publish(type="customer.deleted", key=customer_id, payload={"id": customer_id})
 
 
 @transaction.atomic
@@ -132,14 +132,14 @@ _EVENTS = {
 
 def _announce(hold: FundsHold) -> None:
     payload = {"order_id": hold.order_id, "customer_id": hold.customer_id, "amount": hold.amount}
-    publish_status(context="customer", types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload,
+    publish_status(types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload,
                    reason=hold.reason)
 
 
 def _announced(type: str, customer: Customer) -> Customer:
     payload = {"id": customer.pk, "name": customer.name, "email": customer.email,
                "balance": customer.balance, "blocked": customer.blocked}
-    publish(context="customer", type=type, key=customer.pk, payload=payload)
+    publish(type=type, key=customer.pk, payload=payload)
     return customer
 
 

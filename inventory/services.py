@@ -14,7 +14,7 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from saga.outbox import publish, publish_status
+from saga.messaging import publish, publish_status
 from shop.crud import model_delete, model_save, model_update
 
 from .models import Product, StockReservation, StockReservationLine
@@ -65,7 +65,7 @@ def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish(context="inventory", type="product.deleted", key=product_id, payload={"id": product_id})
+    publish(type="product.deleted", key=product_id, payload={"id": product_id})
 
 
 @transaction.atomic
@@ -154,13 +154,13 @@ _EVENTS = {
 
 def _announce(reservation: StockReservation) -> None:
     lines = [{"product_id": l.product_id, "quantity": l.quantity} for l in reservation.lines.all()]
-    publish_status(context="inventory", types=_EVENTS, status=reservation.status, key=reservation.order_id,
+    publish_status(types=_EVENTS, status=reservation.status, key=reservation.order_id,
                    payload={"order_id": reservation.order_id, "lines": lines}, reason=reservation.reason)
 
 
 def _announced(type: str, product: Product) -> Product:
     payload = {"id": product.pk, "sku": product.sku, "name": product.name, "price": product.price, "stock": product.stock}
-    publish(context="inventory", type=type, key=product.pk, payload=payload)
+    publish(type=type, key=product.pk, payload=payload)
     return product
 
 

@@ -6,10 +6,14 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
-        from saga.services import message_handler_register, saga_register
+        from saga.messaging import message_handler_register, messages_declare
+        from saga.services import saga_register
 
-        from .messages import on_fulfillment_accepted
+        from . import services
+        from .messages import EVENTS, on_fulfillment_accepted
         from .saga import PLACE_ORDER
 
+        messages_declare("order", EVENTS)
         saga_register(PLACE_ORDER)
-        message_handler_register("fulfillment.accepted", on_fulfillment_accepted)
+        message_handler_register(context="fulfillment", type=services.ACCEPTED, handler=on_fulfillment_accepted,
+                                 payload="order_id")

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from customers import services as customers
 from inventory import services as inventory
-from saga.definition import Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
+from saga.orchestration import Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
 
 from . import services as orders
 from .models import Order

@@ -11,8 +11,7 @@ from django.db import IntegrityError, transaction
 
 from inventory import selectors as inventory
 from saga import services as sagas
-from saga.outbox import publish
-from shop.correlation import current_correlation_id
+from saga.messaging import current_correlation_id, publish
 
 from .models import Order, OrderLine
 
@@ -142,7 +141,7 @@ def _transition(order_id: UUID, status: str, reason: str | None = None) -> Order
 
 
 def _announce(order: Order, type: str, payload: dict) -> None:
-    publish(context="order", type=type, key=order.pk, payload={"order_id": order.pk, **payload},
+    publish(type=type, key=order.pk, payload={"order_id": order.pk, **payload},
             correlation_id=order.saga_id)
 
 

@@ -6,8 +6,11 @@ class PaymentsConfig(AppConfig):
     name = "payments"
 
     def ready(self) -> None:
+        from saga.messaging import messages_declare
         from saga.services import participant_register
 
+        from .messages import EVENTS
         from .participant import PAYMENTS
 
+        messages_declare("payment", EVENTS)
         participant_register(PAYMENTS)

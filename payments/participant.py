@@ -4,7 +4,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from saga.participants import Participant
+from saga.services import Participant
 
 from . import services
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from saga.outbox import publish_status
+from saga.messaging import publish_status
 
 from .gateway import gateway
 from .models import Payment
@@ -98,7 +98,7 @@ _EVENTS = {
 
 def _announce(payment: Payment) -> None:
     payload = {"order_id": payment.order_id, "customer_id": payment.customer_id, "amount": payment.amount}
-    publish_status(context="payment", types=_EVENTS, status=payment.status, key=payment.order_id, payload=payload,
+    publish_status(types=_EVENTS, status=payment.status, key=payment.order_id, payload=payload,
                    reason=payment.reason)
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from . import services
 from .models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaInstance, SagaStep
-from .relay import outbox_lag_seconds
+from .messaging.relay import outbox_lag_seconds
 
 
 class SagaStepInline(admin.TabularInline):

@@ -6,11 +6,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from shop.api import UUID_PATTERN, conflicts_as_409
-from shop.permissions import requires
-
 from . import selectors, services
 from .models import SagaInstance, SagaStatus
+from .permissions import requires
+from .rest import UUID_PATTERN, conflicts_as_409
 
 
 class StepOutput(serializers.Serializer):

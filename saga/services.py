@@ -4,19 +4,21 @@ from uuid import UUID
 
 from django.db import transaction
 
-from . import engine
-from .definition import SagaDefinition
-from .engine import SagaStateConflict
-from .inbox import Envelope, Handler, Handlers, MalformedMessage, handlers
-from .outbox import topic_for
-from .participants import Participant, participants, reply_types
+from .messaging import Envelope, MalformedMessage, catalog, handlers, topic_for
+from .messaging.inbox import Handlers
 from .models import SagaInstance, SagaStatus
-from .registry import definitions
-from .runtime import Runtime
-from .scheduling import default_runtime
+from .orchestration import engine
+from .orchestration.definition import DefinitionError, SagaDefinition
+from .orchestration.engine import SagaStateConflict
+from .orchestration.participants import Participant, participants, reply_types
+from .orchestration.registry import definitions
+from .orchestration.runtime import Runtime
+from .orchestration.scheduling import default_runtime
 
-__all__ = ["Envelope", "MalformedMessage", "SagaStateConflict", "message_handler_register", "participant_register", "saga_register", "saga_start", "saga_signal", "saga_cancel", "saga_retry",
-           "saga_compensate", "saga_replay", "ReplayPlan"]
+__all__ = [
+    "DefinitionError", "Participant", "ReplayPlan", "SagaStateConflict", "participant_register", "saga_cancel",
+    "saga_compensate", "saga_register", "saga_replay", "saga_retry", "saga_signal", "saga_start",
+]
 
 
 def saga_register(definition: SagaDefinition) -> SagaDefinition:
@@ -44,15 +46,10 @@ def inbound() -> tuple[list[str], list[str], Handlers]:
     served = handlers.copy()
     lenient = []
     for participant in participants.remote():
-        lenient.append(topic_for(participant.context))
+        lenient.append(topic_for(f"{participant.context}_events"))
         for reply in reply_types(participant):
             served.register(reply, on_reply)
-    return [topic_for("fulfillment"), *lenient], lenient, served
-
-
-def message_handler_register(type: str, handler: Handler) -> None:
-    """Act on inbound Kafka messages of `type` (called once per message id, in its transaction)."""
-    handlers.register(type, handler)
+    return [*(topic_for(role) for role in catalog.roles(inbound=True)), *lenient], lenient, served
 
 
 def saga_start(

@@ -1,55 +1,5 @@
-"""Celery tasks are doorbells: "look at saga X now". Losing one, or getting it twice, changes
-nothing but timing: the engine decides everything from the database."""
-import logging
-from datetime import timedelta
-from uuid import UUID
+"""The engine's Celery tasks, where Celery's autodiscovery looks for them (`saga.tasks`)."""
+from .messaging.tasks import purge_outbox
+from .orchestration.tasks import advance_saga, sweep_sagas
 
-from celery import shared_task
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
-
-from . import engine
-from .models import ACTIVE, OutboxMessage, SagaInstance
-from .scheduling import default_runtime
-
-log = logging.getLogger(__name__)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def advance_saga(saga_id: str) -> None:
-    engine.advance(UUID(saga_id), default_runtime())
-
-
-@shared_task(ignore_result=True)
-def sweep_sagas(limit: int = 500) -> int:
-    """Enqueue sagas whose timer, backoff or "should have moved by" time has passed. Any number
-    of workers may run it at once: SKIP LOCKED hands each due saga to one of them."""
-    runtime = default_runtime()
-    now = timezone.now()
-    with transaction.atomic():
-        due = list(
-            SagaInstance.objects.select_for_update(skip_locked=True)
-            .filter(status__in=ACTIVE, wake_at__lte=now)
-            .order_by("wake_at")
-            .values_list("id", flat=True)[:limit]
-        )
-        # Not again before the stall time, whether or not this enqueue is lost.
-        SagaInstance.objects.filter(id__in=due).update(wake_at=now + timedelta(seconds=settings.SAGA_STALL_AFTER))
-        for saga_id in due:
-            runtime.schedule(saga_id, 0)
-    if due:
-        log.info("sweeper enqueued %d due sagas", len(due))
-    return len(due)
-
-
-@shared_task(ignore_result=True)
-def purge_outbox(chunk: int = 10_000) -> int:
-    """Delete sent outbox rows older than OUTBOX_RETENTION, a chunk at a time."""
-    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_RETENTION)
-    purged = 0
-    while True:
-        old = list(OutboxMessage.objects.filter(sent_at__lt=cutoff).values_list("position", flat=True)[:chunk])
-        if not old:
-            return purged
-        purged += OutboxMessage.objects.filter(position__in=old).delete()[0]
+__all__ = ["advance_saga", "purge_outbox", "sweep_sagas"]

@@ -1,7 +1,6 @@
 """API conventions shared by every context: permissions, errors, conflicts."""
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -10,22 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from saga.rest import UUID_PATTERN, Conflict, conflicts_as_409
 from shop.crud import StillReferenced
 
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-@contextmanager
-def conflicts_as_409(*errors: type[Exception], code: str) -> Iterator[None]:
-    """Answer a domain conflict (wrong state, reused key) with 409 and a machine-readable code."""
-    try:
-        yield
-    except errors as conflict:
-        raise Conflict(str(conflict), code=code) from conflict
+__all__ = ["UUID_PATTERN", "Conflict", "CrudServices", "ServiceViewSet", "conflicts_as_409", "exception_handler"]
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -50,9 +37,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data.setdefault("code", code)
     return response
-
-
-UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.relay import outbox_lag_seconds
+from saga.messaging.relay import outbox_lag_seconds
 
 PROBE_TIMEOUT_SECONDS = 2
 

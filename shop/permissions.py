@@ -1,6 +1,10 @@
 """Kept apart from shop.api: DRF imports its permission classes while it is still loading."""
 from rest_framework import permissions
 
+from saga.permissions import requires
+
+__all__ = ["ModelPermissions", "requires"]
+
 
 class ModelPermissions(permissions.DjangoModelPermissions):
     """Django model permissions, reads included: viewing needs `view_<model>`."""
@@ -10,15 +14,3 @@ class ModelPermissions(permissions.DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
-
-
-def requires(perm: str) -> type[permissions.BasePermission]:
-    """A permission class for an action that needs one named Django permission."""
-
-    class HasPermission(permissions.BasePermission):
-        message = f"You need the {perm} permission."
-
-        def has_permission(self, request, view) -> bool:
-            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
-
-    return HasPermission

@@ -1,7 +1,7 @@
 """Settings of the shop, read from the environment (12-factor).
 
 `make run` and `make test` start embedded services when DATABASE_URL, REDIS_URL or
-KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see shop/devstack.py.
+KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see devstack/stack.py.
 """
 import os
 from pathlib import Path
@@ -59,7 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "shop.correlation.CorrelationIdMiddleware",
+    "saga.messaging.context.CorrelationIdMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -146,11 +146,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
-# Topic names by role; each can be renamed with KAFKA_TOPIC_<ROLE>, e.g. KAFKA_TOPIC_ORDER_EVENTS.
-_TOPIC_ROLES = [f"{c}_events" for c in ("order", "inventory", "payment", "customer", "saga", "fulfillment")] + [
-    f"{c}_commands" for c in ("order", "inventory", "payment", "customer")
-]
-KAFKA_TOPICS = {role: env(f"KAFKA_TOPIC_{role.upper()}", role) for role in _TOPIC_ROLES}
+# A topic is named after its role (order_events, payment_commands: the roles follow from the
+# messages the apps declare); KAFKA_TOPIC_<ROLE> renames one, e.g. KAFKA_TOPIC_ORDER_EVENTS=shop.orders.
+_TOPIC_SIZES = {"KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION"}
+KAFKA_TOPICS = {
+    name.removeprefix("KAFKA_TOPIC_").lower(): value
+    for name, value in os.environ.items()
+    if name.startswith("KAFKA_TOPIC_") and name not in _TOPIC_SIZES
+}
 KAFKA_TOPIC_PARTITIONS = int(env("KAFKA_TOPIC_PARTITIONS", "4"))
 KAFKA_TOPIC_REPLICATION = int(env("KAFKA_TOPIC_REPLICATION", "1"))
 KAFKA_CONSUMER_GROUP = env("KAFKA_CONSUMER_GROUP", "shop")
@@ -180,7 +183,7 @@ SAGA_STALL_AFTER = float(env("SAGA_STALL_AFTER", "30"))
 SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
 SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
-# Faults injected into saga steps (crash and chaos tests only); see saga/faults.py.
+# Faults injected into saga steps (crash and chaos tests only); see saga/orchestration/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")
 CELERY_BEAT_SCHEDULE = {

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from customers import selectors as customers
 from inventory import selectors as inventory
 from saga.models import OutboxMessage
-from saga.outbox import publish
+from saga.messaging import publish
 
 
 def test_health_is_ok_without_auth(db):
@@ -22,7 +22,7 @@ def test_health_is_ok_without_auth(db):
 
 
 def test_health_degrades_when_the_outbox_lags(db, settings):
-    publish(context="order", type="test.lagging", key="k", payload={})
+    publish(type="order.created", key="k", payload={})
     OutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=120))
     settings.OUTBOX_LAG_DEGRADED_SECONDS = 60
     response = APIClient().get("/api/health")

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
-from saga.testing import SagaHarness
+from saga.orchestration.testing import SagaHarness
 
 
 @pytest.fixture

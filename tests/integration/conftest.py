@@ -18,6 +18,7 @@ from django.db.models import Count
 from customers import selectors as customer_selectors
 from inventory import selectors as inventory_selectors
 from orders.models import Order
+from saga.messaging import catalog
 from saga.models import TERMINAL, SagaInstance, SagaStep
 from tests.conftest import wait_for as wait_until
 
@@ -69,7 +70,7 @@ def app_env(transactional_db, settings) -> dict[str, str]:
     queue = f"test-{suffix}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     settings.SAGA_STALL_AFTER = float(WORKER_ENV["SAGA_STALL_AFTER"])
-    settings.KAFKA_TOPICS = {role: f"{name}.{suffix}" for role, name in settings.KAFKA_TOPICS.items()}
+    settings.KAFKA_TOPICS = {role: f"{role}.{suffix}" for role in catalog.roles()}
     previous, app.conf.task_default_queue = app.conf.task_default_queue, queue
     (ROOT / ".devstack").mkdir(exist_ok=True)
     yield {

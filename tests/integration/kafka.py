@@ -8,7 +8,8 @@ from typing import Callable
 from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from shop import devstack
+from devstack import stack as devstack
+from saga.messaging import topic_for
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def read_topics(roles: list[str], until: Callable[[list[Received]], bool], *, ti
     try:
         assigned: set[TopicPartition] = set()
         while time.monotonic() < deadline:
-            wanted = _partitions(consumer, [settings.KAFKA_TOPICS[r] for r in roles])
+            wanted = _partitions(consumer, [topic_for(r) for r in roles])
             if wanted != assigned:
                 consumer.assign(list(wanted))
                 consumer.seek_to_beginning(*(wanted - assigned))
@@ -60,7 +61,7 @@ def _received(record) -> Received:
 def send(role: str, body: dict | bytes, *, key: str = "k", bootstrap: str | None = None) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS, acks="all")
     value = body if isinstance(body, bytes) else json.dumps(body).encode()
-    producer.send(settings.KAFKA_TOPICS[role], key=key.encode(), value=value).get(timeout=30)
+    producer.send(topic_for(role), key=key.encode(), value=value).get(timeout=30)
     producer.close()
 
 

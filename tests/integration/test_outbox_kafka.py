@@ -13,9 +13,9 @@ from django.db import connection
 from orders import services as orders
 from orders.models import Order
 from saga.models import DeadLetter, InboxMessage, OutboxMessage
-from saga.outbox import publish
-from saga.relay import LOCK_KEY, Relay, outbox_lag_seconds
-from shop.devstack import ROOT
+from saga.messaging import publish, topic_for
+from saga.messaging.relay import LOCK_KEY, Relay, outbox_lag_seconds
+from devstack.stack import ROOT
 
 from .conftest import wait_for_terminal, wait_until
 from .kafka import OwnBroker, read_topics, send
@@ -143,7 +143,7 @@ def test_a_broker_that_comes_back_empty_gets_a_new_producer(start_worker, start_
 def test_relay_killed_mid_batch_the_standby_delivers_everything(start_command, app_env):
     keys = [uuid.uuid4() for _ in range(40)]
     for seq in range(3000):
-        publish(context="order", type="test.sequence", key=keys[seq % 40], payload={"seq": seq, "order_id": None})
+        publish(type="order.created", key=keys[seq % 40], payload={"seq": seq, "order_id": None})
     active = start_command("relay_outbox", "--batch-size", "100", "--poll-interval", "0.2")
     wait_until(lambda: OutboxMessage.objects.filter(sent_at__isnull=False).exists(), what="the relay to send")
     standby = start_command("relay_outbox", "--batch-size", "100", "--poll-interval", "0.2")
@@ -213,7 +213,7 @@ def test_place_order_with_payments_as_a_separate_process(start_worker, start_com
 
 
 def test_a_relay_that_loses_its_lock_stops_sending_even_with_a_backlog(app_env, settings):
-    topic = settings.KAFKA_TOPICS["order_events"]
+    topic = topic_for("order_events")
     OutboxMessage.objects.bulk_create(
         [OutboxMessage(topic=topic, aggregate_type="order", aggregate_id=str(uuid.uuid4()), type="test.backlog",
                        payload={"n": n}, correlation_id=uuid.uuid4()) for n in range(20_000)],

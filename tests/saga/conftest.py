@@ -9,7 +9,7 @@ from inventory import services as inventory
 from orders import selectors as order_selectors
 from orders import services as orders
 from orders.saga import PLACE_ORDER
-from saga.testing import SagaHarness
+from saga.orchestration.testing import SagaHarness
 
 
 @pytest.fixture

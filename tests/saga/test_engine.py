@@ -4,11 +4,11 @@ import uuid
 
 import pytest
 
-from saga import engine
-from saga.definition import DefinitionError, RetryPolicy, SagaDefinition, Step, StepKind, Wait
+from saga.orchestration import engine
+from saga.orchestration.definition import DefinitionError, RetryPolicy, SagaDefinition, Step, StepKind, Wait
 from saga.models import SagaInstance, SagaStatus, SagaStep
-from saga.registry import definitions
-from saga.testing import SagaHarness
+from saga.orchestration.registry import definitions
+from saga.orchestration.testing import SagaHarness
 
 LOG: list[str] = []
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from payments import participant
-from saga import inbox
+from saga.messaging import inbox
 from saga.models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaStatus
-from saga.participants import command_handlers
+from saga.orchestration.participants import command_handlers
 from saga.services import inbound
 
 from .conftest import order_state, place

@@ -1,25 +1,26 @@
 import logging
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from saga.inbox import Consumer
+from saga.conf import saga_settings
+from saga.messaging.inbox import Consumer
 from saga.management.stopping import stop_on_signals
 from saga.services import inbound
 
 
 class Command(BaseCommand):
     help = (
-        "Consume fulfillment_events and the replies of remote participants until SIGTERM or "
+        "Consume the inbound topics (those of the message handlers the apps registered) and the "
+        "replies of remote participants until SIGTERM or "
         "Ctrl-C, acting on each message once (inbox) and parking unusable ones (dead letters)."
     )
 
     def handle(self, *args, **options) -> None:
-        logging.getLogger("saga.inbox").setLevel(logging.INFO)
+        logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
         topics, lenient, handlers = inbound()
         consumer = Consumer(topics=topics, using=handlers, lenient_topics=lenient,
-                            group_id=settings.KAFKA_CONSUMER_GROUP, stop=stop)
+                            group_id=saga_settings.KAFKA_CONSUMER_GROUP, stop=stop)
         self.stdout.write(f"consume_events: reading {', '.join(topics)}")
         consumer.run()
         self.stdout.write(f"consume_events: stopped {consumer.counts}")

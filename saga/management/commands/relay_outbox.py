@@ -3,7 +3,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 
 from saga.management.stopping import stop_on_signals
-from saga.relay import Relay
+from saga.messaging.relay import Relay
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, poll_interval: float, **options) -> None:
         if batch_size < 1 or poll_interval <= 0:
             raise CommandError("--batch-size must be at least 1 and --poll-interval above 0")
-        logging.getLogger("saga.relay").setLevel(logging.INFO)
+        logging.getLogger("saga.messaging.relay").setLevel(logging.INFO)
         stop = stop_on_signals()
         relay = Relay(batch_size=batch_size, poll_interval=poll_interval, stop=stop)
         self.stdout.write("relay_outbox: starting (standby until it holds the relay lock)")

@@ -3,7 +3,6 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from saga import services
-from saga.definition import DefinitionError
 from saga.models import SagaInstance, SagaStatus
 
 
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         for number, saga_id in enumerate(ids, start=1):
             try:
                 plan = services.saga_replay(saga_id=saga_id, from_step=from_step, dry_run=dry_run)
-            except (DefinitionError, services.SagaStateConflict) as error:
+            except (services.DefinitionError, services.SagaStateConflict) as error:
                 raise CommandError(f"saga {saga_id}: {error}") from error
             after = "" if dry_run else f" -> now {SagaInstance.objects.get(pk=saga_id).status}"
             prefix = "[dry run] " if dry_run else ""

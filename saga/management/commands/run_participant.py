@@ -1,12 +1,12 @@
 import logging
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saga.inbox import Consumer
+from saga.conf import saga_settings
 from saga.management.stopping import stop_on_signals
-from saga.outbox import topic_for
-from saga.participants import command_handlers, participants
+from saga.messaging import topic_for
+from saga.messaging.inbox import Consumer
+from saga.orchestration.participants import command_handlers, participants
 
 
 class Command(BaseCommand):
@@ -25,11 +25,11 @@ class Command(BaseCommand):
             served = participants.get(participant)
         except LookupError as error:
             raise CommandError(str(error)) from error
-        logging.getLogger("saga.inbox").setLevel(logging.INFO)
+        logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
-        topic = topic_for(served.context, "commands")
+        topic = topic_for(f"{served.context}_commands")
         consumer = Consumer(topics=[topic], using=command_handlers(served),
-                            group_id=f"{settings.KAFKA_CONSUMER_GROUP}-{served.name}", stop=stop)
+                            group_id=f"{saga_settings.KAFKA_CONSUMER_GROUP}-{served.name}", stop=stop)
         self.stdout.write(f"run_participant: serving {served.name} from {topic}")
         consumer.run()
         self.stdout.write(f"run_participant: stopped {consumer.counts}")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from uuid import UUID
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
-from .inbox import Envelope, Handlers, MalformedMessage
+from ..conf import saga_settings
+from ..messaging import COMMANDS, caused_by, messages_declare, publish
+from ..messaging.inbox import Envelope, Handlers, MalformedMessage
 from .models import ProcessedCommand
-from .outbox import caused_by, publish
 
 REPLIES_KEY = "_replies"  # replies of remote participants, by command id, in the saga's data
 Command = Callable[..., dict[str, Any]]
@@ -54,6 +54,10 @@ class Participants:
 
     def register(self, participant: Participant) -> None:
         self._by_name[participant.name] = participant
+        # Its commands travel on <context>_commands, its replies on <context>_events.
+        messages_declare(participant.context, {c: "command_id, key, args" for c in participant.commands}, kind=COMMANDS)
+        replies = {f"{c}.succeeded": "the command's result" for c in participant.commands}
+        messages_declare(participant.context, {**replies, **{f"{c}.failed": "error" for c in participant.commands}})
 
     def get(self, name: str) -> Participant:
         try:
@@ -62,7 +66,7 @@ class Participants:
             raise LookupError(f"no participant named {name!r} is registered") from None
 
     def remote(self) -> list[Participant]:
-        return [self.get(name) for name in settings.SAGA_REMOTE_PARTICIPANTS]
+        return [self.get(name) for name in saga_settings.SAGA_REMOTE_PARTICIPANTS]
 
 
 # Filled at start-up (AppConfig.ready), read-only afterwards.
@@ -72,7 +76,7 @@ participants = Participants()
 def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
     """What `StepContext.call` does."""
     participant = participants.get(name)
-    if name not in settings.SAGA_REMOTE_PARTICIPANTS:
+    if name not in saga_settings.SAGA_REMOTE_PARTICIPANTS:
         return participant.commands[command](**args)
     command_id = ctx.command_id(f"{ctx.step}:{command}", ctx.kind)
     reply = ctx.data.get(REPLIES_KEY, {}).get(str(command_id))
@@ -85,7 +89,7 @@ def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def send_command(waiting: AwaitingReply, *, key: UUID, correlation_id: UUID) -> None:
     publish(
-        context=waiting.participant.context, kind="commands", type=waiting.command, key=key,
+        type=waiting.command, key=key,
         payload={"command_id": str(waiting.command_id), "key": str(key), "args": waiting.arguments},
         correlation_id=correlation_id, causation_id=waiting.command_id,
     )
@@ -130,5 +134,5 @@ def _serve(participant: Participant, command: str, function: Command, message: E
         raise MalformedMessage(f"{command}: args is not an object")
     with caused_by(message.correlation_id, command_id):
         result, outcome = _run_once(participant, command, function, command_id, args)
-        publish(context=participant.context, type=f"{command}.{outcome}", key=message.field("key"), payload=result,
+        publish(type=f"{command}.{outcome}", key=message.field("key"), payload=result,
                 correlation_id=message.correlation_id, causation_id=command_id)

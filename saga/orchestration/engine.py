@@ -24,7 +24,7 @@ from django.db.models import Q
 from . import participants
 from .definition import AnyStep, Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
-from .outbox import caused_by, publish
+from ..messaging import caused_by, publish
 from .registry import definitions
 from .runtime import Runtime, StepTimeout, time_limit
 
@@ -523,7 +523,7 @@ def _end(saga: SagaInstance, status: str) -> None:
 
 def _announce(saga: SagaInstance, type: str, **details: Any) -> None:
     payload = {"saga_id": saga.id, "saga_type": saga.type, "aggregate_id": saga.aggregate_id, **details}
-    publish(context="saga", type=type, key=saga.aggregate_id, payload=payload, correlation_id=saga.id)
+    publish(type=type, key=saga.aggregate_id, payload=payload, correlation_id=saga.id)
 
 
 def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:

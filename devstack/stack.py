@@ -1,7 +1,7 @@
 """Start what the shop needs for development and tests, unless the environment provides it.
 
-    python -m shop.devstack run              # services, migrate, seed_demo, then the Procfile until Ctrl-C
-    python -m shop.devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
+    python -m devstack run              # services, migrate, seed_demo, then the Procfile until Ctrl-C
+    python -m devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
 
 For each of DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS that is unset, an embedded server is
 started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL (wheel
@@ -410,7 +410,7 @@ def sweep_killed_exec_dirs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.devstack", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     modes = parser.add_subparsers(dest="mode", required=True)
     modes.add_parser("run", help="start services, migrate, seed demo data, run the Procfile until Ctrl-C")
@@ -443,7 +443,3 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         stack.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

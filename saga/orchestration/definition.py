@@ -63,7 +63,7 @@ class StepContext:
     attempt: int = 1
     step: str = ""
     kind: str = "action"
-    # How `call` reaches participants (set by the engine: saga/participants.py).
+    # How `call` reaches participants (set by the engine: saga/orchestration/participants.py).
     caller: Callable[["StepContext", str, str, dict[str, Any]], dict[str, Any]] | None = None
 
     def command_id(self, step: str, kind: str) -> UUID:

@@ -1,9 +1,9 @@
 """The production runtime: Celery rings the doorbell after the transaction commits."""
 from uuid import UUID
 
-from django.conf import settings
 from django.db import transaction
 
+from ..conf import saga_settings
 from .faults import ConfiguredFaults
 from .runtime import Runtime
 
@@ -26,6 +26,6 @@ def schedule_with_celery(saga_id: UUID, delay: float) -> None:
 def default_runtime() -> Runtime:
     return Runtime(
         schedule=schedule_with_celery,
-        stall_after=settings.SAGA_STALL_AFTER,
-        faults=ConfiguredFaults.from_json(settings.SAGA_FAULTS),
+        stall_after=float(saga_settings.SAGA_STALL_AFTER),
+        faults=ConfiguredFaults.from_json(saga_settings.SAGA_FAULTS),
     )

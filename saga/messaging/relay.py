@@ -16,13 +16,14 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from ..conf import saga_settings
+from .catalog import catalog, topic_for
 from .models import OutboxMessage
 from .outbox import envelope
 
@@ -47,13 +48,13 @@ def producer_for(bootstrap_servers: str) -> KafkaProducer:
 
 
 def ensure_topics(bootstrap_servers: str) -> None:
-    """Create the shop's topics with the partition count we mean (auto-creation would pick its own)."""
+    """Create the declared topics with the partition count we mean (auto-creation would pick its own)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, bootstrap_timeout_ms=5_000, request_timeout_ms=10_000)
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_TOPIC_REPLICATION)
-            for name in sorted(set(settings.KAFKA_TOPICS.values()) - existing)
+            NewTopic(name, saga_settings.KAFKA_TOPIC_PARTITIONS, saga_settings.KAFKA_TOPIC_REPLICATION)
+            for name in sorted({topic_for(role) for role in catalog.roles()} - existing)
         ]
         if missing:
             try:
@@ -123,7 +124,7 @@ class Relay:
             _check_alive(listener)  # the lock lives on that connection: stand down before sending more
             try:
                 if not topics_ready:
-                    ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS)
+                    ensure_topics(saga_settings.KAFKA_BOOTSTRAP_SERVERS)
                     topics_ready = True
                 sent = self.relay_batch()
             except KafkaError as error:
@@ -146,7 +147,7 @@ class Relay:
 
     def _producer(self) -> KafkaProducer:
         if self.producer is None:
-            self.producer = producer_for(settings.KAFKA_BOOTSTRAP_SERVERS)
+            self.producer = producer_for(saga_settings.KAFKA_BOOTSTRAP_SERVERS)
         return self.producer
 
     def close(self) -> None:

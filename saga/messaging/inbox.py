@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from uuid import UUID
 
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from ..conf import saga_settings
 from .models import DeadLetter, InboxMessage
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Consumer:
     def _consume_until_stopped(self) -> None:
         consumer = KafkaConsumer(
             *self.topics,
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            bootstrap_servers=saga_settings.KAFKA_BOOTSTRAP_SERVERS,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

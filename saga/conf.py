@@ -1,0 +1,42 @@
+"""The engine's settings, with their defaults in one place.
+
+A project sets what it needs in its Django settings (usually only KAFKA_BOOTSTRAP_SERVERS); every
+other name falls back to the default here. Values are read when used, so a test's `settings`
+override takes effect at once.
+"""
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    # Kafka: where the relay sends and the consumer reads. Required; no default makes sense.
+    "KAFKA_BOOTSTRAP_SERVERS": None,
+    # Topic names by role ("order_events", "payment_commands"); a role not named here is its own name.
+    "KAFKA_TOPICS": {},
+    "KAFKA_TOPIC_PARTITIONS": 4,
+    "KAFKA_TOPIC_REPLICATION": 1,
+    "KAFKA_CONSUMER_GROUP": "saga",
+    # Sent outbox rows are kept this many seconds, then purged (7 days).
+    "OUTBOX_RETENTION": 7 * 24 * 3600.0,
+    # A moving saga that has not moved for this many seconds is re-enqueued by the sweeper.
+    "SAGA_STALL_AFTER": 30.0,
+    # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
+    "SAGA_REMOTE_PARTICIPANTS": [],
+    # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
+    "SAGA_FAULTS": "",
+}
+
+
+class SagaSettings:
+    """`saga_settings.NAME`: the project's setting, or the engine's default."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"the saga engine has no setting {name}")
+        value = getattr(django_settings, name, DEFAULTS[name])
+        if value is None:
+            raise LookupError(f"set {name} in your Django settings to use the saga engine")
+        return value
+
+
+saga_settings = SagaSettings()

@@ -1,0 +1,83 @@
+"""The catalog of messages: every type the project sends or reads, declared once by the app that
+owns it, with its context (the topic's first half) and what its payload carries.
+
+Topics follow from it (`<context>_events`, `<context>_commands`), so the relay creates exactly
+the topics the apps declared, `publish` refuses an undeclared type (a typo fails the first test
+that sends it, naming the fix), and the event table of the README is rendered from it
+(`manage.py message_catalog`) and checked against it by a test.
+"""
+from dataclasses import dataclass
+
+from ..conf import saga_settings
+
+EVENTS = "events"
+COMMANDS = "commands"
+
+
+class UndeclaredMessage(LookupError):
+    """A message type no app declared."""
+
+
+@dataclass(frozen=True)
+class MessageType:
+    type: str  # "order.created"
+    context: str  # "order": it travels on order_events (or order_commands)
+    kind: str  # EVENTS or COMMANDS
+    payload: str  # what the payload carries, for people
+    inbound: bool = False  # read by the consumer rather than sent by the relay
+
+    @property
+    def role(self) -> str:
+        return f"{self.context}_{self.kind}"
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self._types: dict[str, MessageType] = {}
+
+    def declare(self, context: str, messages: dict[str, str], *, kind: str = EVENTS, inbound: bool = False) -> None:
+        for type, payload in messages.items():
+            declared = MessageType(type, context, kind, payload, inbound)
+            known = self._types.get(type)
+            if known is not None and known != declared:
+                raise ValueError(f"message {type} is declared twice, differently: {known} and {declared}")
+            self._types[type] = declared
+
+    def get(self, type: str) -> MessageType:
+        try:
+            return self._types[type]
+        except KeyError:
+            raise UndeclaredMessage(
+                f"no app declared the message {type!r}: add it to its context's messages with "
+                "messages_declare(...) in the app's ready()"
+            ) from None
+
+    def types(self) -> list[MessageType]:
+        return sorted(self._types.values(), key=lambda m: (m.role, m.type))
+
+    def roles(self, *, inbound: bool | None = None) -> list[str]:
+        """Topic roles, e.g. ["order_events", "payment_commands"]; only inbound (or outbound) ones if asked."""
+        return sorted({m.role for m in self._types.values() if inbound is None or m.inbound == inbound})
+
+    def table(self) -> str:
+        """The message table as Markdown (the README shows this very text)."""
+        rows = ["| topic | type | payload |", "|---|---|---|"]
+        previous = None
+        for message in self.types():
+            topic = "" if message.role == previous else f"`{message.role}`"
+            previous = message.role
+            rows.append(f"| {topic} | `{message.type}` | {message.payload or '-'} |")
+        return "\n".join(rows)
+
+
+# Filled at start-up (AppConfig.ready), read-only afterwards.
+catalog = Catalog()
+
+
+def topic_for(role: str) -> str:
+    """The topic of a role: its name in the KAFKA_TOPICS setting, or the role itself."""
+    return saga_settings.KAFKA_TOPICS.get(role, role)
+
+
+def topic_of(type: str) -> str:
+    return topic_for(catalog.get(type).role)

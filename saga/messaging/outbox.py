@@ -1,0 +1,61 @@
+"""The transactional outbox: `publish` writes a message in the caller's transaction; the relay
+(relay.py) sends it to Kafka after the transaction commits. Nothing committed goes unannounced,
+and nothing rolled back is ever announced. Which topic a type goes to is the catalog's business.
+"""
+import json
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from .catalog import catalog, topic_for
+from .context import current_cause, current_correlation_id
+from .models import OutboxMessage
+
+SCHEMA_VERSION = 1
+
+
+def publish(
+    *,
+    type: str,
+    key: UUID | str,
+    payload: dict[str, Any],
+    correlation_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> OutboxMessage:
+    """Write one message of a declared `type` to the outbox, in the caller's transaction."""
+    declared = catalog.get(type)
+    cause = current_cause()
+    request = current_correlation_id()
+    correlation_id = correlation_id or cause.correlation_id or (UUID(request) if request else None)
+    message_id = uuid4()
+    return OutboxMessage.objects.create(
+        id=message_id,
+        topic=topic_for(declared.role),
+        aggregate_type=declared.context,
+        aggregate_id=str(key),
+        type=type,
+        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+        # A message caused by no saga or request starts a conversation of its own.
+        correlation_id=correlation_id or message_id,
+        causation_id=causation_id or cause.causation_id,
+    )
+
+
+def publish_status(*, types: dict[str, str], status: str, key: UUID, payload: dict[str, Any],
+                   reason: str = "") -> OutboxMessage:
+    """Announce that a participant's record (hold, reservation, payment) reached `status`."""
+    return publish(type=types[status], key=key, payload={**payload, **({"reason": reason} if reason else {})})
+
+
+def envelope(message: OutboxMessage) -> dict[str, Any]:
+    """The contract's message shape."""
+    return {
+        "id": str(message.id),
+        "type": message.type,
+        "correlation_id": str(message.correlation_id),
+        "causation_id": str(message.causation_id) if message.causation_id else None,
+        "timestamp": message.created_at.isoformat().replace("+00:00", "Z"),
+        "schema_version": SCHEMA_VERSION,
+        "payload": message.payload,
+    }

@@ -1,0 +1,104 @@
+"""The saga engine's state: instances, their step history, and the commands participants served."""
+import uuid
+
+from django.db import models
+
+
+class SagaStatus(models.TextChoices):
+    STARTED = "STARTED"  # moving forward
+    WAITING = "WAITING"  # for an event or a timer
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    COMPENSATED = "COMPENSATED"  # rolled back cleanly
+    FAILED = "FAILED"  # stopped; needs an operator
+
+
+ACTIVE = (SagaStatus.STARTED, SagaStatus.WAITING, SagaStatus.COMPENSATING)
+TERMINAL = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED)
+
+
+class Direction(models.TextChoices):
+    FORWARD = "FORWARD"
+    BACKWARD = "BACKWARD"
+
+
+class SagaInstance(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=SagaStatus.choices, default=SagaStatus.STARTED)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.FORWARD)
+    # Forward: the next step to run. Backward: the next step to compensate (-1: none left).
+    step_index = models.IntegerField(default=0)
+    current_step = models.CharField(max_length=100, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts at the current step.")
+    aggregate_id = models.UUIDField(db_index=True, help_text="The business entity (e.g. the order).")
+    correlation_id = models.UUIDField(db_index=True)
+    data = models.JSONField(default=dict)
+    reason = models.CharField(max_length=40, blank=True, default="", help_text="Why it is rolling back.")
+    error = models.TextField(blank=True, default="")
+    # When the sweeper must look at it (a timer, a backoff, or "should have moved by now").
+    wake_at = models.DateTimeField(null=True, blank=True)
+    # Not before: the end of a backoff.
+    retry_at = models.DateTimeField(null=True, blank=True)
+    # When the current wait gives up on its event.
+    timer_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["wake_at"], name="saga_due", condition=models.Q(status__in=ACTIVE)),
+            models.Index(fields=["status", "type"], name="saga_status_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} {self.status}"
+
+
+class SagaStep(models.Model):
+    """One attempt of one action or compensation: the saga's history."""
+
+    class Kind(models.TextChoices):
+        ACTION = "action"
+        COMPENSATION = "compensation"
+
+    class Status(models.TextChoices):
+        RUNNING = "RUNNING"
+        SUCCEEDED = "SUCCEEDED"
+        REFUSED = "REFUSED"
+        FAILED = "FAILED"
+        SKIPPED = "SKIPPED"
+        SENT = "SENT"  # its command went to a remote participant; the reply runs the step again
+        CRASHED = "CRASHED"  # its worker died in the middle
+        ABANDONED = "ABANDONED"  # the saga was redirected (cancel, operator) before it ran
+
+    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    attempt = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["saga", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.kind} #{self.attempt} {self.status}"
+
+
+class ProcessedCommand(models.Model):
+    """A command a participant served from Kafka, with its result, recorded in the transaction of
+    its effect: the same command sent again (after a lost or late reply) gets the same answer
+    without being run twice."""
+
+    command_id = models.UUIDField(primary_key=True)
+    participant = models.CharField(max_length=100)
+    command = models.CharField(max_length=100)
+    result = models.JSONField()
+    processed_at = models.DateTimeField(auto_now_add=True)

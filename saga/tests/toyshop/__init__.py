@@ -1,0 +1,1 @@
+"""A tiny app of the engine's tests: the definitions, participant and messages they exercise."""
