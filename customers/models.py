@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from shop.money import ZERO, MoneyField
+from shop.records import OrderRecord
 
 
 class Customer(models.Model):
@@ -31,8 +32,8 @@ class Customer(models.Model):
         return self.balance - self.reserved
 
 
-class FundsHold(models.Model):
-    """Funds held for one order. One row per order makes every command idempotent per order."""
+class FundsHold(OrderRecord):
+    """Funds held for one order."""
 
     class Status(models.TextChoices):
         HELD = "HELD"
@@ -40,14 +41,16 @@ class FundsHold(models.Model):
         RELEASED = "RELEASED"
         CONSUMED = "CONSUMED"
 
-    order_id = models.UUIDField(primary_key=True)
+    EVENTS = {Status.HELD: "funds.held", Status.REFUSED: "funds.hold_refused", Status.RELEASED: "funds.released",
+              Status.CONSUMED: "funds.consumed"}
+
     # Null when the hold was refused because the customer does not exist.
     customer = models.ForeignKey(Customer, null=True, on_delete=models.PROTECT, related_name="holds")
     amount = MoneyField()
     status = models.CharField(max_length=10, choices=Status.choices)
-    reason = models.CharField(max_length=40, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="hold_amount_not_negative")]
+
+    def event_payload(self) -> dict:
+        return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}

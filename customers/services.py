@@ -13,8 +13,9 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from saga.messaging import publish, publish_status
+from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
+from shop.records import record_create, record_locked_or_tombstone, record_move
 
 from .models import Customer, FundsHold
 
@@ -83,19 +84,11 @@ def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldRes
 def funds_release(*, order_id: UUID) -> HoldResult:
     """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
-    hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()
-    if hold is None:
-        hold, created = FundsHold.objects.get_or_create(
-            pk=order_id, defaults={"amount": Decimal("0"), "status": FundsHold.Status.RELEASED}
-        )
-        if created:
-            _announce(hold)
-            return _result(hold)
-        # A hold committed while we looked: release it like any other.
-        hold = FundsHold.objects.select_for_update().get(pk=order_id)
+    hold = record_locked_or_tombstone(FundsHold, order_id=order_id, tombstone=FundsHold.Status.RELEASED,
+                                      amount=Decimal("0"))
     if hold.status == FundsHold.Status.HELD:
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
-        _set_status(hold, FundsHold.Status.RELEASED)
+        record_move(hold, FundsHold.Status.RELEASED)
     return _result(hold)
 
 
@@ -109,31 +102,13 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
         Customer.objects.filter(pk=hold.customer_id).update(
             balance=F("balance") - hold.amount, reserved=F("reserved") - hold.amount
         )
-        _set_status(hold, FundsHold.Status.CONSUMED)
+        record_move(hold, FundsHold.Status.CONSUMED)
     return _result(hold)
 
 
 def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
-    hold, created = FundsHold.objects.get_or_create(
-        pk=order_id, defaults={"customer": customer, "amount": amount, "status": status, "reason": reason}
-    )
-    if created:
-        _announce(hold)
-    return _result(hold)
-
-
-_EVENTS = {
-    FundsHold.Status.HELD: "funds.held",
-    FundsHold.Status.REFUSED: "funds.hold_refused",
-    FundsHold.Status.RELEASED: "funds.released",
-    FundsHold.Status.CONSUMED: "funds.consumed",
-}
-
-
-def _announce(hold: FundsHold) -> None:
-    payload = {"order_id": hold.order_id, "customer_id": hold.customer_id, "amount": hold.amount}
-    publish_status(types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload,
-                   reason=hold.reason)
+    return _result(record_create(FundsHold, order_id=order_id, status=status, customer=customer, amount=amount,
+                                 reason=reason))
 
 
 def _announced(type: str, customer: Customer) -> Customer:
@@ -141,12 +116,6 @@ def _announced(type: str, customer: Customer) -> Customer:
                "balance": customer.balance, "blocked": customer.blocked}
     publish(type=type, key=customer.pk, payload=payload)
     return customer
-
-
-def _set_status(hold: FundsHold, status: str) -> None:
-    hold.status = status
-    hold.save(update_fields=["status", "updated_at"])
-    _announce(hold)
 
 
 def _result(hold: FundsHold) -> HoldResult:

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from shop.money import MoneyField
+from shop.records import OrderRecord
 
 
 class Product(models.Model):
@@ -31,8 +32,8 @@ class Product(models.Model):
         return self.stock - self.reserved
 
 
-class StockReservation(models.Model):
-    """The stock held for one order. One row per order makes every command idempotent per order."""
+class StockReservation(OrderRecord):
+    """The stock held for one order."""
 
     class Status(models.TextChoices):
         RESERVED = "RESERVED"
@@ -40,11 +41,14 @@ class StockReservation(models.Model):
         RELEASED = "RELEASED"
         COMMITTED = "COMMITTED"
 
-    order_id = models.UUIDField(primary_key=True)
+    EVENTS = {Status.RESERVED: "stock.reserved", Status.REFUSED: "stock.reservation_refused",
+              Status.RELEASED: "stock.released", Status.COMMITTED: "stock.committed"}
+
     status = models.CharField(max_length=10, choices=Status.choices)
-    reason = models.CharField(max_length=40, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+
+    def event_payload(self) -> dict:
+        lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in self.lines.all()]
+        return {"order_id": self.order_id, "lines": lines}
 
 
 class StockReservationLine(models.Model):

@@ -14,8 +14,9 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import F
 
-from saga.messaging import publish, publish_status
+from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
+from shop.records import record_announce, record_locked_or_tombstone, record_move
 
 from .models import Product, StockReservation, StockReservationLine
 
@@ -85,7 +86,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
     if not short:
         for product in products:
             Product.objects.filter(pk=product.pk).update(reserved=F("reserved") + wanted[product.pk])
-    _announce(reservation)
+    record_announce(reservation)
     return _result(reservation)
 
 
@@ -93,20 +94,12 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
 def stock_release(*, order_id: UUID) -> ReservationResult:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
-    reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()
-    if reservation is None:
-        reservation, created = StockReservation.objects.get_or_create(
-            pk=order_id, defaults={"status": StockReservation.Status.RELEASED}
-        )
-        if created:
-            _announce(reservation)
-            return _result(reservation)
-        # A reservation committed while we looked: release it like any other.
-        reservation = StockReservation.objects.select_for_update().get(pk=order_id)
+    reservation = record_locked_or_tombstone(StockReservation, order_id=order_id,
+                                             tombstone=StockReservation.Status.RELEASED)
     if reservation.status == StockReservation.Status.RESERVED:
         for line in _locked_lines(reservation):
             Product.objects.filter(pk=line.product_id).update(reserved=F("reserved") - line.quantity)
-        _set_status(reservation, StockReservation.Status.RELEASED)
+        record_move(reservation, StockReservation.Status.RELEASED)
     return _result(reservation)
 
 
@@ -121,7 +114,7 @@ def stock_commit(*, order_id: UUID) -> ReservationResult:
             Product.objects.filter(pk=line.product_id).update(
                 stock=F("stock") - line.quantity, reserved=F("reserved") - line.quantity
             )
-        _set_status(reservation, StockReservation.Status.COMMITTED)
+        record_move(reservation, StockReservation.Status.COMMITTED)
     return _result(reservation)
 
 
@@ -136,26 +129,6 @@ def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
     lines = list(reservation.lines.order_by("product_id"))
     list(Product.objects.select_for_update().filter(pk__in=[l.product_id for l in lines]).order_by("pk").values_list("pk"))
     return lines
-
-
-def _set_status(reservation: StockReservation, status: str) -> None:
-    reservation.status = status
-    reservation.save(update_fields=["status", "updated_at"])
-    _announce(reservation)
-
-
-_EVENTS = {
-    StockReservation.Status.RESERVED: "stock.reserved",
-    StockReservation.Status.REFUSED: "stock.reservation_refused",
-    StockReservation.Status.RELEASED: "stock.released",
-    StockReservation.Status.COMMITTED: "stock.committed",
-}
-
-
-def _announce(reservation: StockReservation) -> None:
-    lines = [{"product_id": l.product_id, "quantity": l.quantity} for l in reservation.lines.all()]
-    publish_status(types=_EVENTS, status=reservation.status, key=reservation.order_id,
-                   payload={"order_id": reservation.order_id, "lines": lines}, reason=reservation.reason)
 
 
 def _announced(type: str, product: Product) -> Product:

@@ -2,10 +2,11 @@ from django.db import models
 from django.db.models import Q
 
 from shop.money import MoneyField
+from shop.records import OrderRecord
 
 
-class Payment(models.Model):
-    """The payment of one order at the provider. One row per order makes every command idempotent."""
+class Payment(OrderRecord):
+    """The payment of one order at the provider."""
 
     class Status(models.TextChoices):
         AUTHORIZED = "AUTHORIZED"
@@ -13,14 +14,16 @@ class Payment(models.Model):
         VOIDED = "VOIDED"
         CAPTURED = "CAPTURED"
 
-    order_id = models.UUIDField(primary_key=True)
+    EVENTS = {Status.AUTHORIZED: "payment.authorized", Status.DECLINED: "payment.declined",
+              Status.VOIDED: "payment.voided", Status.CAPTURED: "payment.captured"}
+
     customer_id = models.UUIDField(null=True)
     amount = MoneyField()
     status = models.CharField(max_length=10, choices=Status.choices)
     provider_reference = models.CharField(max_length=100, blank=True, default="")
-    reason = models.CharField(max_length=40, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative")]
+
+    def event_payload(self) -> dict:
+        return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from saga.messaging import publish_status
+from shop.records import record_create, record_locked_or_tombstone, record_move
 
 from .gateway import gateway
 from .models import Payment
@@ -39,35 +39,25 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
     if payment is not None:
         return _result(payment)
     answer = gateway().authorize(order_id=order_id, amount=amount, idempotency_key=f"{order_id}:authorize")
-    payment, created = Payment.objects.get_or_create(
-        pk=order_id,
-        defaults={
-            "customer_id": customer_id,
-            "amount": amount,
-            "status": Payment.Status.AUTHORIZED if answer.approved else Payment.Status.DECLINED,
-            "provider_reference": answer.reference,
-            "reason": "" if answer.approved else answer.decline_reason or PAYMENT_DECLINED,
-        },
+    payment = record_create(
+        Payment,
+        order_id=order_id,
+        status=Payment.Status.AUTHORIZED if answer.approved else Payment.Status.DECLINED,
+        customer_id=customer_id,
+        amount=amount,
+        provider_reference=answer.reference,
+        reason="" if answer.approved else answer.decline_reason or PAYMENT_DECLINED,
     )
-    if created:
-        _announce(payment)
     return _result(payment)
 
 
 @transaction.atomic
 def payment_void(*, order_id: UUID) -> PaymentResult:
     """Compensation of payment_authorize; voiding an unknown order leaves a tombstone."""
-    payment = Payment.objects.select_for_update().filter(pk=order_id).first()
-    if payment is None:
-        payment, created = Payment.objects.get_or_create(pk=order_id, defaults={"amount": 0, "status": Payment.Status.VOIDED})
-        if created:
-            _announce(payment)
-            return _result(payment)
-        # An authorization committed while we looked: void it like any other.
-        payment = Payment.objects.select_for_update().get(pk=order_id)
+    payment = record_locked_or_tombstone(Payment, order_id=order_id, tombstone=Payment.Status.VOIDED, amount=0)
     if payment.status == Payment.Status.AUTHORIZED:
         gateway().void(reference=payment.provider_reference, idempotency_key=f"{order_id}:void")
-        _set_status(payment, Payment.Status.VOIDED)
+        record_move(payment, Payment.Status.VOIDED)
     return _result(payment)
 
 
@@ -78,28 +68,8 @@ def payment_capture(*, order_id: UUID) -> PaymentResult:
         raise PaymentNotAuthorized(f"order {order_id} has no authorized payment")
     if payment.status == Payment.Status.AUTHORIZED:
         gateway().capture(reference=payment.provider_reference, idempotency_key=f"{order_id}:capture")
-        _set_status(payment, Payment.Status.CAPTURED)
+        record_move(payment, Payment.Status.CAPTURED)
     return _result(payment)
-
-
-def _set_status(payment: Payment, status: str) -> None:
-    payment.status = status
-    payment.save(update_fields=["status", "updated_at"])
-    _announce(payment)
-
-
-_EVENTS = {
-    Payment.Status.AUTHORIZED: "payment.authorized",
-    Payment.Status.DECLINED: "payment.declined",
-    Payment.Status.VOIDED: "payment.voided",
-    Payment.Status.CAPTURED: "payment.captured",
-}
-
-
-def _announce(payment: Payment) -> None:
-    payload = {"order_id": payment.order_id, "customer_id": payment.customer_id, "amount": payment.amount}
-    publish_status(types=_EVENTS, status=payment.status, key=payment.order_id, payload=payload,
-                   reason=payment.reason)
 
 
 def _result(payment: Payment) -> PaymentResult:
