@@ -53,7 +53,8 @@ class Catalog:
             ) from None
 
     def types(self) -> list[MessageType]:
-        return sorted(self._types.values(), key=lambda m: (m.role, m.type))
+        """By topic; within a topic, in the order their app declared them."""
+        return sorted(self._types.values(), key=lambda m: m.role)
 
     def roles(self, *, inbound: bool | None = None) -> list[str]:
         """Topic roles, e.g. ["order_events", "payment_commands"]; only inbound (or outbound) ones if asked."""
@@ -64,7 +65,8 @@ class Catalog:
         rows = ["| topic | type | payload |", "|---|---|---|"]
         previous = None
         for message in self.types():
-            topic = "" if message.role == previous else f"`{message.role}`"
+            inbound = " (read by `consume_events`)" if message.inbound else ""
+            topic = "" if message.role == previous else f"`{message.role}`{inbound}"
             previous = message.role
             rows.append(f"| {topic} | `{message.type}` | {message.payload or '-'} |")
         return "\n".join(rows)
