@@ -2,13 +2,15 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from saga.apis import SagaFilter, SagaOutput, SagaViewSet
 from shop.api import UUID_PATTERN, conflicts_as_409
 from shop.permissions import requires
 from shop.money import MAX_DIGITS, PLACES
@@ -131,3 +133,30 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
             raise ValidationError({"Idempotency-Key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters."})
         return f"{request.user.pk}:{key}"
+
+
+class OrderSagaOutput(SagaOutput):
+    """A saga as the contract shows it: its aggregate is the order."""
+
+    aggregate_id = None
+    order_id = serializers.UUIDField(source="aggregate_id")
+
+
+class OrderSagaFilter(SagaFilter):
+    aggregate_id = None
+    order_id = filters.UUIDFilter(field_name="aggregate_id")
+
+    class Meta(SagaFilter.Meta):
+        fields = ["status", "type", "order_id"]
+
+
+_OPERATED = extend_schema(request=None, responses={202: OrderSagaOutput, 409: dict})
+
+
+@extend_schema_view(retry=_OPERATED, compensate=_OPERATED)
+class OrderSagaViewSet(SagaViewSet):
+    """Sagas with their step history (the place-order saga's aggregate is its order); operators
+    retry or compensate the ones that stopped."""
+
+    serializer_class = OrderSagaOutput
+    filterset_class = OrderSagaFilter

@@ -28,8 +28,7 @@ class SagaOutput(serializers.Serializer):
     version = serializers.IntegerField()
     status = serializers.CharField()
     current_step = serializers.CharField()
-    # The engine knows aggregates, not orders; the contract calls the place-order one order_id.
-    order_id = serializers.UUIDField(source="aggregate_id")
+    aggregate_id = serializers.UUIDField()
     correlation_id = serializers.UUIDField()
     error = serializers.CharField()
     attempts = serializers.IntegerField()
@@ -42,15 +41,17 @@ class SagaOutput(serializers.Serializer):
 class SagaFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=SagaStatus.choices)
     type = filters.CharFilter()
-    order_id = filters.UUIDFilter(field_name="aggregate_id")
+    aggregate_id = filters.UUIDFilter()
 
     class Meta:
         model = SagaInstance
-        fields = ["status", "type", "order_id"]
+        fields = ["status", "type", "aggregate_id"]
 
 
 class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Sagas with their step history; operators retry or compensate the ones that stopped."""
+    """Sagas with their step history; operators retry or compensate the ones that stopped.
+    A project that calls its aggregates by a name of its own subclasses this with its serializer
+    and filter."""
 
     queryset = selectors.saga_list()
     serializer_class = SagaOutput
@@ -76,4 +77,5 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         saga = self.get_object()
         with conflicts_as_409(services.SagaStateConflict, code="saga_state"):
             operation(saga_id=saga.pk)
-        return Response(SagaOutput(selectors.saga_get(saga_id=saga.pk)).data, status=http.HTTP_202_ACCEPTED)
+        output = self.get_serializer_class()(selectors.saga_get(saga_id=saga.pk))
+        return Response(output.data, status=http.HTTP_202_ACCEPTED)

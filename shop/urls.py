@@ -5,11 +5,9 @@ from rest_framework.routers import DefaultRouter
 
 from customers.apis import CustomerViewSet
 from inventory.apis import ProductViewSet
-from orders.apis import OrderViewSet
-from saga.apis import SagaViewSet
+from orders.apis import OrderSagaViewSet, OrderViewSet
 
 from .health import health
-
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -24,7 +22,7 @@ router = OptionalSlashRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
-router.register("sagas", SagaViewSet, basename="saga")
+router.register("sagas", OrderSagaViewSet, basename="saga")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
