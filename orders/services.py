@@ -85,10 +85,11 @@ def order_place(
 
 
 def order_accept(*, order_id: UUID) -> Order:
-    """The courier accepted a delivery order: its saga goes on to confirm it."""
+    """The courier accepted a delivery order: its saga goes on to confirm it, now or, if it has
+    not reached its wait yet, as soon as it does."""
     order = Order.objects.get(pk=order_id)
-    if order.status != Order.Status.AWAITING_ACCEPTANCE or not sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED):
-        raise OrderStateConflict(f"order {order_id} is {order.status}, not waiting for acceptance")
+    if not sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED):
+        raise OrderStateConflict(f"order {order_id} is {order.status} and cannot wait for acceptance")
     return order
 
 
@@ -102,8 +103,8 @@ def order_cancel(*, order_id: UUID) -> Order:
 
 
 def order_accepted_by_courier(*, order_id: UUID) -> bool:
-    """`fulfillment.accepted` from Kafka. Unlike the HTTP accept, an early event is kept for the
-    wait still ahead, and one for a finished order is ignored. False if it was of no use."""
+    """`fulfillment.accepted` from Kafka: like the HTTP accept, but one that is of no use (a
+    finished order, an expired wait) is ignored rather than refused. False if it was of no use."""
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         raise OrderStateConflict(f"no order {order_id}")

@@ -7,7 +7,7 @@ every other amount is authorized.
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar, Protocol
 from uuid import UUID
 
 from django.conf import settings
@@ -26,7 +26,12 @@ class PaymentGateway(Protocol):
     answered as the first one was, as real providers do with such keys."""
 
     def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization: ...
-    def void(self, *, reference: str, idempotency_key: str) -> None: ...
+
+    def void(self, *, order_id: UUID, authorization_key: str, idempotency_key: str) -> None:
+        """Void whatever was authorized under `authorization_key` (the authorize call's
+        idempotency key), if anything was: also an authorization whose answer never reached us."""
+        ...
+
     def capture(self, *, reference: str, idempotency_key: str) -> None: ...
 
 
@@ -34,18 +39,35 @@ DECLINED_CENTS = 66
 
 
 class SandboxGateway:
-    """The reference is derived from the order, so a retried call gets the same one."""
+    """Stands in for a provider's sandbox. Like a provider's dashboard, it keeps what it was
+    asked (`calls`) and what stands authorized, for every instance in this process."""
+
+    calls: ClassVar[list[tuple[str, UUID]]] = []
+    _authorized: ClassVar[dict[str, tuple[UUID, str]]] = {}  # authorization key -> (order, reference)
 
     def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization:
+        SandboxGateway.calls.append(("authorize", order_id))
         if int(amount * 100) % 100 == DECLINED_CENTS:
             return Authorization(approved=False, decline_reason="PAYMENT_DECLINED")
-        return Authorization(approved=True, reference=f"sandbox-{uuid.uuid5(uuid.NAMESPACE_OID, str(order_id))}")
+        # Derived from the order, so a repeated call gets the same reference.
+        reference = f"sandbox-{uuid.uuid5(uuid.NAMESPACE_OID, str(order_id))}"
+        self._authorized[idempotency_key] = (order_id, reference)
+        return Authorization(approved=True, reference=reference)
 
-    def void(self, *, reference: str, idempotency_key: str) -> None:
-        return None
+    def void(self, *, order_id: UUID, authorization_key: str, idempotency_key: str) -> None:
+        SandboxGateway.calls.append(("void", order_id))
+        self._authorized.pop(authorization_key, None)
 
     def capture(self, *, reference: str, idempotency_key: str) -> None:
-        return None
+        for key, (order_id, authorized) in list(self._authorized.items()):
+            if authorized == reference:
+                SandboxGateway.calls.append(("capture", order_id))
+                del self._authorized[key]
+
+    @classmethod
+    def authorized(cls) -> set[UUID]:
+        """Orders with an authorization standing at the provider (neither voided nor captured)."""
+        return {order_id for order_id, _ in cls._authorized.values()}
 
 
 def gateway() -> PaymentGateway:

@@ -38,7 +38,7 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is not None:
         return _result(payment)
-    answer = gateway().authorize(order_id=order_id, amount=amount, idempotency_key=f"{order_id}:authorize")
+    answer = gateway().authorize(order_id=order_id, amount=amount, idempotency_key=_authorization_key(order_id))
     payment = record_create(
         Payment,
         order_id=order_id,
@@ -53,10 +53,15 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
 
 @transaction.atomic
 def payment_void(*, order_id: UUID) -> PaymentResult:
-    """Compensation of payment_authorize; voiding an unknown order leaves a tombstone."""
+    """Compensation of payment_authorize. With no record of the payment, the authorize call may
+    still have reached the provider (its answer lost, or its transaction rolled back after it):
+    the provider is asked to void by the call's idempotency key, and a tombstone is left."""
     payment = record_locked_or_tombstone(Payment, order_id=order_id, tombstone=Payment.Status.VOIDED, amount=0)
+    unknown = payment.status == Payment.Status.VOIDED and not payment.provider_reference
+    if payment.status == Payment.Status.AUTHORIZED or unknown:
+        gateway().void(order_id=order_id, authorization_key=_authorization_key(order_id),
+                       idempotency_key=f"{order_id}:void")
     if payment.status == Payment.Status.AUTHORIZED:
-        gateway().void(reference=payment.provider_reference, idempotency_key=f"{order_id}:void")
         record_move(payment, Payment.Status.VOIDED)
     return _result(payment)
 
@@ -70,6 +75,10 @@ def payment_capture(*, order_id: UUID) -> PaymentResult:
         gateway().capture(reference=payment.provider_reference, idempotency_key=f"{order_id}:capture")
         record_move(payment, Payment.Status.CAPTURED)
     return _result(payment)
+
+
+def _authorization_key(order_id: UUID) -> str:
+    return f"{order_id}:authorize"
 
 
 def _result(payment: Payment) -> PaymentResult:

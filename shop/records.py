@@ -4,7 +4,8 @@ a payment), and how it announces each status it reaches.
 One row per order, keyed by the order id, is what makes every command of a participant
 idempotent: a command sent again finds the row and answers as the first time. A compensation that
 finds no row leaves a tombstone, so the command it undoes, if it arrives late (a reordered or
-redelivered message), finds its order already undone and does nothing.
+redelivered message), finds its order already undone and does nothing; the tombstone itself is
+not announced.
 """
 from typing import Any, ClassVar, TypeVar
 
@@ -56,13 +57,13 @@ def record_move(record: OrderRecord, status: str) -> None:
 
 def record_locked_or_tombstone(model: type[R], *, order_id: Any, tombstone: str, **fields: Any) -> R:
     """For a compensation: the order's record, locked; or, if there is none, a tombstone in
-    status `tombstone` (announced)."""
+    status `tombstone`. A tombstone is not a fact (nothing was held, reserved or paid), so it is
+    not announced."""
     record = model._default_manager.select_for_update().filter(pk=order_id).first()
     if record is not None:
         return record
     record, created = model._default_manager.get_or_create(pk=order_id, defaults={"status": tombstone, **fields})
     if created:
-        record_announce(record)
         return record
     # The command committed its record while we looked: undo it like any other.
     return model._default_manager.select_for_update().get(pk=order_id)

@@ -95,25 +95,41 @@ def _runnable(saga_id: UUID, runtime: Runtime) -> bool:
 
 
 def signal(saga_id: UUID, event: str, payload: dict | None, runtime: Runtime) -> bool:
-    """Deliver `event`. Ends the wait for it, or is kept for a wait still ahead. False when the
-    saga can no longer use it (finished, rolling back, or past that wait)."""
+    """Deliver `event`. Ends the wait for it, or is kept for a wait still ahead (even one the
+    saga is about to enter). False when the saga can no longer use it: finished, rolling back,
+    past that wait, or waiting past the wait's deadline (refused here, whether or not the
+    sweeper has expired the wait yet)."""
     with transaction.atomic():
         saga = _locked(saga_id)
         definition = definition_of(saga)
         if saga.status not in ACTIVE or saga.direction != Direction.FORWARD:
             return False
         now = runtime.clock.now()
-        waits = [i for i, s in enumerate(definition.steps) if isinstance(s, Wait) and s.event == event]
-        if saga.status == SagaStatus.WAITING and saga.step_index in waits:
+        if _waits_for(saga, definition, event):
+            if saga.timer_at is not None and saga.timer_at <= now:
+                return False
             _finish_running(saga, SagaStep.Status.SUCCEEDED, now, result=payload)
             _move(saga, definition, saga.step_index + 1, now, runtime)
             _save_and_schedule(saga, runtime)
             return True
-        if any(i > saga.step_index for i in waits):
+        if _wait_ahead(saga, definition, event, now):
             saga.data.setdefault(EVENTS_KEY, {})[event] = payload or {}
             saga.save(update_fields=["data", "updated_at"])
             return True
         return False
+
+
+def _waits_for(saga: SagaInstance, definition: SagaDefinition, event: str) -> bool:
+    step = definition.steps[saga.step_index]
+    return saga.status == SagaStatus.WAITING and isinstance(step, Wait) and step.event == event
+
+
+def _wait_ahead(saga: SagaInstance, definition: SagaDefinition, event: str, now: datetime) -> bool:
+    """Is there a wait for `event` the saga has not entered yet, and will enter? The step it
+    is at counts unless it is already waiting there (for a remote reply)."""
+    first = saga.step_index + 1 if saga.status == SagaStatus.WAITING else saga.step_index
+    ctx = _context(saga, now)
+    return any(isinstance(step, Wait) and step.event == event and step.when(ctx) for step in definition.steps[first:])
 
 
 def cancel(saga_id: UUID, reason: str, runtime: Runtime) -> bool:
@@ -137,7 +153,7 @@ def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
         if saga.status == SagaStatus.FAILED:
             backward = saga.direction == Direction.BACKWARD
             saga.status = SagaStatus.COMPENSATING if backward else SagaStatus.STARTED
-            saga.attempts = 0
+            saga.attempts = saga.crashes = 0  # a fresh start: history rows stay
         _forgive_deadline_after_pivot(saga, definition_of(saga))
         saga.retry_at = None
         saga.wake_at = runtime.clock.now() + timedelta(seconds=runtime.stall_after)
@@ -287,9 +303,9 @@ def _claim_attempt(
     if running.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
         # Back off like after an error, and give up on a step that keeps killing its workers
         # even where the policy retries for ever: redelivery must not become a crash loop.
-        crashes = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.CRASHED).count()
-        if policy.exhausted(saga.attempts) or crashes >= MAX_CRASHES:
-            return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {crashes} times", runtime)
+        saga.crashes += 1
+        if policy.exhausted(saga.attempts) or saga.crashes >= MAX_CRASHES:
+            return _give_up(saga, definition, step, kind, f"{step.name}: its worker died {saga.crashes} times", runtime)
         saga.error = f"{step.name}: its worker died during attempt {saga.attempts}"
         _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
         return False
@@ -400,23 +416,26 @@ def _await_reply(saga: SagaInstance, step: Step, row: SagaStep, waiting, runtime
 
 
 def deliver_reply(saga_id: UUID, command_id: UUID, ok: bool, payload: dict, runtime: Runtime) -> bool:
-    """A remote participant answered: keep the reply and, if the step waits for it, run it again."""
+    """A remote participant answered. If the saga waits for this very command (its step and
+    attempt: command ids name both), keep the reply and run the step again; a late or repeated
+    reply is only logged (the inbox keeps its id) and changes nothing. False when ignored."""
     with transaction.atomic():
         saga = _locked(saga_id)
-        if saga.status in TERMINAL:
+        if not _awaits(saga, definition_of(saga), command_id):
+            log.info("saga %s: ignored a reply to command %s it is not waiting for", saga_id, command_id)
             return False
         saga.data.setdefault(participants.REPLIES_KEY, {})[str(command_id)] = {"ok": ok, "payload": payload}
-        if saga.status == SagaStatus.WAITING and _awaits(saga, command_id):
-            _resume(saga, runtime)
+        _resume(saga, runtime)
         _save_and_schedule(saga, runtime)
         return True
 
 
-def _awaits(saga: SagaInstance, command_id: UUID) -> bool:
-    """Is the saga waiting for the reply to this very command? (Not a late or repeated reply to
-    an earlier one, which would only make the step send its command again.)"""
-    sent = saga.steps.filter(status=SagaStep.Status.SENT).order_by("-id").values_list("result", flat=True).first()
-    return bool(sent) and sent.get("command_id") == str(command_id)
+def _awaits(saga: SagaInstance, definition: SagaDefinition, command_id: UUID) -> bool:
+    """Is the saga paused at a step whose last move was sending this very command?"""
+    if saga.status != SagaStatus.WAITING or isinstance(definition.steps[saga.step_index], Wait):
+        return False
+    last = saga.steps.order_by("-id").values_list("status", "result").first()
+    return last is not None and last[0] == SagaStep.Status.SENT and (last[1] or {}).get("command_id") == str(command_id)
 
 
 def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
@@ -490,7 +509,7 @@ def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_ind
     saga.direction = Direction.BACKWARD
     saga.step_index = min(from_index, len(definition.steps) - 1)
     saga.current_step = definition.steps[saga.step_index].name
-    saga.attempts = 0
+    saga.attempts = saga.crashes = 0
     saga.reason = reason
     saga.error = error
     saga.retry_at = saga.timer_at = None
@@ -501,7 +520,7 @@ def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_ind
 def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runtime: Runtime) -> None:
     saga.step_index = index
     saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
-    saga.attempts = 0
+    saga.attempts = saga.crashes = 0
     saga.retry_at = saga.timer_at = None
     if saga.status == SagaStatus.WAITING:
         saga.status = SagaStatus.STARTED

@@ -32,6 +32,7 @@ class SagaInstance(models.Model):
     step_index = models.IntegerField(default=0)
     current_step = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts at the current step.")
+    crashes = models.PositiveIntegerField(default=0, help_text="Workers that died in the current step since it was entered or retried.")
     aggregate_id = models.UUIDField(db_index=True, help_text="The business entity (e.g. the order).")
     correlation_id = models.UUIDField(db_index=True)
     data = models.JSONField(default=dict)

@@ -78,7 +78,8 @@ def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
     participant = participants.get(name)
     if name not in saga_settings.SAGA_REMOTE_PARTICIPANTS:
         return participant.commands[command](**args)
-    command_id = ctx.command_id(f"{ctx.step}:{command}", ctx.kind)
+    # One id per step, command and attempt: a late reply to an earlier attempt is told apart.
+    command_id = ctx.command_id(f"{ctx.step}:{command}:{ctx.attempt}", ctx.kind)
     reply = ctx.data.get(REPLIES_KEY, {}).get(str(command_id))
     if reply is None:
         raise AwaitingReply(participant, command, command_id, args)
