@@ -22,7 +22,17 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from . import participants
-from .definition import AnyStep, Refusal, RetryPolicy, SagaDefinition, Step, StepContext, StepKind, Wait
+from .definition import (
+    AnyStep,
+    DefinitionError,
+    Refusal,
+    RetryPolicy,
+    SagaDefinition,
+    Step,
+    StepContext,
+    StepKind,
+    Wait,
+)
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
 from ..messaging import caused_by, publish
 from .registry import definitions
@@ -53,6 +63,7 @@ def start(
     definition: SagaDefinition, *, aggregate_id: UUID, data: dict, runtime: Runtime, correlation_id: UUID | None = None
 ) -> SagaInstance:
     """Create the saga in the caller's transaction; it starts moving once that commits."""
+    definitions.checked(definition)  # its steps are those its version has always had
     now = runtime.clock.now()
     saga_id = uuid4()
     saga = SagaInstance(
@@ -207,7 +218,8 @@ def _forgive_deadline_after_pivot(saga: SagaInstance, definition: SagaDefinition
 
 
 def definition_of(saga: SagaInstance) -> SagaDefinition:
-    return definitions.get(saga.type, saga.version)
+    """The version the saga started with, if this code gives it the steps it has always had."""
+    return definitions.checked(definitions.get(saga.type, saga.version))
 
 
 # --- one step -------------------------------------------------------------------------------
@@ -217,8 +229,8 @@ def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
     """Take one step. True if the saga moved and may move again at once."""
     try:
         claim = _claim(saga_id, runtime)
-    except DatabaseError:
-        raise  # the database is away: the sweeper brings the saga back
+    except (DatabaseError, DefinitionError):
+        raise  # the database is away, or this code lacks the saga's steps: the sweeper brings it back
     except Exception as error:  # noqa: BLE001 - a failing hook (when, on_enter, on_compensated)
         return _hook_failed(saga_id, error, runtime)
     if not isinstance(claim, Claim):

@@ -103,3 +103,21 @@ class ProcessedCommand(models.Model):
     command = models.CharField(max_length=100)
     result = models.JSONField()
     processed_at = models.DateTimeField(auto_now_add=True)
+
+
+class SagaDefinitionRecord(models.Model):
+    """The steps (names and kinds, in order) of a saga definition's version, recorded the first time
+    a saga of it ran. A saga's progress is a step index into these steps, so a process whose code
+    gives the same (type, version) other steps must not start or move sagas of it (see
+    saga/orchestration/registry.py): a change of steps is a new version."""
+
+    type = models.CharField(max_length=100)
+    version = models.PositiveIntegerField()
+    steps = models.JSONField(help_text="[[name, kind], ...] in order; kind is the step's kind or 'wait'.")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["type", "version"], name="saga_definition_once")]
+
+    def __str__(self) -> str:
+        return f"{self.type} v{self.version}"
