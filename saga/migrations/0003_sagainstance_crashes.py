@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('saga', '0001_initial'),
+        ('saga', '0002_definition_records'),
     ]
 
     operations = [
