@@ -10,6 +10,7 @@
 Payments is called as a participant (`s.call`): in the worker, or through Kafka when it is listed
 in SAGA_REMOTE_PARTICIPANTS; this definition is the same either way.
 """
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -82,8 +83,13 @@ def authorize_payment(s: Context) -> Refusal | None:
     hold = customers.funds_hold(order_id=order.order_id, customer_id=order.customer_id, amount=order.total)
     if not hold.held:
         return Refusal(_FUNDS_REFUSALS.get(hold.reason, hold.reason))
-    payment = s.call("payments", "payment.authorize", order_id=str(order.order_id),
-                     customer_id=str(order.customer_id), amount=str(order.total))
+    payment = s.call(
+        "payments",
+        "payment.authorize",
+        order_id=str(order.order_id),
+        customer_id=str(order.customer_id),
+        amount=str(order.total),
+    )
     return None if payment["authorized"] else Refusal(Order.Reason.PAYMENT_DECLINED)
 
 
@@ -131,17 +137,40 @@ PLACE_ORDER = SagaDefinition(
     version=1,
     data=PlaceOrderData,
     steps=(
-        Step("reserve_stock", reserve_stock, compensation=release_stock, when=has_items,
-             failure_reason=Order.Reason.OUT_OF_STOCK),
-        Step("authorize_payment", authorize_payment, compensation=void_payment,
-             failure_reason=Order.Reason.PAYMENT_DECLINED),
-        Wait("await_acceptance", event=orders.ACCEPTED, timeout=acceptance_window, when=is_delivery,
-             on_enter=mark_awaiting_acceptance, timeout_reason=Order.Reason.ACCEPTANCE_TIMEOUT),
+        Step(
+            "reserve_stock",
+            reserve_stock,
+            compensation=release_stock,
+            when=has_items,
+            failure_reason=Order.Reason.OUT_OF_STOCK,
+        ),
+        Step(
+            "authorize_payment",
+            authorize_payment,
+            compensation=void_payment,
+            failure_reason=Order.Reason.PAYMENT_DECLINED,
+        ),
+        Wait(
+            "await_acceptance",
+            event=orders.ACCEPTED,
+            timeout=acceptance_window,
+            when=is_delivery,
+            on_enter=mark_awaiting_acceptance,
+            timeout_reason=Order.Reason.ACCEPTANCE_TIMEOUT,
+        ),
         # A local status change: errors are the database's, worth retrying until the deadline.
-        Step("confirm_order", confirm_order, kind=StepKind.PIVOT,
-             retry=RetryPolicy(max_attempts=None, max_backoff=60)),
-        Step("capture_payment_and_commit_stock", capture_payment_and_commit_stock, kind=StepKind.RETRIABLE,
-             retry=RetryPolicy(max_attempts=None, max_backoff=300)),
+        Step(
+            "confirm_order",
+            confirm_order,
+            kind=StepKind.PIVOT,
+            retry=RetryPolicy(max_attempts=None, max_backoff=60),
+        ),
+        Step(
+            "capture_payment_and_commit_stock",
+            capture_payment_and_commit_stock,
+            kind=StepKind.RETRIABLE,
+            retry=RetryPolicy(max_attempts=None, max_backoff=300),
+        ),
     ),
     on_compensated=close_order,
     deadline=acceptance_window_and_a_day,

@@ -13,11 +13,13 @@ typed, as `ctx.saga_data`, instead of string keys and conversions in every step:
         order = s.saga_data
         ...
 """
+
 import enum
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Concatenate, Generic, Mapping, ParamSpec, Protocol, Self, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 from uuid import UUID, uuid5
 
 
@@ -196,6 +198,10 @@ class _WithDataClass(Generic[D, P, R]):
     def __call__(self, ctx: StepContext[D], /, *args: P.args, **kwargs: P.kwargs) -> R:
         ctx.data_class = self.data_class
         return self.function(ctx, *args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[StepContext[D], P], R]:
+        return self.function  # what `inspect.unwrap` finds: the definition's own function
 
     def __repr__(self) -> str:
         return getattr(self.function, "__qualname__", repr(self.function))

@@ -12,6 +12,7 @@
 transaction (pytest-django's `db` fixture): no Celery, no sleeping. For tests that read as
 given / expect, see `scenario.py`, a layer over this harness.
 """
+
 import random
 from collections import defaultdict
 from dataclasses import dataclass
