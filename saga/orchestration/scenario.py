@@ -118,12 +118,11 @@ def given(
     """A scenario of a saga of `definition`: the one `saga_id` names (started by the code under
     test), or a new one started with `data`."""
     harness = harness or SagaHarness(definition)
-    if (saga_id is None) == (data is None):
-        raise ValueError("give either saga_id (a saga already started) or data (to start one)")
-    if saga_id is None:
-        assert data is not None  # for the type checker: checked just above
-        saga_id = harness.start(data=data, aggregate_id=aggregate_id)
-    return SagaScenario(harness, saga_id)
+    if saga_id is not None and data is None:
+        return SagaScenario(harness, saga_id)
+    if data is not None and saga_id is None:
+        return SagaScenario(harness, harness.start(data=data, aggregate_id=aggregate_id))
+    raise ValueError("give either saga_id (a saga already started) or data (to start one)")
 
 
 class SagaScenario:
@@ -145,6 +144,7 @@ class SagaScenario:
         return self
 
     def given_compensation_error(self, step: str, error: BaseException | None = None, *, times: int = 1) -> Self:
+        """The step's compensation raises `error` (a transient one by default), `times` times."""
         self.harness.raise_in(step, error, times=times, kind=COMPENSATION)
         return self
 
