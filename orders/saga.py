@@ -10,7 +10,11 @@
 Payments is called as a participant (`s.call`): in the worker, or through Kafka when it is listed
 in SAGA_REMOTE_PARTICIPANTS; this definition is the same either way.
 """
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Self
 from uuid import UUID
 
 from django.conf import settings
@@ -22,61 +26,152 @@ from saga.orchestration import Refusal, RetryPolicy, SagaDefinition, Step, StepC
 from . import services as orders
 from .models import Order
 
+
+@dataclass(frozen=True)
+class PlaceOrderData:
+    """What the saga knows of its order, stored as JSON in the saga instance."""
+
+    order_id: UUID
+    customer_id: UUID
+    total: Decimal
+    fulfillment: str
+    lines: tuple[inventory.Line, ...]
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
+        # Reads only its own keys: the engine keeps some of its own beside them (`_events`, ...).
+        return cls(
+            order_id=UUID(data["order_id"]),
+            customer_id=UUID(data["customer_id"]),
+            total=Decimal(data["total"]),
+            fulfillment=data["fulfillment"],
+            lines=tuple(inventory.Line(UUID(line["product_id"]), line["quantity"]) for line in data["lines"]),
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "order_id": str(self.order_id),
+            "customer_id": str(self.customer_id),
+            "total": str(self.total),
+            "fulfillment": self.fulfillment,
+            "lines": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in self.lines],
+        }
+
+
+Context = StepContext[PlaceOrderData]  # what each function below is given
+
 # A blocked customer's payments are declined.
 _FUNDS_REFUSALS = {customers.CUSTOMER_BLOCKED: Order.Reason.PAYMENT_DECLINED}
 
 
-def _order(s: StepContext) -> UUID:
-    return UUID(s.data["order_id"])
+def has_items(s: Context) -> bool:
+    return bool(s.saga_data.lines)
 
 
-def reserve_stock(s: StepContext) -> Refusal | None:
-    lines = [inventory.Line(UUID(line["product_id"]), line["quantity"]) for line in s.data["lines"]]
-    result = inventory.stock_reserve(order_id=_order(s), lines=lines)
+def reserve_stock(s: Context) -> Refusal | None:
+    order = s.saga_data
+    result = inventory.stock_reserve(order_id=order.order_id, lines=order.lines)
     return None if result.reserved else Refusal(result.reason)
 
 
-def authorize_payment(s: StepContext) -> Refusal | None:
-    customer_id, total = UUID(s.data["customer_id"]), Decimal(s.data["total"])
-    hold = customers.funds_hold(order_id=_order(s), customer_id=customer_id, amount=total)
+def release_stock(s: Context) -> None:
+    inventory.stock_release(order_id=s.saga_data.order_id)
+
+
+def authorize_payment(s: Context) -> Refusal | None:
+    order = s.saga_data
+    hold = customers.funds_hold(order_id=order.order_id, customer_id=order.customer_id, amount=order.total)
     if not hold.held:
         return Refusal(_FUNDS_REFUSALS.get(hold.reason, hold.reason))
-    payment = s.call("payments", "payment.authorize", order_id=s.data["order_id"],
-                     customer_id=s.data["customer_id"], amount=s.data["total"])
+    payment = s.call(
+        "payments",
+        "payment.authorize",
+        order_id=str(order.order_id),
+        customer_id=str(order.customer_id),
+        amount=str(order.total),
+    )
     return None if payment["authorized"] else Refusal(Order.Reason.PAYMENT_DECLINED)
 
 
-def void_payment(s: StepContext) -> None:
-    s.call("payments", "payment.void", order_id=s.data["order_id"])
-    customers.funds_release(order_id=_order(s))
+def void_payment(s: Context) -> None:
+    order = s.saga_data
+    s.call("payments", "payment.void", order_id=str(order.order_id))
+    customers.funds_release(order_id=order.order_id)
 
 
-def capture_payment_and_commit_stock(s: StepContext) -> None:
-    s.call("payments", "payment.capture", order_id=s.data["order_id"])
-    customers.funds_consume(order_id=_order(s))
-    if s.data["lines"]:
-        inventory.stock_commit(order_id=_order(s))
+def is_delivery(s: Context) -> bool:
+    return s.saga_data.fulfillment == Order.Fulfillment.DELIVERY
+
+
+def acceptance_window(s: Context) -> float:
+    return settings.SHOP_ACCEPTANCE_TIMEOUT
+
+
+def mark_awaiting_acceptance(s: Context) -> None:
+    orders.order_await_acceptance(order_id=s.saga_data.order_id)
+
+
+def confirm_order(s: Context) -> None:
+    orders.order_confirm(order_id=s.saga_data.order_id)
+
+
+def capture_payment_and_commit_stock(s: Context) -> None:
+    order = s.saga_data
+    s.call("payments", "payment.capture", order_id=str(order.order_id))
+    customers.funds_consume(order_id=order.order_id)
+    if order.lines:
+        inventory.stock_commit(order_id=order.order_id)
+
+
+def close_order(s: Context, reason: str) -> None:
+    orders.order_close(order_id=s.saga_data.order_id, reason=reason)
+
+
+def acceptance_window_and_a_day(s: Context) -> float:
+    # Whatever happens, an order is settled within a day of its acceptance window.
+    return settings.SHOP_ACCEPTANCE_TIMEOUT + 24 * 3600
 
 
 PLACE_ORDER = SagaDefinition(
     name=orders.PLACE_ORDER,
     version=1,
+    data=PlaceOrderData,
     steps=(
-        Step("reserve_stock", reserve_stock, compensation=lambda s: inventory.stock_release(order_id=_order(s)),
-             when=lambda s: bool(s.data["lines"]), failure_reason=Order.Reason.OUT_OF_STOCK),
-        Step("authorize_payment", authorize_payment, compensation=void_payment,
-             failure_reason=Order.Reason.PAYMENT_DECLINED),
-        Wait("await_acceptance", event=orders.ACCEPTED, timeout=lambda s: settings.SHOP_ACCEPTANCE_TIMEOUT,
-             timeout_reason=Order.Reason.ACCEPTANCE_TIMEOUT,
-             when=lambda s: s.data["fulfillment"] == Order.Fulfillment.DELIVERY,
-             on_enter=lambda s: orders.order_await_acceptance(order_id=_order(s))),
+        Step(
+            "reserve_stock",
+            reserve_stock,
+            compensation=release_stock,
+            when=has_items,
+            failure_reason=Order.Reason.OUT_OF_STOCK,
+        ),
+        Step(
+            "authorize_payment",
+            authorize_payment,
+            compensation=void_payment,
+            failure_reason=Order.Reason.PAYMENT_DECLINED,
+        ),
+        Wait(
+            "await_acceptance",
+            event=orders.ACCEPTED,
+            timeout=acceptance_window,
+            when=is_delivery,
+            on_enter=mark_awaiting_acceptance,
+            timeout_reason=Order.Reason.ACCEPTANCE_TIMEOUT,
+        ),
         # A local status change: errors are the database's, worth retrying until the deadline.
-        Step("confirm_order", lambda s: orders.order_confirm(order_id=_order(s)), kind=StepKind.PIVOT,
-             retry=RetryPolicy(max_attempts=None, max_backoff=60)),
-        Step("capture_payment_and_commit_stock", capture_payment_and_commit_stock, kind=StepKind.RETRIABLE,
-             retry=RetryPolicy(max_attempts=None, max_backoff=300)),
+        Step(
+            "confirm_order",
+            confirm_order,
+            kind=StepKind.PIVOT,
+            retry=RetryPolicy(max_attempts=None, max_backoff=60),
+        ),
+        Step(
+            "capture_payment_and_commit_stock",
+            capture_payment_and_commit_stock,
+            kind=StepKind.RETRIABLE,
+            retry=RetryPolicy(max_attempts=None, max_backoff=300),
+        ),
     ),
-    on_compensated=lambda s, reason: orders.order_close(order_id=_order(s), reason=reason),
-    # Whatever happens, an order is settled within a day of its acceptance window.
-    deadline=lambda s: settings.SHOP_ACCEPTANCE_TIMEOUT + 24 * 3600,
+    on_compensated=close_order,
+    deadline=acceptance_window_and_a_day,
 )

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from inventory import selectors as inventory
+from inventory.services import Line
 from saga import services as sagas
 from saga.messaging import current_correlation_id, publish
 
@@ -74,7 +75,7 @@ def order_place(
             for line in lines:
                 line.order = order
             OrderLine.objects.bulk_create(lines)
-            order.saga_id = _start_saga(order, lines).id
+            order.saga_id = _start_saga(order, lines)
             order.save(update_fields=["saga_id"])
             _announce(order, "order.created", _created_payload(order, lines))
     except IntegrityError:
@@ -151,18 +152,22 @@ def _created_payload(order: Order, lines: list[OrderLine]) -> dict:
     return {"customer_id": order.customer_id, "total": order.total, "fulfillment": order.fulfillment, "items": items}
 
 
-def _start_saga(order: Order, lines: list[OrderLine]):
-    data = {
-        "order_id": str(order.pk),
-        "customer_id": str(order.customer_id),
-        "total": str(order.total),
-        "fulfillment": order.fulfillment,
-        "lines": [{"product_id": str(line.product_id), "quantity": line.quantity} for line in lines],
-    }
-    correlation = current_correlation_id()
-    return sagas.saga_start(
-        name=PLACE_ORDER, aggregate_id=order.pk, data=data, correlation_id=UUID(correlation) if correlation else None
+def _start_saga(order: Order, lines: list[OrderLine]) -> UUID:
+    from .saga import PlaceOrderData  # here, not at the top: the saga module imports this one
+
+    data = PlaceOrderData(
+        order_id=order.pk,
+        customer_id=order.customer_id,
+        total=order.total,
+        fulfillment=order.fulfillment,
+        lines=tuple(Line(product_id=line.product_id, quantity=line.quantity) for line in lines),
     )
+    correlation = current_correlation_id()
+    saga = sagas.saga_start(
+        name=PLACE_ORDER, aggregate_id=order.pk, data=data.to_data(),
+        correlation_id=UUID(correlation) if correlation else None,
+    )
+    return saga.id
 
 
 def _replayed(idempotency_key: str, fingerprint: str) -> Order:

@@ -4,12 +4,22 @@ A step is an action with an optional compensation, a kind (compensatable, pivot 
 microservices.io's saga pattern), a retry policy and a timeout; or a wait for a named event with a
 deadline. Definitions are validated when they are built, so a wrong one fails at start-up, not in
 the middle of a customer's order.
+
+A definition may name its data class (`SagaDefinition(..., data=OrderData)`): a class with
+`from_data(dict)` and `to_data() -> dict` (see `SagaData`). Its functions then read the saga's data
+typed, as `ctx.saga_data`, instead of string keys and conversions in every step:
+
+    def reserve_stock(s: StepContext[OrderData]) -> Refusal | None:
+        order = s.saga_data
+        ...
 """
+
 import enum
 import random
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 from uuid import UUID, uuid5
 
 
@@ -52,8 +62,23 @@ class RetryPolicy:
         return isinstance(error, self.transient)
 
 
+class SagaData(Protocol):
+    """A saga's data as a class. It is stored as the JSON object `to_data` returns, beside keys of
+    the engine's own (they start with `_`), which `from_data` must ignore."""
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self: ...
+
+    def to_data(self) -> dict[str, Any]: ...
+
+
+D = TypeVar("D", bound=SagaData)  # a definition's data class
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 @dataclass
-class StepContext:
+class StepContext(Generic[D]):
     """What an action or compensation sees: the saga's data (changes are saved) and its ids."""
 
     saga_id: UUID
@@ -64,7 +89,17 @@ class StepContext:
     step: str = ""
     kind: str = "action"
     # How `call` reaches participants (set by the engine: saga/orchestration/participants.py).
-    caller: Callable[["StepContext", str, str, dict[str, Any]], dict[str, Any]] | None = None
+    caller: Callable[["StepContext[Any]", str, str, dict[str, Any]], dict[str, Any]] | None = None
+    # The definition's data class, set before its functions are called (see `_WithDataClass`).
+    data_class: type[D] | None = None
+
+    @property
+    def saga_data(self) -> D:
+        """`data` as the definition's data class. Built anew at each read, so it always shows
+        `data` as it is; to change the saga's data, change `data`."""
+        if self.data_class is None:
+            raise DefinitionError("this saga's definition names no data class (SagaDefinition(data=...))")
+        return self.data_class.from_data(self.data)
 
     def command_id(self, step: str, kind: str) -> UUID:
         """Deterministic, so a redelivered or replayed command is recognised by its participant."""
@@ -78,62 +113,66 @@ class StepContext:
         return self.caller(self, participant, command, args)
 
 
-Action = Callable[[StepContext], Refusal | None]
-Compensation = Callable[[StepContext], Any]
-Condition = Callable[[StepContext], bool]
+Action = Callable[[StepContext[D]], Refusal | None]
+Compensation = Callable[[StepContext[D]], object]
+Condition = Callable[[StepContext[D]], bool]
 
 
-def always(_: StepContext) -> bool:
+def always(_: StepContext[Any]) -> bool:
     return True
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[D]):
     name: str
-    action: Action
-    compensation: Compensation | None = None
+    action: Action[D]
+    compensation: Compensation[D] | None = None
     kind: StepKind = StepKind.COMPENSATABLE
     retry: RetryPolicy = RetryPolicy()
     compensation_retry: RetryPolicy = RetryPolicy(max_attempts=10)
     timeout: float | None = 30.0
-    when: Condition = always
+    when: Condition[D] = always
     # The reason the saga gives when this step fails for good by error rather than refusal.
     failure_reason: str = ""
 
 
 @dataclass(frozen=True)
-class Wait:
+class Wait(Generic[D]):
     """Pause until `event` is signalled, at most `timeout(ctx)` seconds, then compensate."""
 
     name: str
     event: str
-    timeout: Callable[[StepContext], float]
+    timeout: Callable[[StepContext[D]], float]
     timeout_reason: str
-    when: Condition = always
-    on_enter: Callable[[StepContext], Any] | None = None
+    when: Condition[D] = always
+    on_enter: Callable[[StepContext[D]], object] | None = None
 
     @property
     def failure_reason(self) -> str:
         return self.timeout_reason
 
 
-AnyStep = Step | Wait
+AnyStep = Step[Any] | Wait[Any]
 
 
 @dataclass(frozen=True)
-class SagaDefinition:
+class SagaDefinition(Generic[D]):
     name: str
     version: int
-    steps: tuple[AnyStep, ...]
+    steps: tuple[Step[D] | Wait[D], ...]
     # Called in the transaction of the saga's last compensation, with the reason it rolled back.
-    on_compensated: Callable[[StepContext, str], Any] | None = None
+    on_compensated: Callable[[StepContext[D], str], object] | None = None
     # The whole saga must finish within this many seconds, or it is rolled back (before the
     # pivot) or flagged FAILED (after it).
-    deadline: Callable[[StepContext], float] | None = None
+    deadline: Callable[[StepContext[D]], float] | None = None
+    # The class of the saga's data, which its functions read as `ctx.saga_data`.
+    data: type[D] | None = None
     pivot_index: int = field(init=False)
 
     def __post_init__(self) -> None:
         _validate(self)
+        if self.data is not None:
+            _hand_data_class(self, self.data)
         pivots = [i for i, s in enumerate(self.steps) if getattr(s, "kind", None) == StepKind.PIVOT]
         object.__setattr__(self, "pivot_index", pivots[0] if pivots else len(self.steps))
 
@@ -148,8 +187,48 @@ class SagaDefinition:
         raise DefinitionError(f"saga {self.name} v{self.version} has no step {name!r}")
 
 
-def _validate(definition: SagaDefinition) -> None:
-    problems = []
+@dataclass(frozen=True)
+class _WithDataClass(Generic[D, P, R]):
+    """One of a definition's functions, called with contexts that know the definition's data
+    class. (Contexts are built by the engine, which knows only the saga's JSON.)"""
+
+    function: Callable[Concatenate[StepContext[D], P], R]
+    data_class: type[D]
+
+    def __call__(self, ctx: StepContext[D], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        ctx.data_class = self.data_class
+        return self.function(ctx, *args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[StepContext[D], P], R]:
+        return self.function  # what `inspect.unwrap` finds: the definition's own function
+
+    def __repr__(self) -> str:
+        return getattr(self.function, "__qualname__", repr(self.function))
+
+
+def _hand_data_class(definition: SagaDefinition[D], data_class: type[D]) -> None:
+    """Wrap every function of the definition so that `ctx.saga_data` works in it."""
+
+    def bind(function: Callable[Concatenate[StepContext[D], P], R]) -> Callable[Concatenate[StepContext[D], P], R]:
+        return _WithDataClass(function, data_class)
+
+    def bind_step(step: Step[D] | Wait[D]) -> Step[D] | Wait[D]:
+        if isinstance(step, Wait):
+            on_enter = bind(step.on_enter) if step.on_enter else None
+            return replace(step, timeout=bind(step.timeout), when=bind(step.when), on_enter=on_enter)
+        compensation = bind(step.compensation) if step.compensation else None
+        return replace(step, action=bind(step.action), compensation=compensation, when=bind(step.when))
+
+    object.__setattr__(definition, "steps", tuple(bind_step(step) for step in definition.steps))
+    if definition.on_compensated is not None:
+        object.__setattr__(definition, "on_compensated", bind(definition.on_compensated))
+    if definition.deadline is not None:
+        object.__setattr__(definition, "deadline", bind(definition.deadline))
+
+
+def _validate(definition: SagaDefinition[Any]) -> None:
+    problems: list[str] = []
     if not definition.steps:
         problems.append("it has no steps")
     names = [s.name for s in definition.steps]
@@ -168,7 +247,7 @@ def _validate(definition: SagaDefinition) -> None:
 def _step_problems(step: AnyStep, *, before_pivot: bool) -> list[str]:
     if isinstance(step, Wait):
         return [] if before_pivot else [f"wait {step.name} comes after the pivot, where nothing can be undone"]
-    problems = []
+    problems: list[str] = []
     if step.kind == StepKind.COMPENSATABLE and not before_pivot:
         problems.append(f"compensatable step {step.name} comes after the pivot")
     if step.kind == StepKind.RETRIABLE and before_pivot:

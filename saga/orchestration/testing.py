@@ -4,29 +4,32 @@
     harness.raise_in("reserve_stock", times=2)          # transient errors, then success
     harness.refuse_in("authorize_payment", "PAYMENT_DECLINED")
     harness.hang_in("confirm_order")                    # runs past its timeout once
-    saga = harness.run(harness.start(aggregate_id=order_id, data={...}))
+    saga = harness.run(harness.start(aggregate_id=order_id, data=PlaceOrderData(...)))
     assert saga.status == "COMPENSATED"
 
 `run` advances the saga until it finishes or waits for an event, jumping the clock over backoffs;
 `clock.advance(seconds)` then lets timers expire. Everything runs in the test's own database
-transaction (pytest-django's `db` fixture): no Celery, no sleeping.
+transaction (pytest-django's `db` fixture): no Celery, no sleeping. For tests that read as
+given / expect, see `scenario.py`, a layer over this harness.
 """
+
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.utils import timezone as django_timezone
 
 from . import engine
-from .definition import Refusal, SagaDefinition, StepContext
+from .definition import Refusal, SagaData, SagaDefinition, Step, StepContext
 from .models import TERMINAL, SagaInstance, SagaStatus
 from .runtime import Runtime, StepTimeout
 
 
 class ManualClock:
-    def __init__(self, start: datetime | None = None):
+    def __init__(self, start: datetime | None = None) -> None:
         self._now = start or django_timezone.now()
 
     def now(self) -> datetime:
@@ -49,7 +52,7 @@ class _Fault:
 
 
 class InjectedFaults:
-    def __init__(self, clock: ManualClock):
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self._faults: dict[tuple[str, str], list[_Fault]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []
@@ -57,7 +60,7 @@ class InjectedFaults:
     def add(self, step: str, kind: str, fault: _Fault) -> None:
         self._faults[(step, kind)].append(fault)
 
-    def before(self, step: str, kind: str, ctx: StepContext) -> Refusal | None:
+    def before(self, step: str, kind: str, ctx: StepContext[Any]) -> Refusal | None:
         self.calls.append((step, kind))
         queue = self._faults.get((step, kind))
         if not queue:
@@ -75,7 +78,7 @@ class InjectedFaults:
 
 
 class SagaHarness:
-    def __init__(self, definition: SagaDefinition, *, seed: int = 0, stall_after: float = 30.0):
+    def __init__(self, definition: SagaDefinition[Any], *, seed: int = 0, stall_after: float = 30.0):
         self.definition = definition
         self.clock = ManualClock()
         self.faults = InjectedFaults(self.clock)
@@ -96,12 +99,14 @@ class SagaHarness:
         self.faults.add(step, "action", _Fault(times=times, refusal=Refusal(reason)))
 
     def hang_in(self, step: str, *, times: int = 1, kind: str = "action") -> None:
-        timeout = next(s for s in self.definition.steps if s.name == step).timeout or 60.0
+        timeout = next(s for s in self.definition.steps if isinstance(s, Step) and s.name == step).timeout or 60.0
         self.faults.add(step, kind, _Fault(times=times, hang_seconds=timeout + 1))
 
     # --- driving ---
-    def start(self, *, data: dict, aggregate_id: UUID | None = None) -> UUID:
-        saga = engine.start(self.definition, aggregate_id=aggregate_id or uuid4(), data=data, runtime=self.runtime)
+    def start(self, *, data: dict[str, Any] | SagaData, aggregate_id: UUID | None = None) -> UUID:
+        """Start a saga of the harness's definition with `data`, a dict or its data class."""
+        stored = data if isinstance(data, dict) else data.to_data()
+        saga = engine.start(self.definition, aggregate_id=aggregate_id or uuid4(), data=stored, runtime=self.runtime)
         return saga.id
 
     def run(self, saga_id: UUID, *, max_rounds: int = 1000) -> SagaInstance:
@@ -116,10 +121,10 @@ class SagaHarness:
             self.clock.advance((saga.retry_at - self.clock.now()).total_seconds())
         raise AssertionError(f"saga {saga_id} did not settle in {max_rounds} rounds")
 
-    def signal(self, saga_id: UUID, event: str, payload: dict | None = None) -> bool:
+    def signal(self, saga_id: UUID, event: str, payload: dict[str, Any] | None = None) -> bool:
         return engine.signal(saga_id, event, payload, self.runtime)
 
-    def reply(self, saga_id: UUID, command_id: UUID, payload: dict, *, ok: bool = True) -> bool:
+    def reply(self, saga_id: UUID, command_id: UUID, payload: dict[str, Any], *, ok: bool = True) -> bool:
         """Answer a remote participant's command, as its reply from Kafka would."""
         return engine.deliver_reply(saga_id, command_id, ok, payload, self.runtime)
 
