@@ -91,12 +91,13 @@ def test_steps_changed_under_the_same_version_are_refused_across_deploys(db, mon
     assert "x" not in saga.data["done"]
 
     # The fix the message asks for: the change is v2, and v1 stays as it was. Yesterday's saga
-    # finishes on v1's steps; new sagas run v2's.
+    # finishes on v1's steps (its wait expired meanwhile, so it rolls back; x never runs); new
+    # sagas run v2's.
     fixed = SagaDefinition(name=name, version=2, steps=today.steps)
     deploy(monkeypatch, yesterday, fixed)
-    assert new.signal(saga_id, "go") is True
+    assert new.signal(saga_id, "go") is False  # past the wait's deadline
     saga = new.run(saga_id)
-    assert (saga.status, saga.version, saga.data["done"]) == (SagaStatus.COMPLETED, 1, ["a", "c"])
+    assert (saga.status, saga.version, saga.reason, saga.data["done"]) == (SagaStatus.COMPENSATED, 1, "TOO_SLOW", ["a"])
     newer = SagaHarness(fixed)
     newer_id = newer.start(data={})
     newer.run(newer_id)
