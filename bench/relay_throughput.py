@@ -18,9 +18,9 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from saga.models import OutboxMessage  # noqa: E402
 from saga.messaging import messages_declare, publish  # noqa: E402
 from saga.messaging.relay import Relay, ensure_topics  # noqa: E402
+from saga.models import OutboxMessage  # noqa: E402
 
 
 def main(count: int) -> None:

@@ -6,9 +6,10 @@ overlapping products queue up instead of deadlocking, and never take more than i
 (the CHECK constraints in the database stand behind that).
 """
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction

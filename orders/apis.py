@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from shop.api import UUID_PATTERN, conflicts_as_409
-from shop.permissions import requires
 from shop.money import MAX_DIGITS, PLACES
+from shop.permissions import requires
 
 from . import selectors, services
 from .models import Order

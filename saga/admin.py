@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaInstance, SagaStep
 from .messaging.relay import outbox_lag_seconds
+from .models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, SagaInstance, SagaStep
 
 
 class SagaStepInline(admin.TabularInline):

@@ -1,6 +1,7 @@
 """API conventions shared by every context: permissions, errors, conflicts."""
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError

@@ -11,7 +11,6 @@ from saga.apis import SagaViewSet
 from .health import health
 
 
-
 class OptionalSlashRouter(DefaultRouter):
     """The contract's paths have no trailing slash; accept both spellings."""
 

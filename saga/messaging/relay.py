@@ -13,8 +13,8 @@ import logging
 import select
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from django.db import connection
 from django.utils import timezone

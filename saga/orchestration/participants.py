@@ -10,8 +10,9 @@ does is idempotent, so running it again is safe. The saga definition is the same
 
 Command arguments and results are JSON objects, so both ways behave alike.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -55,7 +56,7 @@ class Participants:
     def register(self, participant: Participant) -> None:
         self._by_name[participant.name] = participant
         # Its commands travel on <context>_commands, its replies on <context>_events.
-        messages_declare(participant.context, {c: "command_id, key, args" for c in participant.commands}, kind=COMMANDS)
+        messages_declare(participant.context, dict.fromkeys(participant.commands, "command_id, key, args"), kind=COMMANDS)
         replies = {f"{c}.succeeded": "the command's result" for c in participant.commands}
         messages_declare(participant.context, {**replies, **{f"{c}.failed": "error" for c in participant.commands}})
 

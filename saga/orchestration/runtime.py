@@ -3,10 +3,11 @@ the next look at a saga, a source of jitter, and a place to inject faults into s
 import random
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from django.utils import timezone

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from customers import selectors as customers
 from inventory import selectors as inventory
-from saga.models import OutboxMessage
 from saga.messaging import publish
+from saga.models import OutboxMessage
 
 
 def test_health_is_ok_without_auth(db):

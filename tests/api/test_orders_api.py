@@ -1,11 +1,9 @@
 """Placing and reading orders over HTTP."""
 import uuid
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
-from inventory import services as inventory
 from orders.models import Order
 from tests.conftest import run_concurrently
 

@@ -3,11 +3,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis

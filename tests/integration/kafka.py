@@ -1,9 +1,9 @@
 """Reading what reached Kafka, and a broker of a test's own to freeze or restart."""
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition

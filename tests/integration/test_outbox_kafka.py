@@ -3,19 +3,18 @@ import random
 import re
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
+from devstack.stack import ROOT
 from orders import services as orders
 from orders.models import Order
-from saga.models import DeadLetter, InboxMessage, OutboxMessage
 from saga.messaging import publish, topic_for
 from saga.messaging.relay import LOCK_KEY, Relay, outbox_lag_seconds
-from devstack.stack import ROOT
+from saga.models import DeadLetter, InboxMessage, OutboxMessage
 
 from .conftest import wait_for_terminal, wait_until
 from .kafka import OwnBroker, read_topics, send

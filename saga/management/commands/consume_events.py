@@ -3,8 +3,8 @@ import logging
 from django.core.management.base import BaseCommand
 
 from saga.conf import saga_settings
-from saga.messaging.inbox import Consumer
 from saga.management.stopping import stop_on_signals
+from saga.messaging.inbox import Consumer
 from saga.services import inbound
 
 
