@@ -51,3 +51,6 @@ class FundsHold(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="hold_amount_not_negative")]
+
+    def __str__(self) -> str:
+        return f"funds hold {self.order_id} {self.status}"

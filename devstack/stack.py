@@ -112,7 +112,7 @@ class Service:
                 try:
                     self.probe(chosen)
                     return self.url(chosen)
-                except Exception:
+                except Exception:  # noqa: BLE001 - whatever the probe raised, it is not serving yet
                     if time.monotonic() > deadline:
                         raise self.failure(f"not ready after {READY_TIMEOUT:.0f} s") from None
                     time.sleep(0.05)

@@ -46,6 +46,9 @@ class StockReservation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"stock reservation {self.order_id} {self.status}"
+
 
 class StockReservationLine(models.Model):
     reservation = models.ForeignKey(StockReservation, on_delete=models.CASCADE, related_name="lines")
@@ -57,3 +60,6 @@ class StockReservationLine(models.Model):
             models.UniqueConstraint(fields=["reservation", "product"], name="one_line_per_product"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"

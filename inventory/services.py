@@ -135,7 +135,7 @@ def _merge(lines: Iterable[Line]) -> Counter:
 
 def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
     lines = list(reservation.lines.order_by("product_id"))
-    list(Product.objects.select_for_update().filter(pk__in=[l.product_id for l in lines]).order_by("pk").values_list("pk"))
+    list(Product.objects.select_for_update().filter(pk__in=[line.product_id for line in lines]).order_by("pk").values_list("pk"))
     return lines
 
 
@@ -154,7 +154,7 @@ _EVENTS = {
 
 
 def _announce(reservation: StockReservation) -> None:
-    lines = [{"product_id": l.product_id, "quantity": l.quantity} for l in reservation.lines.all()]
+    lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in reservation.lines.all()]
     publish_status(types=_EVENTS, status=reservation.status, key=reservation.order_id,
                    payload={"order_id": reservation.order_id, "lines": lines}, reason=reservation.reason)
 

@@ -80,7 +80,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     queryset = selectors.order_list()
     serializer_class = OrderOutput
-    filterset_fields = ["status", "customer_id"]
+    filterset_fields = ("status", "customer_id")
     lookup_value_regex = UUID_PATTERN
 
     def create(self, request: Request) -> Response:

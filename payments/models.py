@@ -24,3 +24,6 @@ class Payment(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative")]
+
+    def __str__(self) -> str:
+        return f"payment {self.order_id} {self.status}"

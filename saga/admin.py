@@ -7,11 +7,11 @@ from .models import DeadLetter, InboxMessage, OutboxMessage, ProcessedCommand, S
 
 class SagaStepInline(admin.TabularInline):
     model = SagaStep
-    fields = ["name", "kind", "status", "attempt", "started_at", "finished_at", "error"]
+    fields = ("name", "kind", "status", "attempt", "started_at", "finished_at", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
-    ordering = ["id"]
+    ordering = ("id",)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -19,12 +19,12 @@ class SagaStepInline(admin.TabularInline):
 
 @admin.register(SagaInstance)
 class SagaInstanceAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "version", "status", "current_step", "attempts", "aggregate_id", "updated_at"]
-    list_filter = ["status", "type", "direction"]
-    search_fields = ["id", "aggregate_id", "correlation_id"]
-    readonly_fields = [f.name for f in SagaInstance._meta.fields]
-    inlines = [SagaStepInline]
-    actions = ["retry", "compensate"]
+    list_display = ("id", "type", "version", "status", "current_step", "attempts", "aggregate_id", "updated_at")
+    list_filter = ("status", "type", "direction")
+    search_fields = ("id", "aggregate_id", "correlation_id")
+    readonly_fields = tuple(f.name for f in SagaInstance._meta.fields)
+    inlines = (SagaStepInline,)
+    actions = ("retry", "compensate")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -56,9 +56,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ["position", "type", "topic", "aggregate_id", "correlation_id", "created_at", "sent_at"]
-    list_filter = ["topic", "type", ("sent_at", admin.EmptyFieldListFilter)]
-    search_fields = ["id", "aggregate_id", "correlation_id"]
+    list_display = ("position", "type", "topic", "aggregate_id", "correlation_id", "created_at", "sent_at")
+    list_filter = ("topic", "type", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("id", "aggregate_id", "correlation_id")
 
     def changelist_view(self, request, extra_context=None):
         unsent = OutboxMessage.objects.filter(sent_at__isnull=True).count()
@@ -68,20 +68,20 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "type", "topic", "received_at"]
-    list_filter = ["topic", "type"]
-    search_fields = ["id"]
+    list_display = ("id", "type", "topic", "received_at")
+    list_filter = ("topic", "type")
+    search_fields = ("id",)
 
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "topic", "partition", "offset", "error"]
-    list_filter = ["topic"]
-    search_fields = ["value", "error"]
+    list_display = ("received_at", "topic", "partition", "offset", "error")
+    list_filter = ("topic",)
+    search_fields = ("value", "error")
 
 
 @admin.register(ProcessedCommand)
 class ProcessedCommandAdmin(ReadOnlyAdmin):
-    list_display = ["command_id", "participant", "command", "processed_at"]
-    list_filter = ["participant", "command"]
-    search_fields = ["command_id"]
+    list_display = ("command_id", "participant", "command", "processed_at")
+    list_filter = ("participant", "command")
+    search_fields = ("command_id",)

@@ -46,7 +46,7 @@ class SagaFilter(filters.FilterSet):
 
     class Meta:
         model = SagaInstance
-        fields = ["status", "type", "order_id"]
+        fields = ("status", "type", "order_id")
 
 
 class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

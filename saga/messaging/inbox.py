@@ -125,7 +125,7 @@ def _handle(handler: Handler, message: Envelope) -> None:
         handler(message)
     except (MalformedMessage, OperationalError, InterfaceError):
         raise  # the database is away or the transaction lost a race: the message comes again
-    except Exception as error:  # noqa: BLE001 - parked with its reason, never stops the consumer
+    except Exception as error:  # parked with its reason, never stops the consumer
         raise MalformedMessage(f"{message.type} could not be handled: {type(error).__name__}: {error}") from error
 
 

@@ -14,7 +14,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from django.db import connection
 from django.utils import timezone
@@ -57,10 +57,8 @@ def ensure_topics(bootstrap_servers: str) -> None:
             for name in sorted({topic_for(role) for role in catalog.roles()} - existing)
         ]
         if missing:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
     finally:
         admin.close()
 
@@ -88,7 +86,7 @@ class Relay:
                         continue
                     log.info("relay active")
                     self._relay_while_leader(listener)
-            except Exception:  # noqa: BLE001 - e.g. a lost database connection: stand down, retry
+            except Exception:  # e.g. a lost database connection: stand down, retry
                 if not self.troubled:  # once per change of state, not per attempt
                     log.exception("relay stopped being active; retrying every %s s", self.poll_interval)
                 self.troubled = True
@@ -107,7 +105,7 @@ class Relay:
                    for row in rows]
         producer.flush(timeout=20)
         acknowledged = []
-        for row, future in zip(rows, futures):
+        for row, future in zip(rows, futures, strict=True):
             if not future.succeeded():
                 break  # keep order: nothing after a failure is marked sent
             acknowledged.append(row.position)
@@ -154,7 +152,7 @@ class Relay:
         if self.producer is not None:
             try:
                 self.producer.close(timeout=2)
-            except Exception:  # noqa: BLE001 - it is being thrown away
+            except Exception:  # it is being thrown away
                 log.debug("closing the producer failed", exc_info=True)
             self.producer = None
 

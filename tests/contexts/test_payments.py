@@ -1,5 +1,6 @@
 import uuid
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from django.test import override_settings
@@ -10,7 +11,7 @@ from payments.models import Payment
 
 
 class CountingGateway(SandboxGateway):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []  # the gateway is built from settings: the test reads the class's record
 
     def authorize(self, *, order_id, amount, idempotency_key):
         CountingGateway.calls.append(f"authorize {idempotency_key}")

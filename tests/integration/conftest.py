@@ -37,7 +37,7 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
         self.log_path = ROOT / ".devstack" / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - open while the process runs, closed by stop()
         self.process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
