@@ -5,6 +5,7 @@ done, so a second call returns the first call's result and changes nothing. The 
 locked before its funds change, so concurrent holds can never over-commit a balance (and the
 CHECK constraints in the database stand behind that).
 """
+
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -132,13 +133,17 @@ _EVENTS = {
 
 def _announce(hold: FundsHold) -> None:
     payload = {"order_id": hold.order_id, "customer_id": hold.customer_id, "amount": hold.amount}
-    publish_status(types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload,
-                   reason=hold.reason)
+    publish_status(types=_EVENTS, status=hold.status, key=hold.order_id, payload=payload, reason=hold.reason)
 
 
 def _announced(type: str, customer: Customer) -> Customer:
-    payload = {"id": customer.pk, "name": customer.name, "email": customer.email,
-               "balance": customer.balance, "blocked": customer.blocked}
+    payload = {
+        "id": customer.pk,
+        "name": customer.name,
+        "email": customer.email,
+        "balance": customer.balance,
+        "blocked": customer.blocked,
+    }
     publish(type=type, key=customer.pk, payload=payload)
     return customer
 

@@ -35,7 +35,9 @@ class ItemInput(serializers.Serializer):
 class OrderInput(serializers.Serializer):
     customer_id = serializers.UUIDField()
     items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)
-    amount = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False)
+    amount = serializers.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False
+    )
     fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices, default=Order.Fulfillment.PICKUP)
 
     def validate(self, attrs: dict) -> dict:
@@ -70,11 +72,14 @@ class OrderStatusOutput(serializers.Serializer):
     reason = serializers.CharField(allow_null=True)
 
 
-@method_decorator(name="create", decorator=extend_schema(
-    request=OrderInput,
-    responses={202: OrderOutput},
-    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-))
+@method_decorator(
+    name="create",
+    decorator=extend_schema(
+        request=OrderInput,
+        responses={202: OrderOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    ),
+)
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Orders: placing one answers 202 at once; its saga moves it to a final state."""
 

@@ -5,6 +5,7 @@ second call returns the first answer. A provider call whose transaction then rol
 error in the same saga step, a crash) is made again on retry, with the same idempotency key, so
 the provider treats it as the same request.
 """
+
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
@@ -59,7 +60,9 @@ def payment_void(*, order_id: UUID) -> PaymentResult:
     """Compensation of payment_authorize; voiding an unknown order leaves a tombstone."""
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is None:
-        payment, created = Payment.objects.get_or_create(pk=order_id, defaults={"amount": 0, "status": Payment.Status.VOIDED})
+        payment, created = Payment.objects.get_or_create(
+            pk=order_id, defaults={"amount": 0, "status": Payment.Status.VOIDED}
+        )
         if created:
             _announce(payment)
             return _result(payment)
@@ -98,8 +101,7 @@ _EVENTS = {
 
 def _announce(payment: Payment) -> None:
     payload = {"order_id": payment.order_id, "customer_id": payment.customer_id, "amount": payment.amount}
-    publish_status(types=_EVENTS, status=payment.status, key=payment.order_id, payload=payload,
-                   reason=payment.reason)
+    publish_status(types=_EVENTS, status=payment.status, key=payment.order_id, payload=payload, reason=payment.reason)
 
 
 def _result(payment: Payment) -> PaymentResult:

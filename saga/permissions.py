@@ -1,5 +1,6 @@
 """Permission checks of the engine's API. Imports only DRF's permissions: DRF loads permission
 classes while it is still loading itself."""
+
 from typing import TYPE_CHECKING
 
 from rest_framework import permissions

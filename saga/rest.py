@@ -1,4 +1,5 @@
 """The few REST helpers the engine's API needs, its own so that it depends on no project."""
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 

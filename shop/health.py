@@ -1,4 +1,5 @@
 """GET /api/health: is every part the shop needs reachable?"""
+
 from collections.abc import Callable
 
 import redis

@@ -1,4 +1,5 @@
 """Money: Decimal with two places, never float."""
+
 from decimal import Decimal
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Kept apart from shop.api: DRF imports its permission classes while it is still loading."""
+
 from rest_framework import permissions
 
 from saga.permissions import requires

@@ -5,6 +5,7 @@ Both live in context variables, not globals. An HTTP request gets a correlation 
 `X-Correlation-ID` header (or a fresh one, echoed on the response) through the middleware; the
 saga engine sets the saga's id and the running command's id while a step runs.
 """
+
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager

@@ -1,4 +1,5 @@
 """The outbox and inbox tables: messages to send, messages consumed, and the ones that could not be used."""
+
 import uuid
 
 from django.db import models

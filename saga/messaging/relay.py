@@ -8,6 +8,7 @@ acknowledged prefix is marked sent; a crash in between re-sends the same ids (co
 deduplicate by id). When Kafka is unreachable the rows wait, the relay backs off, and it says
 so once per change of state.
 """
+
 import json
 import logging
 import select
@@ -64,8 +65,14 @@ def ensure_topics(bootstrap_servers: str) -> None:
 
 
 class Relay:
-    def __init__(self, *, batch_size: int = 500, poll_interval: float = 1.0, max_backoff: float = 5.0,
-                 stop: threading.Event | None = None):
+    def __init__(
+        self,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        max_backoff: float = 5.0,
+        stop: threading.Event | None = None,
+    ):
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
@@ -101,8 +108,10 @@ class Relay:
         if not rows:
             return 0
         producer = self._producer()
-        futures = [producer.send(row.topic, key=row.aggregate_id.encode(), value=_value(row), headers=_headers(row))
-                   for row in rows]
+        futures = [
+            producer.send(row.topic, key=row.aggregate_id.encode(), value=_value(row), headers=_headers(row))
+            for row in rows
+        ]
         producer.flush(timeout=20)
         acknowledged = []
         for row, future in zip(rows, futures, strict=True):
@@ -199,5 +208,10 @@ def _headers(row: OutboxMessage) -> list[tuple[str, bytes]]:
 
 def outbox_lag_seconds() -> float:
     """Age of the oldest message not yet sent (0 when all are sent)."""
-    oldest = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("position").values_list("created_at", flat=True).first()
+    oldest = (
+        OutboxMessage.objects.filter(sent_at__isnull=True)
+        .order_by("position")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     return max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0

@@ -10,6 +10,7 @@ does is idempotent, so running it again is safe. The saga definition is the same
 
 Command arguments and results are JSON objects, so both ways behave alike.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,9 @@ class Participants:
     def register(self, participant: Participant) -> None:
         self._by_name[participant.name] = participant
         # Its commands travel on <context>_commands, its replies on <context>_events.
-        messages_declare(participant.context, dict.fromkeys(participant.commands, "command_id, key, args"), kind=COMMANDS)
+        messages_declare(
+            participant.context, dict.fromkeys(participant.commands, "command_id, key, args"), kind=COMMANDS
+        )
         replies = {f"{c}.succeeded": "the command's result" for c in participant.commands}
         messages_declare(participant.context, {**replies, **{f"{c}.failed": "error" for c in participant.commands}})
 
@@ -90,9 +93,11 @@ def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def send_command(waiting: AwaitingReply, *, key: UUID, correlation_id: UUID) -> None:
     publish(
-        type=waiting.command, key=key,
+        type=waiting.command,
+        key=key,
         payload={"command_id": str(waiting.command_id), "key": str(key), "args": waiting.arguments},
-        correlation_id=correlation_id, causation_id=waiting.command_id,
+        correlation_id=correlation_id,
+        causation_id=waiting.command_id,
     )
 
 
@@ -111,16 +116,18 @@ def command_handlers(participant: Participant) -> Handlers:
     return served
 
 
-def _run_once(participant: Participant, command: str, function: Command, command_id: UUID,
-              args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _run_once(
+    participant: Participant, command: str, function: Command, command_id: UUID, args: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     done = ProcessedCommand.objects.filter(pk=command_id).first()
     if done is not None:
         return done.result, "succeeded"
     try:
         with transaction.atomic():
             result = function(**args)
-            ProcessedCommand.objects.create(command_id=command_id, participant=participant.name,
-                                            command=command, result=result)
+            ProcessedCommand.objects.create(
+                command_id=command_id, participant=participant.name, command=command, result=result
+            )
             return result, "succeeded"
     except (OperationalError, InterfaceError):
         raise  # not the command's fault: the message comes again
@@ -135,5 +142,10 @@ def _serve(participant: Participant, command: str, function: Command, message: E
         raise MalformedMessage(f"{command}: args is not an object")
     with caused_by(message.correlation_id, command_id):
         result, outcome = _run_once(participant, command, function, command_id, args)
-        publish(type=f"{command}.{outcome}", key=message.field("key"), payload=result,
-                correlation_id=message.correlation_id, causation_id=command_id)
+        publish(
+            type=f"{command}.{outcome}",
+            key=message.field("key"),
+            payload=result,
+            correlation_id=message.correlation_id,
+            causation_id=command_id,
+        )

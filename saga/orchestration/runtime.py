@@ -1,5 +1,6 @@
 """What the engine needs from the world, passed in rather than global: a clock, a way to schedule
 the next look at a saga, a source of jitter, and a place to inject faults into steps."""
+
 import random
 import signal
 import threading

@@ -19,8 +19,13 @@ class Command(BaseCommand):
         logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
         topics, lenient, handlers = inbound()
-        consumer = Consumer(topics=topics, using=handlers, lenient_topics=lenient,
-                            group_id=saga_settings.KAFKA_CONSUMER_GROUP, stop=stop)
+        consumer = Consumer(
+            topics=topics,
+            using=handlers,
+            lenient_topics=lenient,
+            group_id=saga_settings.KAFKA_CONSUMER_GROUP,
+            stop=stop,
+        )
         self.stdout.write(f"consume_events: reading {', '.join(topics)}")
         consumer.run()
         self.stdout.write(f"consume_events: stopped {consumer.counts}")

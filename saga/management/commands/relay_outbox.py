@@ -14,8 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=500, help="messages per batch (default 500)")
-        parser.add_argument("--poll-interval", type=float, default=1.0,
-                            help="seconds between polls when no NOTIFY arrives (default 1)")
+        parser.add_argument(
+            "--poll-interval", type=float, default=1.0, help="seconds between polls when no NOTIFY arrives (default 1)"
+        )
 
     def handle(self, *args, batch_size: int, poll_interval: float, **options) -> None:
         if batch_size < 1 or poll_interval <= 0:

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         if since:
             moment = parse_datetime(since)
             if moment is None or moment.tzinfo is None:
-                raise CommandError(f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}")
+                raise CommandError(
+                    f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}"
+                )
             messages = messages.filter(created_at__gte=moment)
         count = messages.count() if dry_run else messages.update(sent_at=None)
         self.stdout.write(f"{'would republish' if dry_run else 'republishing'} {count} messages")

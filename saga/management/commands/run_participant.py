@@ -28,8 +28,12 @@ class Command(BaseCommand):
         logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
         topic = topic_for(f"{served.context}_commands")
-        consumer = Consumer(topics=[topic], using=command_handlers(served),
-                            group_id=f"{saga_settings.KAFKA_CONSUMER_GROUP}-{served.name}", stop=stop)
+        consumer = Consumer(
+            topics=[topic],
+            using=command_handlers(served),
+            group_id=f"{saga_settings.KAFKA_CONSUMER_GROUP}-{served.name}",
+            stop=stop,
+        )
         self.stdout.write(f"run_participant: serving {served.name} from {topic}")
         consumer.run()
         self.stdout.write(f"run_participant: stopped {consumer.counts}")
