@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.contrib import admin
 
 from .models import Customer, FundsHold
@@ -11,7 +13,7 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "reserved", "available", "created_at")
 
     @admin.display(description="available")
-    def available(self, customer: Customer):
+    def available(self, customer: Customer) -> Decimal:
         return customer.available
 
 

@@ -1,4 +1,5 @@
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
@@ -27,7 +28,7 @@ class Customer(models.Model):
         return self.name
 
     @property
-    def available(self):
+    def available(self) -> Decimal:
         return self.balance - self.reserved
 
 

@@ -95,6 +95,7 @@ def funds_release(*, order_id: UUID) -> HoldResult:
         # A hold committed while we looked: release it like any other.
         hold = FundsHold.objects.select_for_update().get(pk=order_id)
     if hold.status == FundsHold.Status.HELD:
+        assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
         _set_status(hold, FundsHold.Status.RELEASED)
     return _result(hold)
@@ -107,6 +108,7 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
     if hold is None or hold.status not in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED):
         raise FundsNotHeld(f"order {order_id} has no funds held")
     if hold.status == FundsHold.Status.HELD:
+        assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(
             balance=F("balance") - hold.amount, reserved=F("reserved") - hold.amount
         )
@@ -123,7 +125,7 @@ def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: 
     return _result(hold)
 
 
-_EVENTS = {
+_EVENTS: dict[str, str] = {
     FundsHold.Status.HELD: "funds.held",
     FundsHold.Status.REFUSED: "funds.hold_refused",
     FundsHold.Status.RELEASED: "funds.released",

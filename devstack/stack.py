@@ -358,6 +358,12 @@ _foreground: subprocess.Popen | None = None
 _signalled = False
 
 
+def signalled() -> bool:
+    """Whether SIGINT or SIGTERM came. A call, not the global itself: the handler may set it at any moment,
+    which a type checker's narrowing of a global does not know."""
+    return _signalled
+
+
 def on_signal(signum: int, frame: object) -> None:
     global _signalled
     _signalled = True
@@ -440,18 +446,18 @@ def run(stack: Stack, port: int) -> int:
 def migrate_seed_serve(env: dict[str, str], port: int) -> int:
     manage = [sys.executable, "manage.py"]
     code, _ = run_foreground([*manage, "migrate", "--noinput"], env)
-    if code == 0 and not _signalled:
+    if code == 0 and not signalled():
         code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
         print(out, end="", flush=True)
-    if code or _signalled:
-        return 0 if _signalled else code
+    if code or signalled():
+        return 0 if signalled() else code
     tokens = re.findall(r"^Demo API token:\s*(\S+)\s*$", out, re.MULTILINE)
     print(banner(port, tokens[-1] if tokens else "(not in seed_demo's output)"), flush=True)
     # `-e /dev/null`: no .env file may point the app elsewhere than the services started above.
     code, _ = run_foreground(
         [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull], {**env, "PYTHONUNBUFFERED": "1"}
     )
-    return 0 if _signalled else code
+    return 0 if signalled() else code
 
 
 def check_port_free(port: int) -> None:

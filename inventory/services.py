@@ -153,7 +153,7 @@ def _set_status(reservation: StockReservation, status: str) -> None:
     _announce(reservation)
 
 
-_EVENTS = {
+_EVENTS: dict[str, str] = {
     StockReservation.Status.RESERVED: "stock.reserved",
     StockReservation.Status.REFUSED: "stock.reservation_refused",
     StockReservation.Status.RELEASED: "stock.released",

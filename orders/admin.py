@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import Order, OrderLine
 
@@ -19,5 +20,5 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = tuple(f.name for f in Order._meta.fields)
     inlines = (OrderLineInline,)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders are placed through the API, which starts their saga

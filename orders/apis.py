@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -34,7 +35,8 @@ class ItemInput(serializers.Serializer):
 
 class OrderInput(serializers.Serializer):
     customer_id = serializers.UUIDField()
-    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)
+    # DRF hands max_length to the ListSerializer that many=True builds; the stubs' Serializer.__init__ omits it.
+    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)  # type: ignore[call-arg]
     amount = serializers.DecimalField(
         max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False
     )
@@ -101,7 +103,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 idempotency_key=self._idempotency_key(request),
                 request_body=request.data,
             )
-        order = selectors.order_get(order_id=placed.order.pk)
+        # Read back with its lines prefetched (orders are never deleted, so it is there).
+        order = selectors.order_get(order_id=placed.order.pk) or placed.order
         headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
         return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
 
@@ -122,7 +125,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         """Roll back a PENDING or AWAITING_ACCEPTANCE order; it ends CANCELLED."""
         return self._change(services.order_cancel)
 
-    def _change(self, command) -> Response:
+    def _change(self, command: Callable[..., object]) -> Response:
         order = self.get_object()
         with conflicts_as_409(services.OrderStateConflict, code="order_state"):
             command(order_id=order.pk)

@@ -91,7 +91,7 @@ def _set_status(payment: Payment, status: str) -> None:
     _announce(payment)
 
 
-_EVENTS = {
+_EVENTS: dict[str, str] = {
     Payment.Status.AUTHORIZED: "payment.authorized",
     Payment.Status.DECLINED: "payment.declined",
     Payment.Status.VOIDED: "payment.voided",

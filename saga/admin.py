@@ -1,4 +1,9 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from . import services
 from .messaging.relay import outbox_lag_seconds
@@ -13,7 +18,7 @@ class SagaStepInline(admin.TabularInline):
     can_delete = False
     ordering = ("id",)
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -26,18 +31,20 @@ class SagaInstanceAdmin(admin.ModelAdmin):
     inlines = (SagaStepInline,)
     actions = ("retry", "compensate")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Retry: resume where it stopped", permissions=["change"])
-    def retry(self, request, queryset) -> None:
+    def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
         self._operate(request, queryset, services.saga_retry, "resumed")
 
     @admin.action(description="Compensate: roll back (before the pivot only)", permissions=["change"])
-    def compensate(self, request, queryset) -> None:
+    def compensate(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
         self._operate(request, queryset, services.saga_compensate, "rolling back")
 
-    def _operate(self, request, queryset, operation, done: str) -> None:
+    def _operate(
+        self, request: HttpRequest, queryset: QuerySet[SagaInstance], operation: Callable[..., object], done: str
+    ) -> None:
         for saga_id in queryset.values_list("id", flat=True):
             try:
                 operation(saga_id=saga_id)
@@ -47,10 +54,10 @@ class SagaInstanceAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -60,7 +67,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     list_filter = ("topic", "type", ("sent_at", admin.EmptyFieldListFilter))
     search_fields = ("id", "aggregate_id", "correlation_id")
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         unsent = OutboxMessage.objects.filter(sent_at__isnull=True).count()
         self.message_user(request, f"Unsent: {unsent} · relay lag: {outbox_lag_seconds():.1f} s", messages.INFO)
         return super().changelist_view(request, extra_context)

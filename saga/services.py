@@ -110,6 +110,7 @@ def saga_replay(
         return plan
     with transaction.atomic():
         if plan.action == "rewind":
+            assert from_step is not None  # the plan rewinds only to a step it was given
             engine.rewind(saga_id, from_step, runtime)
         elif plan.action == "retry":
             engine.retry(saga_id, runtime)

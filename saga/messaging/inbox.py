@@ -9,7 +9,7 @@ consumer goes on with the next one.
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -156,7 +156,7 @@ class Consumer:
         topics: list[str],
         using: Handlers,
         group_id: str,
-        lenient_topics: list[str] = (),
+        lenient_topics: Iterable[str] = (),
         stop: threading.Event | None = None,
     ):
         self.topics = topics

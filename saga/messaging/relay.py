@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.utils import timezone
@@ -27,6 +28,9 @@ from ..conf import saga_settings
 from .catalog import catalog, topic_for
 from .models import OutboxMessage
 from .outbox import envelope
+
+if TYPE_CHECKING:
+    import psycopg2.extensions  # the connection that holds the lock and listens
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +128,7 @@ class Relay:
             raise futures[len(acknowledged)].exception or KafkaError("a message was not acknowledged")
         return len(acknowledged)
 
-    def _relay_while_leader(self, listener) -> None:
+    def _relay_while_leader(self, listener: "psycopg2.extensions.connection") -> None:
         backoff = 0.5
         topics_ready = False
         while not self.stop.is_set():
@@ -166,7 +170,7 @@ class Relay:
             self.producer = None
 
     @contextmanager
-    def _leadership(self) -> Iterator[object | None]:
+    def _leadership(self) -> Iterator["psycopg2.extensions.connection | None"]:
         """A connection of our own holding the relay lock and listening, or None (standby)."""
         raw = connection.get_new_connection(connection.get_connection_params())
         raw.autocommit = True
@@ -182,13 +186,13 @@ class Relay:
             raw.close()
 
 
-def _check_alive(listener) -> None:
+def _check_alive(listener: "psycopg2.extensions.connection") -> None:
     """A round trip on the lock's connection; raises if PostgreSQL dropped it (and the lock)."""
     with listener.cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
-def _wait_for_notify(listener, timeout: float, stop: threading.Event) -> None:
+def _wait_for_notify(listener: "psycopg2.extensions.connection", timeout: float, stop: threading.Event) -> None:
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
         ready, _, _ = select.select([listener], [], [], min(0.2, max(deadline - time.monotonic(), 0)))

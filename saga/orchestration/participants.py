@@ -13,6 +13,7 @@ Command arguments and results are JSON objects, so both ways behave alike.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from ..conf import saga_settings
 from ..messaging import COMMANDS, caused_by, messages_declare, publish
 from ..messaging.inbox import Envelope, Handlers, MalformedMessage
+from .definition import StepContext
 from .models import ProcessedCommand
 
 REPLIES_KEY = "_replies"  # replies of remote participants, by command id, in the saga's data
@@ -77,7 +79,7 @@ class Participants:
 participants = Participants()
 
 
-def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
+def call(ctx: StepContext, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
     """What `StepContext.call` does."""
     participant = participants.get(name)
     if name not in saga_settings.SAGA_REMOTE_PARTICIPANTS:
@@ -112,7 +114,7 @@ def command_handlers(participant: Participant) -> Handlers:
     """Handlers that serve the participant's commands from Kafka and reply through the outbox."""
     served = Handlers()
     for command, function in participant.commands.items():
-        served.register(command, lambda message, c=command, f=function: _serve(participant, c, f, message))
+        served.register(command, partial(_serve, participant, command, function))
     return served
 
 

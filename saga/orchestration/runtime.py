@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import FrameType
+from typing import NoReturn, Protocol
 from uuid import UUID
 
 from django.utils import timezone
@@ -61,7 +62,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         yield
         return
 
-    def expire(signum, frame):
+    def expire(signum: int, frame: FrameType | None) -> NoReturn:
         raise StepTimeout(f"step ran longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)

@@ -1,4 +1,5 @@
 import logging
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         "Ctrl-C, acting on each message once (inbox) and parking unusable ones (dead letters)."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
         topics, lenient, handlers = inbound()

@@ -1,6 +1,7 @@
 import logging
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from saga.conf import saga_settings
 from saga.management.stopping import stop_on_signals
@@ -17,10 +18,10 @@ class Command(BaseCommand):
         "SAGA_REMOTE_PARTICIPANTS=NAME for the orchestrator (worker, consume_events)."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("participant", help="the participant to serve, e.g. payments")
 
-    def handle(self, *args, participant: str, **options) -> None:
+    def handle(self, *args: Any, participant: str, **options: Any) -> None:
         try:
             served = participants.get(participant)
         except LookupError as error:
