@@ -25,6 +25,9 @@ run: $(VENV)/.installed ## start services, migrate, load demo data, run web/work
 
 test: $(VENV)/.installed ## check import boundaries, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DATABASE_URL=postgres://unused/for-mypy REDIS_URL=redis://unused KAFKA_BOOTSTRAP_SERVERS=unused:9092 $(VENV)/bin/mypy
 	$(PY) -m devstack exec -- sh -c '$(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)

@@ -5,6 +5,7 @@
 
 Uses a topic of its own (bench_relay) and deletes its rows afterwards.
 """
+
 import os
 import sys
 import time
@@ -18,9 +19,9 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
-from saga.models import OutboxMessage  # noqa: E402
 from saga.messaging import messages_declare, publish  # noqa: E402
 from saga.messaging.relay import Relay, ensure_topics  # noqa: E402
+from saga.models import OutboxMessage  # noqa: E402
 
 
 def main(count: int) -> None:
@@ -42,8 +43,10 @@ def main(count: int) -> None:
     elapsed = time.perf_counter() - started
     relay.close()
     OutboxMessage.objects.filter(type="bench.ping").delete()
-    print(f"relay: {count} messages in {elapsed:.2f} s = {count / elapsed:,.0f} messages/s "
-          "(batches of 1000, acks=all, idempotent producer)")
+    print(
+        f"relay: {count} messages in {elapsed:.2f} s = {count / elapsed:,.0f} messages/s "
+        "(batches of 1000, acks=all, idempotent producer)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class CustomerViewSet(ServiceViewSet):
     """Customer accounts: `balance` is owned, `reserved` is held by open orders."""
 
     queryset = selectors.customer_list()
-    filterset_fields = ["blocked", "email"]
+    filterset_fields = ("blocked", "email")
     input_serializer_class = CustomerInput
     output_serializer_class = CustomerOutput
     services = CrudServices(

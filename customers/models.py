@@ -1,4 +1,5 @@
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
@@ -28,7 +29,7 @@ class Customer(models.Model):
         return self.name
 
     @property
-    def available(self):
+    def available(self) -> Decimal:
         return self.balance - self.reserved
 
 
@@ -54,3 +55,6 @@ class FundsHold(OrderRecord):
 
     def event_payload(self) -> dict:
         return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}
+
+    def __str__(self) -> str:
+        return f"funds hold {self.order_id} {self.status}"

@@ -1,4 +1,5 @@
 """Queries of the customers context."""
+
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -12,4 +13,3 @@ def customer_list() -> QuerySet[Customer]:
 
 def customer_get(*, customer_id: UUID) -> Customer | None:
     return Customer.objects.filter(pk=customer_id).first()
-

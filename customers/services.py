@@ -5,6 +5,7 @@ done, so a second call returns the first call's result and changes nothing. The 
 locked before its funds change, so concurrent holds can never over-commit a balance (and the
 CHECK constraints in the database stand behind that).
 """
+
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -87,6 +88,7 @@ def funds_release(*, order_id: UUID) -> HoldResult:
     hold = record_locked_or_tombstone(FundsHold, order_id=order_id, tombstone=FundsHold.Status.RELEASED,
                                       amount=Decimal("0"))
     if hold.status == FundsHold.Status.HELD:
+        assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
         record_move(hold, FundsHold.Status.RELEASED)
     return _result(hold)
@@ -99,6 +101,7 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
     if hold is None or hold.status not in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED):
         raise FundsNotHeld(f"order {order_id} has no funds held")
     if hold.status == FundsHold.Status.HELD:
+        assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(
             balance=F("balance") - hold.amount, reserved=F("reserved") - hold.amount
         )
@@ -112,8 +115,13 @@ def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: 
 
 
 def _announced(type: str, customer: Customer) -> Customer:
-    payload = {"id": customer.pk, "name": customer.name, "email": customer.email,
-               "balance": customer.balance, "blocked": customer.blocked}
+    payload = {
+        "id": customer.pk,
+        "name": customer.name,
+        "email": customer.email,
+        "balance": customer.balance,
+        "blocked": customer.blocked,
+    }
     publish(type=type, key=customer.pk, payload=payload)
     return customer
 

@@ -18,6 +18,7 @@ Only servers started here are stopped here. Each runs in its own process group, 
 launcher and the app but not them, and they are stopped after the app; each also dies with the
 launcher if that is killed (PR_SET_PDEATHSIG). No Django settings here: they need the services.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVSTACK = ROOT / ".devstack"
@@ -105,14 +106,20 @@ class Service:
             chosen = port or free_port()
             with open(self.logfile, "ab") as out:
                 self.proc = subprocess.Popen(
-                    self.command(chosen), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                    process_group=0, preexec_fn=dies_with_us(self.stop_signal))
+                    self.command(chosen),
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    process_group=0,
+                    preexec_fn=dies_with_us(self.stop_signal),
+                )
             deadline = time.monotonic() + READY_TIMEOUT
             while self.proc.poll() is None:
                 try:
                     self.probe(chosen)
                     return self.url(chosen)
-                except Exception:
+                except Exception:  # noqa: BLE001 - whatever the probe raised, it is not serving yet
                     if time.monotonic() > deadline:
                         raise self.failure(f"not ready after {READY_TIMEOUT:.0f} s") from None
                     time.sleep(0.05)
@@ -156,9 +163,20 @@ def postgres(data: Path, throwaway: bool) -> Service:
         settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
     return Service(
         "postgres",
-        command=lambda port: as_non_root([
-            str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", sockets,
-            *(arg for setting in settings for arg in ("-c", setting))]),
+        command=lambda port: as_non_root(
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                sockets,
+                *(arg for setting in settings for arg in ("-c", setting)),
+            ]
+        ),
         url=lambda port: f"postgres://postgres@127.0.0.1:{port}/shop",
         probe=create_shop_database,
         logfile=data.parent / "postgres.log",
@@ -173,11 +191,28 @@ def initdb(bindir: Path, data: Path, throwaway: bool) -> None:
         log(f"creating a PostgreSQL cluster in {data.relative_to(ROOT)}")
     staging = data.with_name(data.name + ".initdb")  # gets the real name only once complete
     shutil.rmtree(staging, ignore_errors=True)
-    done = subprocess.run(as_non_root([
-        str(bindir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-        # builtin C.UTF-8: Unicode-aware, identical on every machine, needs no OS locale
-        "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--no-instructions",
-        *(["--no-sync"] if throwaway else [])]), capture_output=True, text=True)
+    done = subprocess.run(
+        as_non_root(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(staging),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                # builtin C.UTF-8: Unicode-aware, identical on every machine, needs no OS locale
+                "--locale=C",
+                "--locale-provider=builtin",
+                "--builtin-locale=C.UTF-8",
+                "--no-instructions",
+                *(["--no-sync"] if throwaway else []),
+            ]
+        ),
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise DevstackError(f"initdb failed:\n{done.stdout}{done.stderr}")
     staging.rename(data)
@@ -193,8 +228,10 @@ def clear_stale_pidfile(data: Path) -> None:
     except (OSError, ValueError, IndexError):
         cmdline = b""
     if b"postgres" in cmdline and str(data).encode() in cmdline:
-        raise DevstackError(f"this checkout's PostgreSQL already runs (pid {pid}): is `make run` running "
-                            "in another terminal? Stop it, or set DATABASE_URL.")
+        raise DevstackError(
+            f"this checkout's PostgreSQL already runs (pid {pid}): is `make run` running "
+            "in another terminal? Stop it, or set DATABASE_URL."
+        )
     pidfile.unlink(missing_ok=True)
 
 
@@ -227,8 +264,19 @@ def redis(workdir: Path) -> Service:
     return Service(
         "redis",
         # No persistence: Redis is only the doorbell, every fact is in PostgreSQL.
-        command=lambda port: [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", str(workdir / "redis")],
+        command=lambda port: [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir / "redis"),
+        ],
         url=lambda port: f"redis://127.0.0.1:{port}/0",
         probe=ping,
         logfile=workdir / "redis.log",
@@ -244,8 +292,7 @@ def kafka(workdir: Path) -> Service:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()  # cheap check first
         from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", client_id="devstack",
-                                 request_timeout_ms=3000)
+        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", client_id="devstack", request_timeout_ms=3000)
         try:
             admin.list_topics()
         finally:
@@ -253,9 +300,16 @@ def kafka(workdir: Path) -> Service:
 
     return Service(
         "kafka",
-        command=lambda port: [str(binary), "broker", "--storage-engine", "memory://tansu/",
-                              "--listener-url", f"tcp://127.0.0.1:{port}",  # default: 0.0.0.0:9092
-                              "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
+        command=lambda port: [
+            str(binary),
+            "broker",
+            "--storage-engine",
+            "memory://tansu/",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",  # default: 0.0.0.0:9092
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{port}",
+        ],
         url=lambda port: f"127.0.0.1:{port}",
         probe=metadata,
         logfile=workdir / "kafka.log",
@@ -285,8 +339,10 @@ class Stack:
             began = time.monotonic()
             self.started.append(service := build())
             self.env[var] = service.start()
-            log(f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
-                f"(log: {service.logfile.relative_to(ROOT)})")
+            log(
+                f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
+                f"(log: {service.logfile.relative_to(ROOT)})"
+            )
 
     def stop(self) -> None:
         for service in reversed(self.started):
@@ -300,6 +356,12 @@ class Stack:
 # The child in the foreground (manage.py, honcho, the `exec` command), for the signal handler.
 _foreground: subprocess.Popen | None = None
 _signalled = False
+
+
+def signalled() -> bool:
+    """Whether SIGINT or SIGTERM came. A call, not the global itself: the handler may set it at any moment,
+    which a type checker's narrowing of a global does not know."""
+    return _signalled
 
 
 def on_signal(signum: int, frame: object) -> None:
@@ -317,9 +379,14 @@ def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) 
     """Run a child in our process group (so it gets Ctrl-C and the terminal): (exit code, stdout)."""
     global _foreground
     try:
-        _foreground = subprocess.Popen(argv, cwd=ROOT, env=env, text=True,
-                                       stdout=subprocess.PIPE if capture else None,
-                                       preexec_fn=dies_with_us(signal.SIGTERM))
+        _foreground = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            preexec_fn=dies_with_us(signal.SIGTERM),
+        )
     except OSError as exc:
         raise DevstackError(f"cannot run {argv[0]}: {exc.strerror}") from None
     try:
@@ -331,13 +398,16 @@ def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) 
 
 def child_env(exports: dict[str, str]) -> dict[str, str]:
     # The venv's bin first, so that the Procfile's `python` and `celery` are the venv's.
-    return {**os.environ, **exports, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                                              os.environ.get("PATH", "")])}
+    return {
+        **os.environ,
+        **exports,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
 
 
 def banner(port: int, token: str) -> str:
     site, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
-    first = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"results\"][0][\"{}\"])'"
+    first = 'python3 -c \'import json,sys; print(json.load(sys.stdin)["results"][0]["{}"])\''
     return f"""
 ==============================================================================
  The shop is starting. Ctrl-C stops everything.
@@ -376,17 +446,18 @@ def run(stack: Stack, port: int) -> int:
 def migrate_seed_serve(env: dict[str, str], port: int) -> int:
     manage = [sys.executable, "manage.py"]
     code, _ = run_foreground([*manage, "migrate", "--noinput"], env)
-    if code == 0 and not _signalled:
+    if code == 0 and not signalled():
         code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
         print(out, end="", flush=True)
-    if code or _signalled:
-        return 0 if _signalled else code
+    if code or signalled():
+        return 0 if signalled() else code
     tokens = re.findall(r"^Demo API token:\s*(\S+)\s*$", out, re.MULTILINE)
     print(banner(port, tokens[-1] if tokens else "(not in seed_demo's output)"), flush=True)
     # `-e /dev/null`: no .env file may point the app elsewhere than the services started above.
-    code, _ = run_foreground([sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull],
-                             {**env, "PYTHONUNBUFFERED": "1"})
-    return 0 if _signalled else code
+    code, _ = run_foreground(
+        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull], {**env, "PYTHONUNBUFFERED": "1"}
+    )
+    return 0 if signalled() else code
 
 
 def check_port_free(port: int) -> None:
@@ -410,12 +481,14 @@ def sweep_killed_exec_dirs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     modes = parser.add_subparsers(dest="mode", required=True)
     modes.add_parser("run", help="start services, migrate, seed demo data, run the Procfile until Ctrl-C")
     modes.add_parser("exec", help="start throwaway services, run CMD, stop them").add_argument(
-        "command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+        "command", nargs=argparse.REMAINDER, help="-- CMD ARGS..."
+    )
     args = parser.parse_args(argv)
     throwaway = args.mode == "exec"
     command = args.command[1:] if throwaway and args.command[:1] == ["--"] else getattr(args, "command", [])

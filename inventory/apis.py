@@ -29,7 +29,7 @@ class ProductViewSet(ServiceViewSet):
     """Products: `stock` is on hand, `reserved` is held by open orders."""
 
     queryset = selectors.product_list()
-    filterset_fields = ["sku"]
+    filterset_fields = ("sku",)
     input_serializer_class = ProductInput
     output_serializer_class = ProductOutput
     services = CrudServices(

@@ -50,6 +50,9 @@ class StockReservation(OrderRecord):
         lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in self.lines.all()]
         return {"order_id": self.order_id, "lines": lines}
 
+    def __str__(self) -> str:
+        return f"stock reservation {self.order_id} {self.status}"
+
 
 class StockReservationLine(models.Model):
     reservation = models.ForeignKey(StockReservation, on_delete=models.CASCADE, related_name="lines")
@@ -61,3 +64,6 @@ class StockReservationLine(models.Model):
             models.UniqueConstraint(fields=["reservation", "product"], name="one_line_per_product"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"

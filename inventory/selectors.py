@@ -1,4 +1,5 @@
 """Queries of the inventory context."""
+
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -16,4 +17,3 @@ def products_by_ids(*, ids: set[UUID]) -> dict[UUID, Product]:
 
 def products_by_skus(*, skus: set[str]) -> dict[str, Product]:
     return {p.sku: p for p in Product.objects.filter(sku__in=skus)}
-

@@ -5,10 +5,12 @@ was done. Product rows are locked in primary-key order, so concurrent reservatio
 overlapping products queue up instead of deadlocking, and never take more than is available
 (the CHECK constraints in the database stand behind that).
 """
+
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -79,7 +81,9 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
         return _result(existing)
     short = len(products) < len(wanted) or any(p.available < wanted[p.pk] for p in products)
     status = StockReservation.Status.REFUSED if short else StockReservation.Status.RESERVED
-    reservation = StockReservation.objects.create(order_id=order_id, status=status, reason=OUT_OF_STOCK if short else "")
+    reservation = StockReservation.objects.create(
+        order_id=order_id, status=status, reason=OUT_OF_STOCK if short else ""
+    )
     StockReservationLine.objects.bulk_create(
         StockReservationLine(reservation=reservation, product=p, quantity=wanted[p.pk]) for p in products
     )
@@ -127,12 +131,23 @@ def _merge(lines: Iterable[Line]) -> Counter:
 
 def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
     lines = list(reservation.lines.order_by("product_id"))
-    list(Product.objects.select_for_update().filter(pk__in=[l.product_id for l in lines]).order_by("pk").values_list("pk"))
+    list(
+        Product.objects.select_for_update()
+        .filter(pk__in=[line.product_id for line in lines])
+        .order_by("pk")
+        .values_list("pk")
+    )
     return lines
 
 
 def _announced(type: str, product: Product) -> Product:
-    payload = {"id": product.pk, "sku": product.sku, "name": product.name, "price": product.price, "stock": product.stock}
+    payload = {
+        "id": product.pk,
+        "sku": product.sku,
+        "name": product.name,
+        "price": product.price,
+        "stock": product.stock,
+    }
     publish(type=type, key=product.pk, payload=payload)
     return product
 

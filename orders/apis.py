@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -12,8 +13,8 @@ from rest_framework.response import Response
 
 from saga.apis import SagaFilter, SagaOutput, SagaViewSet
 from shop.api import UUID_PATTERN, conflicts_as_409
-from shop.permissions import requires
 from shop.money import MAX_DIGITS, PLACES
+from shop.permissions import requires
 
 from . import selectors, services
 from .models import Order
@@ -36,8 +37,11 @@ class ItemInput(serializers.Serializer):
 
 class OrderInput(serializers.Serializer):
     customer_id = serializers.UUIDField()
-    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)
-    amount = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False)
+    # DRF hands max_length to the ListSerializer that many=True builds; the stubs' Serializer.__init__ omits it.
+    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)  # type: ignore[call-arg]
+    amount = serializers.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False
+    )
     fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices, default=Order.Fulfillment.PICKUP)
 
     def validate(self, attrs: dict) -> dict:
@@ -72,17 +76,20 @@ class OrderStatusOutput(serializers.Serializer):
     reason = serializers.CharField(allow_null=True)
 
 
-@method_decorator(name="create", decorator=extend_schema(
-    request=OrderInput,
-    responses={202: OrderOutput},
-    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-))
+@method_decorator(
+    name="create",
+    decorator=extend_schema(
+        request=OrderInput,
+        responses={202: OrderOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    ),
+)
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Orders: placing one answers 202 at once; its saga moves it to a final state."""
 
     queryset = selectors.order_list()
     serializer_class = OrderOutput
-    filterset_fields = ["status", "customer_id"]
+    filterset_fields = ("status", "customer_id")
     lookup_value_regex = UUID_PATTERN
 
     def create(self, request: Request) -> Response:
@@ -98,7 +105,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 idempotency_key=self._idempotency_key(request),
                 request_body=request.data,
             )
-        order = selectors.order_get(order_id=placed.order.pk)
+        # Read back with its lines prefetched (orders are never deleted, so it is there).
+        order = selectors.order_get(order_id=placed.order.pk) or placed.order
         headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
         return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
 
@@ -119,7 +127,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         """Roll back a PENDING or AWAITING_ACCEPTANCE order; it ends CANCELLED."""
         return self._change(services.order_cancel)
 
-    def _change(self, command) -> Response:
+    def _change(self, command: Callable[..., object]) -> Response:
         order = self.get_object()
         with conflicts_as_409(services.OrderStateConflict, code="order_state"):
             command(order_id=order.pk)

@@ -15,5 +15,6 @@ class OrdersConfig(AppConfig):
 
         messages_declare("order", EVENTS)
         saga_register(PLACE_ORDER)
-        message_handler_register(context="fulfillment", type=services.ACCEPTED, handler=on_fulfillment_accepted,
-                                 payload="order_id")
+        message_handler_register(
+            context="fulfillment", type=services.ACCEPTED, handler=on_fulfillment_accepted, payload="order_id"
+        )

@@ -1,5 +1,6 @@
 """The messages of the orders context: what it sends on order_events (key: the order id), and the
 courier's acceptance it reads from fulfillment_events."""
+
 from saga.messaging import Envelope, MalformedMessage
 
 from . import services

@@ -31,7 +31,8 @@ class Order(models.Model):
     customer_id = models.UUIDField(db_index=True)
     total = MoneyField()
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True)
-    reason = models.CharField(max_length=24, choices=Reason.choices, null=True, blank=True)
+    # Null until the order is rejected or cancelled: the API answers `"reason": null` (README, API tests).
+    reason = models.CharField(max_length=24, choices=Reason.choices, null=True, blank=True)  # noqa: DJ001
     fulfillment = models.CharField(max_length=10, choices=Fulfillment.choices, default=Fulfillment.PICKUP)
     saga_id = models.UUIDField(null=True, blank=True, db_index=True)
     # "<user id>:<Idempotency-Key>", so two users' keys never collide.
@@ -58,3 +59,6 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"

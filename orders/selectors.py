@@ -1,4 +1,5 @@
 """Queries of the orders context."""
+
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -12,4 +13,3 @@ def order_list() -> QuerySet[Order]:
 
 def order_get(*, order_id: UUID) -> Order | None:
     return order_list().filter(pk=order_id).first()
-

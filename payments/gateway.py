@@ -4,6 +4,7 @@
 provider's sandbox: like a card network's test numbers, an amount ending in .66 is declined;
 every other amount is authorized.
 """
+
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal

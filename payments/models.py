@@ -27,3 +27,6 @@ class Payment(OrderRecord):
 
     def event_payload(self) -> dict:
         return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}
+
+    def __str__(self) -> str:
+        return f"payment {self.order_id} {self.status}"

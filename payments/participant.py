@@ -1,5 +1,6 @@
 """The payments context as a saga participant: its commands, with JSON arguments and results,
 callable in the worker or, when payments is remote, served by `run_participant payments`."""
+
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -14,8 +15,9 @@ def _answer(result: services.PaymentResult) -> dict[str, Any]:
 
 
 def authorize(*, order_id: str, customer_id: str, amount: str) -> dict[str, Any]:
-    return _answer(services.payment_authorize(order_id=UUID(order_id), customer_id=UUID(customer_id),
-                                              amount=Decimal(amount)))
+    return _answer(
+        services.payment_authorize(order_id=UUID(order_id), customer_id=UUID(customer_id), amount=Decimal(amount))
+    )
 
 
 def void(*, order_id: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Queries of the payments context."""
+
 from uuid import UUID
 
 from .models import Payment

@@ -5,6 +5,7 @@ second call returns the first answer. A provider call whose transaction then rol
 error in the same saga step, a crash) is made again on retry, with the same idempotency key, so
 the provider treats it as the same request.
 """
+
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -45,7 +47,7 @@ class SagaFilter(filters.FilterSet):
 
     class Meta:
         model = SagaInstance
-        fields = ["status", "type", "aggregate_id"]
+        fields = ("status", "type", "aggregate_id")
 
 
 class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -58,22 +60,17 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     filterset_class = SagaFilter
     lookup_value_regex = UUID_PATTERN
 
-    def get_permissions(self):
-        if self.action in ("retry", "compensate"):
-            return [requires("saga.change_sagainstance")()]
-        return super().get_permissions()
-
     @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[requires("saga.change_sagainstance")])
     def retry(self, request: Request, pk: str) -> Response:
         return self._operate(services.saga_retry)
 
     @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[requires("saga.change_sagainstance")])
     def compensate(self, request: Request, pk: str) -> Response:
         return self._operate(services.saga_compensate)
 
-    def _operate(self, operation) -> Response:
+    def _operate(self, operation: Callable[..., object]) -> Response:
         saga = self.get_object()
         with conflicts_as_409(services.SagaStateConflict, code="saga_state"):
             operation(saga_id=saga.pk)

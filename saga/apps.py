@@ -11,10 +11,13 @@ class SagaConfig(AppConfig):
         from .messaging import messages_declare
 
         # The engine's own events, on saga_events; every payload has saga_id, saga_type, aggregate_id.
-        messages_declare("saga", {
-            "saga.started": "saga_type, version",
-            "saga.compensating": "saga_type, step, reason",
-            "saga.completed": "saga_type",
-            "saga.compensated": "saga_type, reason",
-            "saga.failed": "saga_type, step, error",
-        })
+        messages_declare(
+            "saga",
+            {
+                "saga.started": "saga_type, version",
+                "saga.compensating": "saga_type, step, reason",
+                "saga.completed": "saga_type",
+                "saga.compensated": "saga_type, reason",
+                "saga.failed": "saga_type, step, error",
+            },
+        )

@@ -4,6 +4,7 @@ A project sets what it needs in its Django settings (usually only KAFKA_BOOTSTRA
 other name falls back to the default here. Values are read when used, so a test's `settings`
 override takes effect at once.
 """
+
 from typing import Any
 
 from django.conf import settings as django_settings

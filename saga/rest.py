@@ -1,6 +1,7 @@
 """The few REST helpers the engine's API needs, its own so that it depends on no project."""
+
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from rest_framework import exceptions, status
 

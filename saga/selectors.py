@@ -1,4 +1,5 @@
 """Queries of the saga engine."""
+
 from uuid import UUID
 
 from django.db.models import QuerySet

@@ -1,4 +1,5 @@
 """The engine's public commands, for contexts and for operators (API, admin, commands)."""
+
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -16,8 +17,18 @@ from .orchestration.runtime import Runtime
 from .orchestration.scheduling import default_runtime
 
 __all__ = [
-    "DefinitionError", "Participant", "ReplayPlan", "SagaStateConflict", "participant_register", "saga_cancel",
-    "saga_compensate", "saga_register", "saga_replay", "saga_retry", "saga_signal", "saga_start",
+    "DefinitionError",
+    "Participant",
+    "ReplayPlan",
+    "SagaStateConflict",
+    "participant_register",
+    "saga_cancel",
+    "saga_compensate",
+    "saga_register",
+    "saga_replay",
+    "saga_retry",
+    "saga_signal",
+    "saga_start",
 ]
 
 
@@ -57,8 +68,11 @@ def saga_start(
 ) -> SagaInstance:
     """Start the newest version of saga `name` in the caller's transaction."""
     return engine.start(
-        definitions.latest(name), aggregate_id=aggregate_id, data=data,
-        correlation_id=correlation_id, runtime=runtime or default_runtime(),
+        definitions.latest(name),
+        aggregate_id=aggregate_id,
+        data=data,
+        correlation_id=correlation_id,
+        runtime=runtime or default_runtime(),
     )
 
 
@@ -85,8 +99,9 @@ class ReplayPlan:
     description: str
 
 
-def saga_replay(*, saga_id: UUID, from_step: str | None = None, dry_run: bool = False,
-                runtime: Runtime | None = None) -> ReplayPlan:
+def saga_replay(
+    *, saga_id: UUID, from_step: str | None = None, dry_run: bool = False, runtime: Runtime | None = None
+) -> ReplayPlan:
     """Re-drive a saga in this process. Finished sagas are left as they are, so replaying one
     changes nothing; participants are idempotent, so re-running a step that happened is safe."""
     runtime = runtime or default_runtime()
@@ -95,6 +110,7 @@ def saga_replay(*, saga_id: UUID, from_step: str | None = None, dry_run: bool = 
         return plan
     with transaction.atomic():
         if plan.action == "rewind":
+            assert from_step is not None  # the plan rewinds only to a step it was given
             engine.rewind(saga_id, from_step, runtime)
         elif plan.action == "retry":
             engine.retry(saga_id, runtime)

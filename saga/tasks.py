@@ -1,4 +1,5 @@
 """The engine's Celery tasks, where Celery's autodiscovery looks for them (`saga.tasks`)."""
+
 from .messaging.tasks import purge_outbox
 from .orchestration.tasks import advance_saga, sweep_sagas
 

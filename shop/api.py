@@ -1,6 +1,8 @@
 """API conventions shared by every context: permissions, errors, conflicts."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
@@ -25,8 +27,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         # Bad input answers 400 throughout the API, a body of the wrong type included.
-        exc = exceptions.ParseError(f"{exc.detail} Send JSON (Content-Type: application/json).",
-                                    code="unsupported_media_type")
+        exc = exceptions.ParseError(
+            f"{exc.detail} Send JSON (Content-Type: application/json).", code="unsupported_media_type"
+        )
     elif isinstance(exc, StillReferenced):
         exc = Conflict(str(exc), code="still_referenced")
     elif isinstance(exc, DataError):

@@ -1,4 +1,5 @@
 """The Celery app. Tasks are doorbells: each says "look at X now"; PostgreSQL holds the facts."""
+
 import os
 
 from celery import Celery

@@ -1,4 +1,5 @@
 """Small helpers for the plain create / update / delete services of every context."""
+
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError

@@ -1,5 +1,6 @@
 """GET /api/health: is every part the shop needs reachable?"""
-from typing import Callable
+
+from collections.abc import Callable
 
 import redis
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Kept apart from shop.api: DRF imports its permission classes while it is still loading."""
+
 from rest_framework import permissions
 
 from saga.permissions import requires
@@ -9,7 +10,8 @@ __all__ = ["ModelPermissions", "requires"]
 class ModelPermissions(permissions.DjangoModelPermissions):
     """Django model permissions, reads included: viewing needs `view_<model>`."""
 
-    perms_map = {
+    # DRF reads the class's map; its stubs declare an instance attribute, so a ClassVar would not type-check.
+    perms_map = {  # noqa: RUF012
         **permissions.DjangoModelPermissions.perms_map,
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],

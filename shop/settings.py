@@ -3,6 +3,7 @@
 `make run` and `make test` start embedded services when DATABASE_URL, REDIS_URL or
 KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see devstack/stack.py.
 """
+
 import os
 from pathlib import Path
 

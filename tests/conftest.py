@@ -1,7 +1,7 @@
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 import pytest
 from django.contrib.auth import get_user_model

@@ -1,4 +1,5 @@
 """Long-running commands stop cleanly on SIGTERM (process managers, docker stop) or Ctrl-C."""
+
 import signal
 import threading
 

@@ -7,14 +7,25 @@ It knows nothing of sagas. Apps use what this module exports:
     publish(type="order.created", key=order.pk, payload={...})                 # in a transaction
     message_handler_register(context="fulfillment", type="fulfillment.accepted", handler=on_accepted)
 """
+
 from .catalog import COMMANDS, EVENTS, catalog, topic_for
 from .context import caused_by, current_correlation_id
 from .inbox import Envelope, Handler, MalformedMessage, handlers
 from .outbox import publish, publish_status
 
 __all__ = [
-    "COMMANDS", "EVENTS", "Envelope", "Handler", "MalformedMessage", "caused_by", "current_correlation_id",
-    "message_handler_register", "messages_declare", "publish", "publish_status", "topic_for",
+    "COMMANDS",
+    "EVENTS",
+    "Envelope",
+    "Handler",
+    "MalformedMessage",
+    "caused_by",
+    "current_correlation_id",
+    "message_handler_register",
+    "messages_declare",
+    "publish",
+    "publish_status",
+    "topic_for",
 ]
 
 

@@ -6,6 +6,7 @@ the topics the apps declared, `publish` refuses an undeclared type (a typo fails
 that sends it, naming the fix), and the event table of the README is rendered from it
 (`manage.py message_catalog`) and checked against it by a test.
 """
+
 from dataclasses import dataclass
 
 from ..conf import saga_settings

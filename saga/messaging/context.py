@@ -5,11 +5,12 @@ Both live in context variables, not globals. An HTTP request gets a correlation 
 `X-Correlation-ID` header (or a fresh one, echoed on the response) through the middleware; the
 saga engine sets the saga's id and the running command's id while a step runs.
 """
+
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Iterator
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse

@@ -5,11 +5,13 @@ redelivered message is skipped; offsets are committed only after that transactio
 that cannot be used (bad JSON, unknown type, missing fields) is parked in `DeadLetter` and the
 consumer goes on with the next one.
 """
+
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -93,8 +95,16 @@ def parse(value: bytes | None, topic: str) -> Envelope:
         raise MalformedMessage(f"not a message envelope: {type(error).__name__}: {error}") from error
 
 
-def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int = 0, key: bytes | None = None,
-            using: Handlers = handlers, lenient: bool = False) -> str:
+def consume(
+    topic: str,
+    value: bytes | None,
+    *,
+    partition: int = 0,
+    offset: int = 0,
+    key: bytes | None = None,
+    using: Handlers = handlers,
+    lenient: bool = False,
+) -> str:
     """Act on one message once. Returns "processed", "duplicate", "ignored" or "parked".
     `lenient`: the topic carries other messages too (a participant's events beside its replies),
     so a type without a handler is ignored rather than parked."""
@@ -110,8 +120,12 @@ def consume(topic: str, value: bytes | None, *, partition: int = 0, offset: int 
         return "processed"
     except MalformedMessage as error:
         DeadLetter.objects.create(
-            topic=topic, partition=partition, offset=offset,
-            key=_text(key), value=_text(value), error=_text(str(error).encode()),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=_text(key),
+            value=_text(value),
+            error=_text(str(error).encode()),
         )
         log.warning("parked a message from %s[%s]@%s: %s", topic, partition, offset, error)
         return "parked"
@@ -124,18 +138,27 @@ def _handle(handler: Handler, message: Envelope) -> None:
         handler(message)
     except (MalformedMessage, OperationalError, InterfaceError):
         raise  # the database is away or the transaction lost a race: the message comes again
-    except Exception as error:  # noqa: BLE001 - parked with its reason, never stops the consumer
+    except Exception as error:  # parked with its reason, never stops the consumer
         raise MalformedMessage(f"{message.type} could not be handled: {type(error).__name__}: {error}") from error
 
 
 def _first_sight(message: Envelope) -> bool:
-    _, created = InboxMessage.objects.get_or_create(id=message.id, defaults={"topic": message.topic, "type": message.type})
+    _, created = InboxMessage.objects.get_or_create(
+        id=message.id, defaults={"topic": message.topic, "type": message.type}
+    )
     return created
 
 
 class Consumer:
-    def __init__(self, *, topics: list[str], using: Handlers, group_id: str, lenient_topics: list[str] = (),
-                 stop: threading.Event | None = None):
+    def __init__(
+        self,
+        *,
+        topics: list[str],
+        using: Handlers,
+        group_id: str,
+        lenient_topics: Iterable[str] = (),
+        stop: threading.Event | None = None,
+    ):
         self.topics = topics
         self.using = using
         self.group_id = group_id
@@ -168,9 +191,15 @@ class Consumer:
                 batch = consumer.poll(timeout_ms=500, max_records=200)
                 for records in batch.values():
                     for record in records:
-                        outcome = consume(record.topic, record.value, partition=record.partition,
-                                          offset=record.offset, key=record.key, using=self.using,
-                                          lenient=record.topic in self.lenient_topics)
+                        outcome = consume(
+                            record.topic,
+                            record.value,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            using=self.using,
+                            lenient=record.topic in self.lenient_topics,
+                        )
                         self.counts[outcome] += 1
                 if batch:
                     consumer.commit()  # after the database commits: a crash before this re-delivers

@@ -1,4 +1,5 @@
 """The outbox and inbox tables: messages to send, messages consumed, and the ones that could not be used."""
+
 import uuid
 
 from django.db import models
@@ -42,6 +43,9 @@ class InboxMessage(models.Model):
     type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
 
 class DeadLetter(models.Model):
     """A message the consumer could not use (bad JSON, unknown type, missing fields)."""
@@ -56,3 +60,6 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"

@@ -2,6 +2,7 @@
 (relay.py) sends it to Kafka after the transaction commits. Nothing committed goes unannounced,
 and nothing rolled back is ever announced. Which topic a type goes to is the catalog's business.
 """
+
 import json
 from typing import Any
 from uuid import UUID, uuid4
@@ -42,8 +43,9 @@ def publish(
     )
 
 
-def publish_status(*, types: dict[str, str], status: str, key: UUID, payload: dict[str, Any],
-                   reason: str = "") -> OutboxMessage:
+def publish_status(
+    *, types: dict[str, str], status: str, key: UUID, payload: dict[str, Any], reason: str = ""
+) -> OutboxMessage:
     """Announce that a participant's record (hold, reservation, payment) reached `status`."""
     return publish(type=types[status], key=key, payload={**payload, **({"reason": reason} if reason else {})})
 

@@ -8,13 +8,15 @@ acknowledged prefix is marked sent; a crash in between re-sends the same ids (co
 deduplicate by id). When Kafka is unreachable the rows wait, the relay backs off, and it says
 so once per change of state.
 """
+
 import json
 import logging
 import select
 import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.utils import timezone
@@ -26,6 +28,9 @@ from ..conf import saga_settings
 from .catalog import catalog, topic_for
 from .models import OutboxMessage
 from .outbox import envelope
+
+if TYPE_CHECKING:
+    import psycopg2.extensions  # the connection that holds the lock and listens
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +62,21 @@ def ensure_topics(bootstrap_servers: str) -> None:
             for name in sorted({topic_for(role) for role in catalog.roles()} - existing)
         ]
         if missing:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another process created them first
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
     finally:
         admin.close()
 
 
 class Relay:
-    def __init__(self, *, batch_size: int = 500, poll_interval: float = 1.0, max_backoff: float = 5.0,
-                 stop: threading.Event | None = None):
+    def __init__(
+        self,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        max_backoff: float = 5.0,
+        stop: threading.Event | None = None,
+    ):
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
@@ -88,7 +97,7 @@ class Relay:
                         continue
                     log.info("relay active")
                     self._relay_while_leader(listener)
-            except Exception:  # noqa: BLE001 - e.g. a lost database connection: stand down, retry
+            except Exception:  # e.g. a lost database connection: stand down, retry
                 if not self.troubled:  # once per change of state, not per attempt
                     log.exception("relay stopped being active; retrying every %s s", self.poll_interval)
                 self.troubled = True
@@ -103,11 +112,13 @@ class Relay:
         if not rows:
             return 0
         producer = self._producer()
-        futures = [producer.send(row.topic, key=row.aggregate_id.encode(), value=_value(row), headers=_headers(row))
-                   for row in rows]
+        futures = [
+            producer.send(row.topic, key=row.aggregate_id.encode(), value=_value(row), headers=_headers(row))
+            for row in rows
+        ]
         producer.flush(timeout=20)
         acknowledged = []
-        for row, future in zip(rows, futures):
+        for row, future in zip(rows, futures, strict=True):
             if not future.succeeded():
                 break  # keep order: nothing after a failure is marked sent
             acknowledged.append(row.position)
@@ -117,7 +128,7 @@ class Relay:
             raise futures[len(acknowledged)].exception or KafkaError("a message was not acknowledged")
         return len(acknowledged)
 
-    def _relay_while_leader(self, listener) -> None:
+    def _relay_while_leader(self, listener: "psycopg2.extensions.connection") -> None:
         backoff = 0.5
         topics_ready = False
         while not self.stop.is_set():
@@ -154,12 +165,12 @@ class Relay:
         if self.producer is not None:
             try:
                 self.producer.close(timeout=2)
-            except Exception:  # noqa: BLE001 - it is being thrown away
+            except Exception:  # it is being thrown away
                 log.debug("closing the producer failed", exc_info=True)
             self.producer = None
 
     @contextmanager
-    def _leadership(self) -> Iterator[object | None]:
+    def _leadership(self) -> Iterator["psycopg2.extensions.connection | None"]:
         """A connection of our own holding the relay lock and listening, or None (standby)."""
         raw = connection.get_new_connection(connection.get_connection_params())
         raw.autocommit = True
@@ -175,13 +186,13 @@ class Relay:
             raw.close()
 
 
-def _check_alive(listener) -> None:
+def _check_alive(listener: "psycopg2.extensions.connection") -> None:
     """A round trip on the lock's connection; raises if PostgreSQL dropped it (and the lock)."""
     with listener.cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
-def _wait_for_notify(listener, timeout: float, stop: threading.Event) -> None:
+def _wait_for_notify(listener: "psycopg2.extensions.connection", timeout: float, stop: threading.Event) -> None:
     deadline = time.monotonic() + timeout
     while not stop.is_set() and time.monotonic() < deadline:
         ready, _, _ = select.select([listener], [], [], min(0.2, max(deadline - time.monotonic(), 0)))
@@ -201,5 +212,10 @@ def _headers(row: OutboxMessage) -> list[tuple[str, bytes]]:
 
 def outbox_lag_seconds() -> float:
     """Age of the oldest message not yet sent (0 when all are sent)."""
-    oldest = OutboxMessage.objects.filter(sent_at__isnull=True).order_by("position").values_list("created_at", flat=True).first()
+    oldest = (
+        OutboxMessage.objects.filter(sent_at__isnull=True)
+        .order_by("position")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     return max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0

@@ -1,4 +1,5 @@
 """Housekeeping of the outbox, run by Celery beat."""
+
 from datetime import timedelta
 
 from celery import shared_task

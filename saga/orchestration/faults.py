@@ -8,6 +8,7 @@
   number, so every worker process agrees)
 - error_rate: probability that an attempt raises a transient error
 """
+
 import json
 import random
 import time

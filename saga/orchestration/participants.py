@@ -10,8 +10,11 @@ does is idempotent, so running it again is safe. The saga definition is the same
 
 Command arguments and results are JSON objects, so both ways behave alike.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 from uuid import UUID
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -19,6 +22,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from ..conf import saga_settings
 from ..messaging import COMMANDS, caused_by, messages_declare, publish
 from ..messaging.inbox import Envelope, Handlers, MalformedMessage
+from .definition import StepContext
 from .models import ProcessedCommand
 
 REPLIES_KEY = "_replies"  # replies of remote participants, by command id, in the saga's data
@@ -55,7 +59,9 @@ class Participants:
     def register(self, participant: Participant) -> None:
         self._by_name[participant.name] = participant
         # Its commands travel on <context>_commands, its replies on <context>_events.
-        messages_declare(participant.context, {c: "command_id, key, args" for c in participant.commands}, kind=COMMANDS)
+        messages_declare(
+            participant.context, dict.fromkeys(participant.commands, "command_id, key, args"), kind=COMMANDS
+        )
         replies = {f"{c}.succeeded": "the command's result" for c in participant.commands}
         messages_declare(participant.context, {**replies, **{f"{c}.failed": "error" for c in participant.commands}})
 
@@ -73,7 +79,7 @@ class Participants:
 participants = Participants()
 
 
-def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
+def call(ctx: StepContext, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
     """What `StepContext.call` does."""
     participant = participants.get(name)
     if name not in saga_settings.SAGA_REMOTE_PARTICIPANTS:
@@ -90,9 +96,11 @@ def call(ctx, name: str, command: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def send_command(waiting: AwaitingReply, *, key: UUID, correlation_id: UUID) -> None:
     publish(
-        type=waiting.command, key=key,
+        type=waiting.command,
+        key=key,
         payload={"command_id": str(waiting.command_id), "key": str(key), "args": waiting.arguments},
-        correlation_id=correlation_id, causation_id=waiting.command_id,
+        correlation_id=correlation_id,
+        causation_id=waiting.command_id,
     )
 
 
@@ -107,20 +115,22 @@ def command_handlers(participant: Participant) -> Handlers:
     """Handlers that serve the participant's commands from Kafka and reply through the outbox."""
     served = Handlers()
     for command, function in participant.commands.items():
-        served.register(command, lambda message, c=command, f=function: _serve(participant, c, f, message))
+        served.register(command, partial(_serve, participant, command, function))
     return served
 
 
-def _run_once(participant: Participant, command: str, function: Command, command_id: UUID,
-              args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _run_once(
+    participant: Participant, command: str, function: Command, command_id: UUID, args: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     done = ProcessedCommand.objects.filter(pk=command_id).first()
     if done is not None:
         return done.result, "succeeded"
     try:
         with transaction.atomic():
             result = function(**args)
-            ProcessedCommand.objects.create(command_id=command_id, participant=participant.name,
-                                            command=command, result=result)
+            ProcessedCommand.objects.create(
+                command_id=command_id, participant=participant.name, command=command, result=result
+            )
             return result, "succeeded"
     except (OperationalError, InterfaceError):
         raise  # not the command's fault: the message comes again
@@ -135,5 +145,10 @@ def _serve(participant: Participant, command: str, function: Command, message: E
         raise MalformedMessage(f"{command}: args is not an object")
     with caused_by(message.correlation_id, command_id):
         result, outcome = _run_once(participant, command, function, command_id, args)
-        publish(type=f"{command}.{outcome}", key=message.field("key"), payload=result,
-                correlation_id=message.correlation_id, causation_id=command_id)
+        publish(
+            type=f"{command}.{outcome}",
+            key=message.field("key"),
+            payload=result,
+            correlation_id=message.correlation_id,
+            causation_id=command_id,
+        )

@@ -1,12 +1,15 @@
 """What the engine needs from the world, passed in rather than global: a clock, a way to schedule
 the next look at a saga, a source of jitter, and a place to inject faults into steps."""
+
 import random
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator, Protocol
+from types import FrameType
+from typing import NoReturn, Protocol
 from uuid import UUID
 
 from django.utils import timezone
@@ -59,7 +62,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         yield
         return
 
-    def expire(signum, frame):
+    def expire(signum: int, frame: FrameType | None) -> NoReturn:
         raise StepTimeout(f"step ran longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)

@@ -1,4 +1,5 @@
 """The production runtime: Celery rings the doorbell after the transaction commits."""
+
 from uuid import UUID
 
 from django.db import transaction
@@ -18,9 +19,8 @@ def schedule_with_celery(saga_id: UUID, delay: float) -> None:
     if delay > MAX_COUNTDOWN_SECONDS:
         return
     # robust: if Redis is down the commit still stands, and the sweeper enqueues the saga later.
-    transaction.on_commit(
-        lambda: advance_saga.apply_async((str(saga_id),), countdown=delay or None), robust=True
-    )
+    # A countdown of 0 sets no ETA: the task runs as soon as a worker takes it.
+    transaction.on_commit(lambda: advance_saga.apply_async((str(saga_id),), countdown=delay), robust=True)
 
 
 def default_runtime() -> Runtime:

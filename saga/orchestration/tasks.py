@@ -1,5 +1,6 @@
 """Celery tasks are doorbells: "look at saga X now". Losing one, or getting it twice, changes
 nothing but timing: the engine decides everything from the database."""
+
 import logging
 from datetime import timedelta
 from uuid import UUID

@@ -1,4 +1,5 @@
 """Customers and products over HTTP: shapes, validation, permissions, conflicts."""
+
 import uuid
 from decimal import Decimal
 
@@ -18,7 +19,12 @@ def test_create_customer_answers_the_contract_shape(api):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"id", "name", "email", "balance", "reserved", "available", "blocked", "created_at"}
-    assert (body["balance"], body["reserved"], body["available"], body["blocked"]) == ("500.00", "0.00", "500.00", False)
+    assert (body["balance"], body["reserved"], body["available"], body["blocked"]) == (
+        "500.00",
+        "0.00",
+        "500.00",
+        False,
+    )
     assert api.get(f"/api/customers/{body['id']}").json() == body
 
 
@@ -93,11 +99,19 @@ def test_products_crud_and_unique_sku(api):
     created = api.post("/api/products", {"sku": "W-1", "name": "W", "price": "2.50", "stock": 3}, format="json")
     assert created.status_code == 201
     assert created.json() | {"id": None} == {
-        "id": None, "sku": "W-1", "name": "W", "price": "2.50", "stock": 3, "reserved": 0, "available": 3
+        "id": None,
+        "sku": "W-1",
+        "name": "W",
+        "price": "2.50",
+        "stock": 3,
+        "reserved": 0,
+        "available": 3,
     }
     again = api.post("/api/products", {"sku": "W-1", "name": "W", "price": "2.50", "stock": 3}, format="json")
     assert again.status_code == 400 and "sku" in again.json()
-    put = api.put(f"/api/products/{created.json()['id']}", {"sku": "W-1", "name": "W2", "price": "3", "stock": 4}, format="json")
+    put = api.put(
+        f"/api/products/{created.json()['id']}", {"sku": "W-1", "name": "W2", "price": "3", "stock": 4}, format="json"
+    )
     assert put.status_code == 200 and put.json()["name"] == "W2" and put.json()["price"] == "3.00"
 
 

@@ -1,4 +1,5 @@
 """Health over real PostgreSQL, Redis and the Kafka-compatible broker; demo data; the admin."""
+
 from datetime import timedelta
 
 import pytest
@@ -9,15 +10,19 @@ from rest_framework.test import APIClient
 
 from customers import selectors as customers
 from inventory import selectors as inventory
-from saga.models import OutboxMessage
 from saga.messaging import publish
+from saga.models import OutboxMessage
 
 
 def test_health_is_ok_without_auth(db):
     response = APIClient().get("/api/health")
     assert response.status_code == 200
     assert response.json() == {
-        "status": "ok", "database": "ok", "broker": "ok", "kafka": "ok", "outbox_lag_seconds": 0.0
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+        "kafka": "ok",
+        "outbox_lag_seconds": 0.0,
     }
 
 
@@ -54,8 +59,13 @@ def test_seed_demo_is_safe_to_run_twice(db, capsys):
 
 @pytest.mark.parametrize(
     "page",
-    ["/admin/customers/customer/", "/admin/inventory/product/", "/admin/orders/order/",
-     "/admin/customers/customer/?q=Ada", "/admin/orders/order/?status__exact=PENDING"],
+    [
+        "/admin/customers/customer/",
+        "/admin/inventory/product/",
+        "/admin/orders/order/",
+        "/admin/customers/customer/?q=Ada",
+        "/admin/orders/order/?status__exact=PENDING",
+    ],
 )
 def test_admin_lists_show_the_demo_data(db, page):
     call_command("seed_demo")

@@ -1,11 +1,10 @@
 """Placing and reading orders over HTTP."""
+
 import uuid
-from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
-from inventory import services as inventory
 from orders.models import Order
 from tests.conftest import run_concurrently
 
@@ -21,7 +20,16 @@ def test_order_with_items_is_accepted_with_computed_total(api, customer, product
     body = response.json()
     assert response["Location"].endswith(f"/api/orders/{body['id']}")
     assert set(body) == {
-        "id", "customer_id", "items", "total", "status", "reason", "saga_id", "fulfillment", "created_at", "updated_at"
+        "id",
+        "customer_id",
+        "items",
+        "total",
+        "status",
+        "reason",
+        "saga_id",
+        "fulfillment",
+        "created_at",
+        "updated_at",
     }
     assert (body["total"], body["fulfillment"]) == ("50.00", "pickup")
     assert body["items"] == [{"product_id": str(product.pk), "sku": "WIDGET", "quantity": 2, "unit_price": "25.00"}]

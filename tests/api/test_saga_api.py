@@ -1,4 +1,5 @@
 """Orders' accept / cancel and the sagas API, with sagas driven synchronously by the harness."""
+
 import uuid
 
 import pytest
@@ -28,7 +29,11 @@ def test_accept_confirms_a_waiting_delivery_order(api, customer, harness):
     response = api.post(f"/api/orders/{order['id']}/accept")
     assert response.status_code == 202
     harness.run(uuid.UUID(order["saga_id"]))
-    assert api.get(f"/api/orders/{order['id']}/status").json() == {"id": order["id"], "status": "CONFIRMED", "reason": None}
+    assert api.get(f"/api/orders/{order['id']}/status").json() == {
+        "id": order["id"],
+        "status": "CONFIRMED",
+        "reason": None,
+    }
     assert api.post(f"/api/orders/{order['id']}/accept").status_code == 409
 
 
@@ -54,8 +59,19 @@ def test_saga_detail_has_the_contract_shape_and_steps(api, customer, harness):
     harness.run(uuid.UUID(order["saga_id"]))
     saga = api.get(f"/api/sagas/{order['saga_id']}").json()
     assert set(saga) == {
-        "id", "type", "version", "status", "current_step", "order_id", "correlation_id", "error", "attempts",
-        "deadline", "created_at", "updated_at", "steps",
+        "id",
+        "type",
+        "version",
+        "status",
+        "current_step",
+        "order_id",
+        "correlation_id",
+        "error",
+        "attempts",
+        "deadline",
+        "created_at",
+        "updated_at",
+        "steps",
     }
     assert (saga["type"], saga["status"], saga["order_id"]) == ("place_order", "COMPLETED", order["id"])
     assert set(saga["steps"][0]) == {"name", "kind", "status", "attempts", "started_at", "finished_at", "error"}
@@ -66,8 +82,12 @@ def test_saga_detail_has_the_contract_shape_and_steps(api, customer, harness):
 
 def test_correlation_id_of_the_request_follows_the_saga(api, customer):
     correlation = str(uuid.uuid4())
-    response = api.post("/api/orders", {"customer_id": str(customer.pk), "amount": "1.00"}, format="json",
-                        HTTP_X_CORRELATION_ID=correlation)
+    response = api.post(
+        "/api/orders",
+        {"customer_id": str(customer.pk), "amount": "1.00"},
+        format="json",
+        HTTP_X_CORRELATION_ID=correlation,
+    )
     assert response["X-Correlation-ID"] == correlation
     assert api.get(f"/api/sagas/{response.json()['saga_id']}").json()["correlation_id"] == correlation
 
@@ -108,7 +128,9 @@ def test_replay_saga_dry_run_and_replay_of_a_completed_saga_change_nothing(api, 
     assert api.get(f"/api/sagas/{saga_id}").json() == before
 
 
-@pytest.mark.parametrize("args", [[], ["not-a-uuid"], [str(uuid.uuid4())], ["--all"], ["--all", "--status", "FAILED", "x"]])
+@pytest.mark.parametrize(
+    "args", [[], ["not-a-uuid"], [str(uuid.uuid4())], ["--all"], ["--all", "--status", "FAILED", "x"]]
+)
 def test_replay_saga_bad_arguments_are_clear_errors(db, args):
     with pytest.raises(CommandError):
         call_command("replay_saga", *args)

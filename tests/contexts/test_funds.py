@@ -2,6 +2,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from customers import selectors, services
 from customers.models import FundsHold
@@ -74,7 +75,7 @@ def test_consuming_funds_never_held_is_an_error(customer):
 
 def test_balance_cannot_drop_below_what_is_held(customer):
     services.funds_hold(order_id=uuid.uuid4(), customer_id=customer.pk, amount=Decimal("300.00"))
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(ValidationError) as raised:
         services.customer_update(customer_id=customer.pk, data={"balance": Decimal("299.99")})
     assert "balance" in raised.value.message_dict
     assert balance_of(customer) == (Decimal("500.00"), Decimal("300.00"))

@@ -1,5 +1,6 @@
 import uuid
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from django.test import override_settings
@@ -10,7 +11,7 @@ from payments.models import Payment
 
 
 class CountingGateway(SandboxGateway):
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []  # the gateway is built from settings: the test reads the class's record
 
     def authorize(self, *, order_id, amount, idempotency_key):
         CountingGateway.calls.append(f"authorize {idempotency_key}")
@@ -35,7 +36,9 @@ def counting():
 def test_authorize_and_capture_call_the_provider_once_each(db, counting):
     order_id = uuid.uuid4()
     for _ in range(2):
-        assert services.payment_authorize(order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("9.99")).authorized
+        assert services.payment_authorize(
+            order_id=order_id, customer_id=uuid.uuid4(), amount=Decimal("9.99")
+        ).authorized
     for _ in range(2):
         services.payment_capture(order_id=order_id)
     assert counting == [f"authorize {order_id}:authorize", f"capture {order_id}:capture"]

@@ -1,13 +1,12 @@
 """Real Celery workers (separate processes) against the test database and the real Redis."""
+
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis
@@ -39,9 +38,10 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
         self.log_path = ROOT / ".devstack" / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - open while the process runs, closed by stop()
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def signal(self, signum: int) -> None:
         os.killpg(self.process.pid, signum)
@@ -102,9 +102,24 @@ def start_worker(start_process):
     """`celery worker -B`: two pool processes and the beat (the sweeper)."""
 
     def start(**extra_env: str) -> Process:
-        argv = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B", "--concurrency", "2",
-                "--loglevel", "INFO", "--schedule", str(ROOT / ".devstack" / f"beat-{uuid.uuid4().hex[:6]}"),
-                "--without-heartbeat", "--without-gossip", "--without-mingle"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "shop",
+            "worker",
+            "-B",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(ROOT / ".devstack" / f"beat-{uuid.uuid4().hex[:6]}"),
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         return start_process("worker", argv, **extra_env)
 
     return start
@@ -164,7 +179,8 @@ def assert_invariants(start_balances: dict, start_stock: dict) -> None:
     assert not Order.objects.filter(status__in=[Order.Status.PENDING, Order.Status.AWAITING_ACCEPTANCE]).exists()
     twice = (
         SagaStep.objects.filter(status=SagaStep.Status.SUCCEEDED)
-        .values("saga_id", "name", "kind").annotate(n=Count("id"))
+        .values("saga_id", "name", "kind")
+        .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
     assert not twice.exists(), list(twice)

@@ -1,9 +1,10 @@
 """Reading what reached Kafka, and a broker of a test's own to freeze or restart."""
+
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -22,12 +23,17 @@ class Received:
     body: dict
 
 
-def read_topics(roles: list[str], until: Callable[[list[Received]], bool], *, timeout: float = 90,
-                bootstrap: str | None = None) -> list[Received]:
+def read_topics(
+    roles: list[str], until: Callable[[list[Received]], bool], *, timeout: float = 90, bootstrap: str | None = None
+) -> list[Received]:
     """Everything in the topics of `roles`, read from the start (manual assignment: no group join
     delay) until `until(received)` holds; fails the test at the deadline."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS,
-                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
+    )
     received: list[Received] = []
     deadline = time.monotonic() + timeout
     try:
@@ -53,8 +59,12 @@ def _partitions(consumer: KafkaConsumer, topics: list[str]) -> set[TopicPartitio
 
 def _received(record) -> Received:
     return Received(
-        topic=record.topic, partition=record.partition, offset=record.offset, key=record.key.decode(),
-        headers={k: v.decode() for k, v in record.headers}, body=json.loads(record.value),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode(),
+        headers={k: v.decode() for k, v in record.headers},
+        body=json.loads(record.value),
     )
 
 

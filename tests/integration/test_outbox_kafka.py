@@ -1,21 +1,21 @@
 """The outbox, the relay and the inbox against the real Kafka-compatible broker and PostgreSQL."""
+
 import random
 import re
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
+from devstack.stack import ROOT
 from orders import services as orders
 from orders.models import Order
-from saga.models import DeadLetter, InboxMessage, OutboxMessage
 from saga.messaging import publish, topic_for
 from saga.messaging.relay import LOCK_KEY, Relay, outbox_lag_seconds
-from devstack.stack import ROOT
+from saga.models import DeadLetter, InboxMessage, OutboxMessage
 
 from .conftest import wait_for_terminal, wait_until
 from .kafka import OwnBroker, read_topics, send
@@ -92,11 +92,28 @@ def test_every_order_is_announced_once_in_causal_order_with_the_contract_envelop
         assert message.headers == {"type": body["type"], "correlation_id": body["correlation_id"]}
         uuid.UUID(body["id"])
     types = {m.body["type"] for m in everything}
-    assert {"order.created", "order.confirmed", "order.rejected", "stock.reserved", "stock.released",
-            "stock.committed", "stock.reservation_refused", "funds.held", "funds.hold_refused", "funds.released",
-            "funds.consumed", "payment.authorized", "payment.voided", "payment.captured", "saga.started",
-            "saga.compensating", "saga.completed", "saga.compensated", "customer.created",
-            "product.created"} <= types
+    assert {
+        "order.created",
+        "order.confirmed",
+        "order.rejected",
+        "stock.reserved",
+        "stock.released",
+        "stock.committed",
+        "stock.reservation_refused",
+        "funds.held",
+        "funds.hold_refused",
+        "funds.released",
+        "funds.consumed",
+        "payment.authorized",
+        "payment.voided",
+        "payment.captured",
+        "saga.started",
+        "saga.compensating",
+        "saga.completed",
+        "saga.compensated",
+        "customer.created",
+        "product.created",
+    } <= types
     saga_started = [m for m in everything if m.body["type"] == "saga.started"]
     assert all(m.body["correlation_id"] == m.body["payload"]["saga_id"] for m in saga_started)
 
@@ -170,9 +187,15 @@ def test_consumer_acts_once_per_message_and_parks_poison(start_worker, start_com
     buyer, widget = shop.customer("100.00"), shop.product("1.00", 5)
     order = place(buyer.pk, widget, 1, fulfillment="delivery")
     wait_until(lambda: order_status(order)[0] == "AWAITING_ACCEPTANCE", what="order to wait")
-    accepted = {"id": str(uuid.uuid4()), "type": "fulfillment.accepted", "correlation_id": None,
-                "causation_id": None, "timestamp": "2026-11-23T12:00:00Z", "schema_version": 1,
-                "payload": {"order_id": str(order.pk)}}
+    accepted = {
+        "id": str(uuid.uuid4()),
+        "type": "fulfillment.accepted",
+        "correlation_id": None,
+        "causation_id": None,
+        "timestamp": "2026-11-23T12:00:00Z",
+        "schema_version": 1,
+        "payload": {"order_id": str(order.pk)},
+    }
     send("fulfillment_events", b"{not json", key=str(order.pk))
     send("fulfillment_events", {**accepted, "id": str(uuid.uuid4()), "type": "fulfillment.teleported"})
     send("fulfillment_events", {**accepted, "id": str(uuid.uuid4()), "payload": {}})
@@ -202,8 +225,10 @@ def test_place_order_with_payments_as_a_separate_process(start_worker, start_com
     assert order_status(approved) == ("CONFIRMED", None)
     assert order_status(declined) == ("REJECTED", "PAYMENT_DECLINED")
     shop.check()  # the declined order's stock and funds were released
-    commands = read_topics(["payment_commands"], lambda r: {"payment.authorize", "payment.capture",
-                                                            "payment.void"} <= {m.body["type"] for m in r})
+    commands = read_topics(
+        ["payment_commands"],
+        lambda r: {"payment.authorize", "payment.capture", "payment.void"} <= {m.body["type"] for m in r},
+    )
     assert all(m.key == m.body["payload"]["key"] for m in commands)
     replies = read_topics(["payment_events"], lambda r: any(m.body["type"] == "payment.void.succeeded" for m in r))
     by_command = {m.body["causation_id"]: m for m in replies if m.body["type"].endswith(".succeeded")}
@@ -215,8 +240,17 @@ def test_place_order_with_payments_as_a_separate_process(start_worker, start_com
 def test_a_relay_that_loses_its_lock_stops_sending_even_with_a_backlog(app_env, settings):
     topic = topic_for("order_events")
     OutboxMessage.objects.bulk_create(
-        [OutboxMessage(topic=topic, aggregate_type="order", aggregate_id=str(uuid.uuid4()), type="test.backlog",
-                       payload={"n": n}, correlation_id=uuid.uuid4()) for n in range(20_000)],
+        [
+            OutboxMessage(
+                topic=topic,
+                aggregate_type="order",
+                aggregate_id=str(uuid.uuid4()),
+                type="test.backlog",
+                payload={"n": n},
+                correlation_id=uuid.uuid4(),
+            )
+            for n in range(20_000)
+        ],
         batch_size=5_000,
     )
     relay = Relay(batch_size=50, poll_interval=0.2)
@@ -224,8 +258,9 @@ def test_a_relay_that_loses_its_lock_stops_sending_even_with_a_backlog(app_env, 
     thread.start()
     wait_until(lambda: relay.sent_total > 0, what="the relay to send")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted",
-                       [LOCK_KEY & 0xFFFFFFFF])
+        cursor.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", [LOCK_KEY & 0xFFFFFFFF]
+        )
         cursor.execute("SELECT pg_terminate_backend(%s)", [cursor.fetchone()[0]])
         wait_until(lambda: _try_lock(cursor), what="this test to take the relay lock")
         taken_at = relay.sent_total

@@ -1,4 +1,5 @@
 """Whole sagas through a real Celery worker process: flows, races, crashes, redelivery, volume."""
+
 import random
 import uuid
 from decimal import Decimal
@@ -28,7 +29,9 @@ class Shop:
         self.stock: dict = {}
 
     def customer(self, balance: str, *, blocked: bool = False):
-        customer = customers.customer_create(name=f"c-{uuid.uuid4().hex[:6]}", balance=Decimal(balance), blocked=blocked)
+        customer = customers.customer_create(
+            name=f"c-{uuid.uuid4().hex[:6]}", balance=Decimal(balance), blocked=blocked
+        )
         self.balances[customer.pk] = customer.balance
         return customer
 
@@ -103,7 +106,6 @@ def test_twenty_orders_race_for_the_last_five_units(start_worker, shop, superuse
     assert statuses(placed) == {"CONFIRMED": 5, "REJECTED/OUT_OF_STOCK": 15}
     shop.check()
 
-
     product = inventory_selectors.products_by_ids(ids={last.pk})[last.pk]
     assert (product.stock, product.reserved) == (0, 0)
 
@@ -134,8 +136,10 @@ def test_worker_killed_in_the_middle_of_steps(start_worker, shop):
     first = start_worker(SAGA_FAULTS=slow)
     buyer, widget = shop.customer("1000.00"), shop.product("1.00", 100)
     placed = [place(buyer.pk, widget, 1) for _ in range(12)]
-    wait_until(lambda: SagaStep.objects.filter(status=SagaStep.Status.RUNNING, name="authorize_payment").exists(),
-               what="a step in progress")
+    wait_until(
+        lambda: SagaStep.objects.filter(status=SagaStep.Status.RUNNING, name="authorize_payment").exists(),
+        what="a step in progress",
+    )
     first.kill()
     assert not all(SagaInstance.objects.get(pk=o.saga_id).status == SagaStatus.COMPLETED for o in placed)
     start_worker(SAGA_FAULTS=slow)
@@ -164,9 +168,12 @@ def test_transient_errors_and_failing_compensations_through_a_worker(start_worke
     wait_for_terminal([ok, rejected])
     assert order_status(ok) == ("CONFIRMED", None)
     assert order_status(rejected) == ("REJECTED", "INSUFFICIENT_CREDIT")
-    history = list(SagaStep.objects.filter(saga_id=rejected.saga_id, name="reserve_stock").values_list("kind", "status"))
-    assert history == [("action", "FAILED")] * 2 + [("action", "SUCCEEDED")] + \
-        [("compensation", "FAILED")] * 3 + [("compensation", "SUCCEEDED")]
+    history = list(
+        SagaStep.objects.filter(saga_id=rejected.saga_id, name="reserve_stock").values_list("kind", "status")
+    )
+    assert history == [("action", "FAILED")] * 2 + [("action", "SUCCEEDED")] + [("compensation", "FAILED")] * 3 + [
+        ("compensation", "SUCCEEDED")
+    ]
     shop.check()
 
 

@@ -1,6 +1,7 @@
 import uuid
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from saga import services
 from saga.models import SagaInstance, SagaStatus
@@ -12,14 +13,23 @@ class Command(BaseCommand):
         "participants are idempotent, so a step that already happened changes nothing."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("saga_ids", nargs="*", help="ids of the sagas to replay")
         parser.add_argument("--from-step", help="run the saga forward again from this step")
         parser.add_argument("--status", choices=SagaStatus.values, help="with --all: the sagas in this status")
         parser.add_argument("--all", dest="every", action="store_true", help="replay every saga in --status")
         parser.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
 
-    def handle(self, *args, saga_ids, from_step, status, every, dry_run, **options) -> None:
+    def handle(
+        self,
+        *args: Any,
+        saga_ids: list[str],
+        from_step: str | None,
+        status: str | None,
+        every: bool,
+        dry_run: bool,
+        **options: Any,
+    ) -> None:
         ids = self._select(saga_ids, status, every)
         if not ids:
             self.stdout.write("no saga to replay")

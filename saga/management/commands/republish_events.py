@@ -1,6 +1,7 @@
 import uuid
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from saga.models import OutboxMessage, SagaInstance
@@ -13,13 +14,15 @@ class Command(BaseCommand):
         "(OUTBOX_RETENTION) can be republished."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--saga", help="messages of this saga (its correlation id)")
         parser.add_argument("--order", help="messages keyed by this order id")
         parser.add_argument("--since", help="messages created at or after this ISO 8601 time")
         parser.add_argument("--dry-run", action="store_true", help="count them, change nothing")
 
-    def handle(self, *args, saga, order, since, dry_run, **options) -> None:
+    def handle(
+        self, *args: Any, saga: str | None, order: str | None, since: str | None, dry_run: bool, **options: Any
+    ) -> None:
         if not (saga or order or since):
             raise CommandError("say which messages: --saga ID, --order ID and/or --since TIME")
         messages = OutboxMessage.objects.all()
@@ -32,7 +35,9 @@ class Command(BaseCommand):
         if since:
             moment = parse_datetime(since)
             if moment is None or moment.tzinfo is None:
-                raise CommandError(f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}")
+                raise CommandError(
+                    f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}"
+                )
             messages = messages.filter(created_at__gte=moment)
         count = messages.count() if dry_run else messages.update(sent_at=None)
         self.stdout.write(f"{'would republish' if dry_run else 'republishing'} {count} messages")

@@ -1,6 +1,7 @@
 import logging
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from saga.conf import saga_settings
 from saga.management.stopping import stop_on_signals
@@ -17,10 +18,10 @@ class Command(BaseCommand):
         "SAGA_REMOTE_PARTICIPANTS=NAME for the orchestrator (worker, consume_events)."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("participant", help="the participant to serve, e.g. payments")
 
-    def handle(self, *args, participant: str, **options) -> None:
+    def handle(self, *args: Any, participant: str, **options: Any) -> None:
         try:
             served = participants.get(participant)
         except LookupError as error:
@@ -28,8 +29,12 @@ class Command(BaseCommand):
         logging.getLogger("saga.messaging.inbox").setLevel(logging.INFO)
         stop = stop_on_signals()
         topic = topic_for(f"{served.context}_commands")
-        consumer = Consumer(topics=[topic], using=command_handlers(served),
-                            group_id=f"{saga_settings.KAFKA_CONSUMER_GROUP}-{served.name}", stop=stop)
+        consumer = Consumer(
+            topics=[topic],
+            using=command_handlers(served),
+            group_id=f"{saga_settings.KAFKA_CONSUMER_GROUP}-{served.name}",
+            stop=stop,
+        )
         self.stdout.write(f"run_participant: serving {served.name} from {topic}")
         consumer.run()
         self.stdout.write(f"run_participant: stopped {consumer.counts}")

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -30,7 +31,7 @@ class Command(BaseCommand):
     help = "Create the demo user (with an API token), customers and products. Safe to run twice."
 
     @transaction.atomic
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         token = self._demo_user()
         for name, email, balance, blocked in CUSTOMERS:
             if not customer_selectors.customer_list().filter(email=email).exists():
