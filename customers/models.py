@@ -42,8 +42,12 @@ class FundsHold(OrderRecord):
         RELEASED = "RELEASED"
         CONSUMED = "CONSUMED"
 
-    EVENTS = {Status.HELD: "funds.held", Status.REFUSED: "funds.hold_refused", Status.RELEASED: "funds.released",
-              Status.CONSUMED: "funds.consumed"}
+    EVENTS = {
+        Status.HELD: "funds.held",
+        Status.REFUSED: "funds.hold_refused",
+        Status.RELEASED: "funds.released",
+        Status.CONSUMED: "funds.consumed",
+    }
 
     # Null when the hold was refused because the customer does not exist.
     customer = models.ForeignKey(Customer, null=True, on_delete=models.PROTECT, related_name="holds")

@@ -41,8 +41,12 @@ class StockReservation(OrderRecord):
         RELEASED = "RELEASED"
         COMMITTED = "COMMITTED"
 
-    EVENTS = {Status.RESERVED: "stock.reserved", Status.REFUSED: "stock.reservation_refused",
-              Status.RELEASED: "stock.released", Status.COMMITTED: "stock.committed"}
+    EVENTS = {
+        Status.RESERVED: "stock.reserved",
+        Status.REFUSED: "stock.reservation_refused",
+        Status.RELEASED: "stock.released",
+        Status.COMMITTED: "stock.committed",
+    }
 
     status = models.CharField(max_length=10, choices=Status.choices)
 

@@ -98,8 +98,9 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
 def stock_release(*, order_id: UUID) -> ReservationResult:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
-    reservation = record_locked_or_tombstone(StockReservation, order_id=order_id,
-                                             tombstone=StockReservation.Status.RELEASED)
+    reservation = record_locked_or_tombstone(
+        StockReservation, order_id=order_id, tombstone=StockReservation.Status.RELEASED
+    )
     if reservation.status == StockReservation.Status.RESERVED:
         for line in _locked_lines(reservation):
             Product.objects.filter(pk=line.product_id).update(reserved=F("reserved") - line.quantity)

@@ -146,16 +146,16 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 class OrderSagaOutput(SagaOutput):
     """A saga as the contract shows it: its aggregate is the order."""
 
-    aggregate_id = None
+    aggregate_id = None  # type: ignore[assignment]  # DRF drops a parent's field set to None
     order_id = serializers.UUIDField(source="aggregate_id")
 
 
 class OrderSagaFilter(SagaFilter):
-    aggregate_id = None
+    aggregate_id = None  # type: ignore[assignment]  # django-filter drops a parent's filter set to None
     order_id = filters.UUIDFilter(field_name="aggregate_id")
 
     class Meta(SagaFilter.Meta):
-        fields = ["status", "type", "order_id"]
+        fields = ("status", "type", "order_id")
 
 
 _OPERATED = extend_schema(request=None, responses={202: OrderSagaOutput, 409: dict})

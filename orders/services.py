@@ -1,4 +1,5 @@
 """Commands of the orders context."""
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,9 +21,13 @@ PLACE_ORDER = "place_order"
 ACCEPTED = "fulfillment.accepted"
 CANCELLED_REASONS = {Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER}
 # Allowed moves of an order's status; anything else is a bug and raises.
-TRANSITIONS = {
-    Order.Status.PENDING: {Order.Status.AWAITING_ACCEPTANCE, Order.Status.CONFIRMED, Order.Status.REJECTED,
-                           Order.Status.CANCELLED},
+TRANSITIONS: dict[str, set[str]] = {
+    Order.Status.PENDING: {
+        Order.Status.AWAITING_ACCEPTANCE,
+        Order.Status.CONFIRMED,
+        Order.Status.REJECTED,
+        Order.Status.CANCELLED,
+    },
     Order.Status.AWAITING_ACCEPTANCE: {Order.Status.CONFIRMED, Order.Status.REJECTED, Order.Status.CANCELLED},
 }
 
@@ -89,7 +94,7 @@ def order_accept(*, order_id: UUID) -> Order:
     """The courier accepted a delivery order: its saga goes on to confirm it, now or, if it has
     not reached its wait yet, as soon as it does."""
     order = Order.objects.get(pk=order_id)
-    if not sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED):
+    if not sagas.saga_signal(saga_id=_saga_of(order), event=ACCEPTED):
         raise OrderStateConflict(f"order {order_id} is {order.status} and cannot wait for acceptance")
     return order
 
@@ -98,7 +103,7 @@ def order_cancel(*, order_id: UUID) -> Order:
     """The customer cancels: the saga rolls back and the order ends CANCELLED."""
     order = Order.objects.get(pk=order_id)
     cancellable = order.status in (Order.Status.PENDING, Order.Status.AWAITING_ACCEPTANCE)
-    if not cancellable or not sagas.saga_cancel(saga_id=order.saga_id, reason=Order.Reason.CANCELLED_BY_CUSTOMER):
+    if not cancellable or not sagas.saga_cancel(saga_id=_saga_of(order), reason=Order.Reason.CANCELLED_BY_CUSTOMER):
         raise OrderStateConflict(f"order {order_id} is {order.status} and can no longer be cancelled")
     return order
 
@@ -109,7 +114,13 @@ def order_accepted_by_courier(*, order_id: UUID) -> bool:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         raise OrderStateConflict(f"no order {order_id}")
-    return sagas.saga_signal(saga_id=order.saga_id, event=ACCEPTED)
+    return sagas.saga_signal(saga_id=_saga_of(order), event=ACCEPTED)
+
+
+def _saga_of(order: Order) -> UUID:
+    if order.saga_id is None:  # only inside order_place's transaction, which nobody else sees
+        raise OrderStateConflict(f"order {order.pk} has no saga")
+    return order.saga_id
 
 
 # --- transitions made by the place-order saga, inside its step's transaction ---
@@ -143,12 +154,14 @@ def _transition(order_id: UUID, status: str, reason: str | None = None) -> Order
 
 
 def _announce(order: Order, type: str, payload: dict) -> None:
-    publish(type=type, key=order.pk, payload={"order_id": order.pk, **payload},
-            correlation_id=order.saga_id)
+    publish(type=type, key=order.pk, payload={"order_id": order.pk, **payload}, correlation_id=order.saga_id)
 
 
 def _created_payload(order: Order, lines: list[OrderLine]) -> dict:
-    items = [{"product_id": l.product_id, "sku": l.sku, "quantity": l.quantity, "unit_price": l.unit_price} for l in lines]
+    items = [
+        {"product_id": line.product_id, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+        for line in lines
+    ]
     return {"customer_id": order.customer_id, "total": order.total, "fulfillment": order.fulfillment, "items": items}
 
 
@@ -164,7 +177,9 @@ def _start_saga(order: Order, lines: list[OrderLine]) -> UUID:
     )
     correlation = current_correlation_id()
     saga = sagas.saga_start(
-        name=PLACE_ORDER, aggregate_id=order.pk, data=data.to_data(),
+        name=PLACE_ORDER,
+        aggregate_id=order.pk,
+        data=data.to_data(),
         correlation_id=UUID(correlation) if correlation else None,
     )
     return saga.id
@@ -182,11 +197,13 @@ def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
     by_sku = inventory.products_by_skus(skus={i.sku for i in items if i.sku})
     lines, errors = [], []
     for position, item in enumerate(items):
-        product = by_id.get(item.product_id) if item.product_id else by_sku.get(item.sku)
+        product = by_id.get(item.product_id) if item.product_id else by_sku.get(item.sku or "")
         if product is None:
             errors.append(f"item {position}: no product {item.product_id or item.sku}")
             continue
-        lines.append(OrderLine(product_id=product.pk, sku=product.sku, quantity=item.quantity, unit_price=product.price))
+        lines.append(
+            OrderLine(product_id=product.pk, sku=product.sku, quantity=item.quantity, unit_price=product.price)
+        )
     if errors:
         raise ValidationError({"items": errors})
     return lines

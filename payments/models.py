@@ -14,8 +14,12 @@ class Payment(OrderRecord):
         VOIDED = "VOIDED"
         CAPTURED = "CAPTURED"
 
-    EVENTS = {Status.AUTHORIZED: "payment.authorized", Status.DECLINED: "payment.declined",
-              Status.VOIDED: "payment.voided", Status.CAPTURED: "payment.captured"}
+    EVENTS = {
+        Status.AUTHORIZED: "payment.authorized",
+        Status.DECLINED: "payment.declined",
+        Status.VOIDED: "payment.voided",
+        Status.CAPTURED: "payment.captured",
+    }
 
     customer_id = models.UUIDField(null=True)
     amount = MoneyField()

@@ -60,8 +60,9 @@ def payment_void(*, order_id: UUID) -> PaymentResult:
     payment = record_locked_or_tombstone(Payment, order_id=order_id, tombstone=Payment.Status.VOIDED, amount=0)
     unknown = payment.status == Payment.Status.VOIDED and not payment.provider_reference
     if payment.status == Payment.Status.AUTHORIZED or unknown:
-        gateway().void(order_id=order_id, authorization_key=_authorization_key(order_id),
-                       idempotency_key=f"{order_id}:void")
+        gateway().void(
+            order_id=order_id, authorization_key=_authorization_key(order_id), idempotency_key=f"{order_id}:void"
+        )
     if payment.status == Payment.Status.AUTHORIZED:
         record_move(payment, Payment.Status.VOIDED)
     return _result(payment)

@@ -7,6 +7,7 @@ finds no row leaves a tombstone, so the command it undoes, if it arrives late (a
 redelivered message), finds its order already undone and does nothing; the tombstone itself is
 not announced.
 """
+
 from typing import Any, ClassVar, TypeVar
 
 from django.db import models
@@ -36,8 +37,13 @@ class OrderRecord(models.Model):
 
 
 def record_announce(record: OrderRecord) -> None:
-    publish_status(types=record.EVENTS, status=record.status, key=record.order_id, payload=record.event_payload(),
-                   reason=record.reason)
+    publish_status(
+        types=record.EVENTS,
+        status=record.status,
+        key=record.order_id,
+        payload=record.event_payload(),
+        reason=record.reason,
+    )
 
 
 def record_create(model: type[R], *, order_id: Any, status: str, **fields: Any) -> R:

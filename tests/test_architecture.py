@@ -1,4 +1,5 @@
 """What a newcomer adding a context or a message would otherwise forget, named by a failing test."""
+
 import configparser
 import re
 from pathlib import Path
@@ -10,8 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _contexts() -> list[str]:
     """The bounded contexts: apps of this project with services and selectors, except orders, which composes them."""
-    return sorted(p.parent.name for p in ROOT.glob("*/services.py")
-                  if (p.parent / "selectors.py").exists() and p.parent.name not in {"orders", "saga"})
+    return sorted(
+        p.parent.name
+        for p in ROOT.glob("*/services.py")
+        if (p.parent / "selectors.py").exists() and p.parent.name not in {"orders", "saga"}
+    )
 
 
 def _importlinter() -> configparser.ConfigParser:

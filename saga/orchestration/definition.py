@@ -17,9 +17,9 @@ typed, as `ctx.saga_data`, instead of string keys and conversions in every step:
 import enum
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID, uuid5
 
 
@@ -73,8 +73,6 @@ class SagaData(Protocol):
 
 
 D = TypeVar("D", bound=SagaData)  # a definition's data class
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @dataclass
@@ -90,7 +88,7 @@ class StepContext(Generic[D]):
     kind: str = "action"
     # How `call` reaches participants (set by the engine: saga/orchestration/participants.py).
     caller: Callable[["StepContext[Any]", str, str, dict[str, Any]], dict[str, Any]] | None = None
-    # The definition's data class, set before its functions are called (see `_WithDataClass`).
+    # The definition's data class (set by the engine from the definition).
     data_class: type[D] | None = None
 
     @property
@@ -171,8 +169,6 @@ class SagaDefinition(Generic[D]):
 
     def __post_init__(self) -> None:
         _validate(self)
-        if self.data is not None:
-            _hand_data_class(self, self.data)
         pivots = [i for i, s in enumerate(self.steps) if getattr(s, "kind", None) == StepKind.PIVOT]
         object.__setattr__(self, "pivot_index", pivots[0] if pivots else len(self.steps))
 
@@ -185,46 +181,6 @@ class SagaDefinition(Generic[D]):
             if step.name == name:
                 return index
         raise DefinitionError(f"saga {self.name} v{self.version} has no step {name!r}")
-
-
-@dataclass(frozen=True)
-class _WithDataClass(Generic[D, P, R]):
-    """One of a definition's functions, called with contexts that know the definition's data
-    class. (Contexts are built by the engine, which knows only the saga's JSON.)"""
-
-    function: Callable[Concatenate[StepContext[D], P], R]
-    data_class: type[D]
-
-    def __call__(self, ctx: StepContext[D], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        ctx.data_class = self.data_class
-        return self.function(ctx, *args, **kwargs)
-
-    @property
-    def __wrapped__(self) -> Callable[Concatenate[StepContext[D], P], R]:
-        return self.function  # what `inspect.unwrap` finds: the definition's own function
-
-    def __repr__(self) -> str:
-        return getattr(self.function, "__qualname__", repr(self.function))
-
-
-def _hand_data_class(definition: SagaDefinition[D], data_class: type[D]) -> None:
-    """Wrap every function of the definition so that `ctx.saga_data` works in it."""
-
-    def bind(function: Callable[Concatenate[StepContext[D], P], R]) -> Callable[Concatenate[StepContext[D], P], R]:
-        return _WithDataClass(function, data_class)
-
-    def bind_step(step: Step[D] | Wait[D]) -> Step[D] | Wait[D]:
-        if isinstance(step, Wait):
-            on_enter = bind(step.on_enter) if step.on_enter else None
-            return replace(step, timeout=bind(step.timeout), when=bind(step.when), on_enter=on_enter)
-        compensation = bind(step.compensation) if step.compensation else None
-        return replace(step, action=bind(step.action), compensation=compensation, when=bind(step.when))
-
-    object.__setattr__(definition, "steps", tuple(bind_step(step) for step in definition.steps))
-    if definition.on_compensated is not None:
-        object.__setattr__(definition, "on_compensated", bind(definition.on_compensated))
-    if definition.deadline is not None:
-        object.__setattr__(definition, "deadline", bind(definition.deadline))
 
 
 def _validate(definition: SagaDefinition[Any]) -> None:

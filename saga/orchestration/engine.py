@@ -10,6 +10,7 @@
 
 Everything is decided from the database; a Celery message only says "look at saga X now".
 """
+
 import copy
 import logging
 import traceback
@@ -21,6 +22,7 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
+from ..messaging import caused_by, publish
 from . import participants
 from .definition import (
     AnyStep,
@@ -34,7 +36,6 @@ from .definition import (
     Wait,
 )
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
-from ..messaging import caused_by, publish
 from .registry import definitions
 from .runtime import Runtime, StepTimeout, time_limit
 
@@ -77,7 +78,7 @@ def start(
         wake_at=now + timedelta(seconds=runtime.stall_after),
     )
     if definition.deadline is not None:
-        saga.deadline = now + timedelta(seconds=definition.deadline(_context(saga, now)))
+        saga.deadline = now + timedelta(seconds=definition.deadline(_context(saga, definition, now)))
     saga.save(force_insert=True)
     _announce(saga, "saga.started", version=saga.version)
     runtime.schedule(saga.id, 0)
@@ -88,7 +89,7 @@ def advance(saga_id: UUID, runtime: Runtime) -> None:
     """Move the saga as far as it can go now: through every step, stopping at a wait, a backoff
     or its end. Returns at once if another process is advancing it."""
     while True:
-        with _advancing(saga_id) as mine, caused_by(saga_id, None):
+        with _AdvancerLock(saga_id) as mine, caused_by(saga_id, None):
             if not mine:
                 return  # its holder re-checks the saga after letting go, so nothing is missed
             while _advance_one(saga_id, runtime):
@@ -100,7 +101,9 @@ def advance(saga_id: UUID, runtime: Runtime) -> None:
 def _runnable(saga_id: UUID, runtime: Runtime) -> bool:
     """Did something (an event, a cancel) make the saga movable while we held it?"""
     now = runtime.clock.now()
-    moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING]) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+    moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING]) & (
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    )
     expired = Q(status=SagaStatus.WAITING, timer_at__lte=now)
     return SagaInstance.objects.filter(moving | expired, pk=saga_id).exists()
 
@@ -139,7 +142,7 @@ def _wait_ahead(saga: SagaInstance, definition: SagaDefinition, event: str, now:
     """Is there a wait for `event` the saga has not entered yet, and will enter? The step it
     is at counts unless it is already waiting there (for a remote reply)."""
     first = saga.step_index + 1 if saga.status == SagaStatus.WAITING else saga.step_index
-    ctx = _context(saga, now)
+    ctx = _context(saga, definition, now)
     return any(isinstance(step, Wait) and step.event == event and step.when(ctx) for step in definition.steps[first:])
 
 
@@ -184,7 +187,9 @@ def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
         if saga.step_index > definition.pivot_index:
             raise SagaStateConflict("the saga has passed its pivot; it can only go forward")
         step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
-        _begin_compensation(saga, definition, saga.step_index, step.failure_reason, "compensation requested by an operator", runtime)
+        _begin_compensation(
+            saga, definition, saga.step_index, step.failure_reason, "compensation requested by an operator", runtime
+        )
         _save_and_schedule(saga, runtime)
         return saga
 
@@ -281,7 +286,7 @@ def _claim_forward(saga: SagaInstance, definition: SagaDefinition, runtime: Runt
         _end(saga, SagaStatus.COMPLETED)
         return False
     step = definition.steps[saga.step_index]
-    ctx = _context(saga, now)
+    ctx = _context(saga, definition, now)
     if not step.when(ctx):
         _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.SKIPPED, now)
         _move(saga, definition, saga.step_index + 1, now, runtime)
@@ -295,14 +300,15 @@ def _claim_forward(saga: SagaInstance, definition: SagaDefinition, runtime: Runt
 def _claim_backward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> Claim | bool:
     now = runtime.clock.now()
     # Steps with nothing to undo are passed over without a history row.
-    while saga.step_index >= 0 and not _needs_compensation(definition.steps[saga.step_index], _context(saga, now)):
+    ctx = _context(saga, definition, now)
+    while saga.step_index >= 0 and not _needs_compensation(definition.steps[saga.step_index], ctx):
         saga.step_index -= 1
     if saga.step_index < 0:
         if definition.on_compensated is not None:
-            definition.on_compensated(_context(saga, now), saga.reason)
+            definition.on_compensated(ctx, saga.reason)
         _end(saga, SagaStatus.COMPENSATED)
         return False
-    step = definition.steps[saga.step_index]
+    step = _step_at(definition, saga.step_index)
     saga.current_step = step.name
     return _claim_attempt(saga, definition, step, SagaStep.Kind.COMPENSATION, step.compensation_retry, runtime)
 
@@ -335,12 +341,14 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
     with transaction.atomic():
         saga = _locked(saga_id)
         row = SagaStep.objects.get(pk=claim.row_id)
-        if row.status != SagaStep.Status.RUNNING or claim != Claim(row.pk, saga.status, saga.direction, saga.step_index):
+        if row.status != SagaStep.Status.RUNNING or claim != Claim(
+            row.pk, saga.status, saga.direction, saga.step_index
+        ):
             SagaStep.objects.filter(pk=row.pk, status=SagaStep.Status.RUNNING).update(status=SagaStep.Status.ABANDONED)
             return saga.status not in TERMINAL
         definition = definition_of(saga)
-        step = definition.steps[saga.step_index]
-        ctx = _context(saga, runtime.clock.now(), step.name, row.kind)
+        step = _step_at(definition, saga.step_index)
+        ctx = _context(saga, definition, runtime.clock.now(), step.name, row.kind)
         try:
             with transaction.atomic(), time_limit(step.timeout):
                 outcome = _invoke(step, row.kind, ctx, runtime)
@@ -351,7 +359,9 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
         saga.data = ctx.data
         if isinstance(outcome, Refusal) and row.kind == SagaStep.Kind.ACTION and step.kind != StepKind.RETRIABLE:
             _finish(row, SagaStep.Status.REFUSED, runtime, error=outcome.reason)
-            _begin_compensation(saga, definition, saga.step_index, outcome.reason, f"{step.name} refused: {outcome.reason}", runtime)
+            _begin_compensation(
+                saga, definition, saga.step_index, outcome.reason, f"{step.name} refused: {outcome.reason}", runtime
+            )
         elif isinstance(outcome, Refusal):
             return _failed(saga, definition, step, row, RuntimeError(f"refused: {outcome.reason}"), runtime)
         else:
@@ -362,15 +372,20 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
         return True
 
 
-def _invoke(step: Step, kind: str, ctx: StepContext, runtime: Runtime) -> Any:
+def _invoke(step: Step[Any], kind: str, ctx: StepContext[Any], runtime: Runtime) -> object:
+    function = step.action if kind == SagaStep.Kind.ACTION else step.compensation
+    if function is None:
+        raise DefinitionError(f"step {step.name} has no {kind}")  # never claimed: nothing to undo
     with caused_by(ctx.saga_id, ctx.command_id(step.name, kind)):
         injected = runtime.faults.before(step.name, kind, ctx)
         if injected is not None:
             return injected
-        return step.action(ctx) if kind == SagaStep.Kind.ACTION else step.compensation(ctx)
+        return function(ctx)
 
 
-def _failed(saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime) -> bool:
+def _failed(
+    saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime
+) -> bool:
     description = "".join(traceback.format_exception_only(error)).strip()
     _finish(row, SagaStep.Status.FAILED, runtime, error=description)
     if isinstance(error, participants.RemoteCommandFailed):
@@ -396,7 +411,9 @@ def _due(saga: SagaInstance, at: datetime) -> datetime:
     return min(at, saga.deadline) if saga.deadline else at
 
 
-def _give_up(saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, error: str, runtime: Runtime) -> bool:
+def _give_up(
+    saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, error: str, runtime: Runtime
+) -> bool:
     """A step failed for good: roll back if still possible, else stop for an operator."""
     if kind == SagaStep.Kind.ACTION and saga.step_index <= definition.pivot_index:
         _begin_compensation(saga, definition, saga.step_index, step.failure_reason, error, runtime)
@@ -411,7 +428,9 @@ def _give_up(saga: SagaInstance, definition: SagaDefinition, step: Step, kind: s
 # --- remote participants -------------------------------------------------------------------
 
 
-def _await_reply(saga: SagaInstance, step: Step, row: SagaStep, waiting, runtime: Runtime) -> bool:
+def _await_reply(
+    saga: SagaInstance, step: Step[Any], row: SagaStep, waiting: participants.AwaitingReply, runtime: Runtime
+) -> bool:
     """The step called a remote participant: send the command (the step's own changes were
     rolled back with its savepoint) and wait; the reply runs the step again."""
     now = runtime.clock.now()
@@ -450,8 +469,8 @@ def _awaits(saga: SagaInstance, definition: SagaDefinition, command_id: UUID) ->
     return last is not None and last[0] == SagaStep.Status.SENT and (last[1] or {}).get("command_id") == str(command_id)
 
 
-def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
-    step = definition.steps[saga.step_index]
+def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition[Any], runtime: Runtime) -> bool:
+    step = _step_at(definition, saga.step_index)
     _resume(saga, runtime)
     saga.attempts += 1
     kind = SagaStep.Kind.ACTION if saga.direction == Direction.FORWARD else SagaStep.Kind.COMPENSATION
@@ -490,8 +509,9 @@ def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx:
     return False
 
 
-def _wait_expired(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
+def _wait_expired(saga: SagaInstance, definition: SagaDefinition[Any], runtime: Runtime) -> bool:
     step = definition.steps[saga.step_index]
+    assert isinstance(step, Wait)  # only a saga waiting at a Wait step gets here (see _claim)
     now = runtime.clock.now()
     _finish_running(saga, SagaStep.Status.FAILED, now, error=f"no {step.event} before the deadline")
     _begin_compensation(saga, definition, saga.step_index, step.timeout_reason, f"{step.name} timed out", runtime)
@@ -504,7 +524,9 @@ def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Ru
     _finish_running(saga, SagaStep.Status.ABANDONED, now)
     if saga.step_index <= definition.pivot_index:
         step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
-        _begin_compensation(saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime)
+        _begin_compensation(
+            saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime
+        )
         saga.save()
         return True
     saga.error = "the saga's deadline passed after its pivot; it needs an operator"
@@ -512,7 +534,9 @@ def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Ru
     return False
 
 
-def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_index: int, reason: str, error: str, runtime: Runtime) -> None:
+def _begin_compensation(
+    saga: SagaInstance, definition: SagaDefinition, from_index: int, reason: str, error: str, runtime: Runtime
+) -> None:
     """Undo every step up to and including `from_index`: a refused or failed step may have done
     part of its work, and compensations are idempotent (undoing nothing is a no-op)."""
     now = runtime.clock.now()
@@ -529,7 +553,7 @@ def _begin_compensation(saga: SagaInstance, definition: SagaDefinition, from_ind
     _announce(saga, "saga.compensating", step=saga.current_step, reason=reason)
 
 
-def _move(saga: SagaInstance, definition: SagaDefinition, index: int, now, runtime: Runtime) -> None:
+def _move(saga: SagaInstance, definition: SagaDefinition[Any], index: int, now: datetime, runtime: Runtime) -> None:
     saga.step_index = index
     saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
     saga.attempts = saga.crashes = 0
@@ -545,10 +569,11 @@ def _end(saga: SagaInstance, status: str) -> None:
     if status != SagaStatus.FAILED:
         saga.current_step = ""
     saga.save()
-    details = {
-        SagaStatus.COMPENSATED: {"reason": saga.reason},
-        SagaStatus.FAILED: {"step": saga.current_step, "error": saga.error},
-    }.get(status, {})
+    details: dict[str, str] = {}
+    if status == SagaStatus.COMPENSATED:
+        details = {"reason": saga.reason}
+    elif status == SagaStatus.FAILED:
+        details = {"step": saga.current_step, "error": saga.error}
     _announce(saga, f"saga.{status.lower()}", **details)
 
 
@@ -557,21 +582,54 @@ def _announce(saga: SagaInstance, type: str, **details: Any) -> None:
     publish(type=type, key=saga.aggregate_id, payload=payload, correlation_id=saga.id)
 
 
-def _needs_compensation(step: AnyStep, ctx: StepContext) -> bool:
+def _step_at(definition: SagaDefinition[Any], index: int) -> Step[Any]:
+    """The step at `index`, for an attempt: actions, compensations and remote replies are only
+    ever of steps (a wait is entered and left in the claim, never run)."""
+    step = definition.steps[index]
+    if not isinstance(step, Step):
+        raise DefinitionError(f"saga {definition.name} v{definition.version}: {step.name} is a wait, not a step")
+    return step
+
+
+def _needs_compensation(step: AnyStep, ctx: StepContext[Any]) -> bool:
     return isinstance(step, Step) and step.compensation is not None and step.when(ctx)
 
 
-def _context(saga: SagaInstance, now, step: str = "", kind: str = SagaStep.Kind.ACTION) -> StepContext:
+def _context(
+    saga: SagaInstance, definition: SagaDefinition[Any], now: datetime, step: str = "", kind: str = SagaStep.Kind.ACTION
+) -> StepContext[Any]:
     return StepContext(
-        saga_id=saga.id, correlation_id=saga.correlation_id, data=copy.deepcopy(saga.data), now=now,
-        attempt=max(saga.attempts, 1), step=step, kind=kind, caller=participants.call,
+        saga_id=saga.id,
+        correlation_id=saga.correlation_id,
+        data=copy.deepcopy(saga.data),
+        now=now,
+        attempt=max(saga.attempts, 1),
+        step=step,
+        kind=kind,
+        caller=participants.call,
+        data_class=definition.data,
     )
 
 
-def _record(saga: SagaInstance, name: str, kind: str, status: str, now, *, finished: bool = True, result=None) -> SagaStep:
+def _record(
+    saga: SagaInstance,
+    name: str,
+    kind: str,
+    status: str,
+    now: datetime,
+    *,
+    finished: bool = True,
+    result: object = None,
+) -> SagaStep:
     return SagaStep.objects.create(
-        saga=saga, name=name, kind=kind, status=status, attempt=max(saga.attempts, 1),
-        started_at=now, finished_at=now if finished else None, result=result,
+        saga=saga,
+        name=name,
+        kind=kind,
+        status=status,
+        attempt=max(saga.attempts, 1),
+        started_at=now,
+        finished_at=now if finished else None,
+        result=result,
     )
 
 
@@ -582,7 +640,7 @@ def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "") ->
     row.save(update_fields=["status", "error", "finished_at"])
 
 
-def _finish_running(saga: SagaInstance, status: str, now, *, error: str = "", result=None) -> None:
+def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: str = "", result: object = None) -> None:
     saga.steps.filter(status=SagaStep.Status.RUNNING).update(status=status, finished_at=now, error=error, result=result)
 
 
@@ -595,7 +653,7 @@ def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:
     runtime.schedule(saga.id, 0)
 
 
-class _advancing:
+class _AdvancerLock:
     """A session advisory lock on the saga: one advancer at a time, released if its process dies."""
 
     def __init__(self, saga_id: UUID):
@@ -607,7 +665,7 @@ class _advancing:
             self.acquired = cursor.fetchone()[0]
         return self.acquired
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self.acquired and connection.connection is not None:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])

@@ -1,4 +1,5 @@
 """The saga engine's state: instances, their step history, and the commands participants served."""
+
 import uuid
 
 from django.db import models
@@ -32,7 +33,9 @@ class SagaInstance(models.Model):
     step_index = models.IntegerField(default=0)
     current_step = models.CharField(max_length=100, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts at the current step.")
-    crashes = models.PositiveIntegerField(default=0, help_text="Workers that died in the current step since it was entered or retried.")
+    crashes = models.PositiveIntegerField(
+        default=0, help_text="Workers that died in the current step since it was entered or retried."
+    )
     aggregate_id = models.UUIDField(db_index=True, help_text="The business entity (e.g. the order).")
     correlation_id = models.UUIDField(db_index=True)
     data = models.JSONField(default=dict)
@@ -103,6 +106,9 @@ class ProcessedCommand(models.Model):
     command = models.CharField(max_length=100)
     result = models.JSONField()
     processed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.command} {self.command_id}"
 
 
 class SagaDefinitionRecord(models.Model):

@@ -1,5 +1,6 @@
 """Races of the engine found from outside (issue 12): events that come early or late, replies that
 come twice, a provider call whose answer was lost, tombstones, and an operator's retry."""
+
 import threading
 from decimal import Decimal
 from uuid import UUID
@@ -43,7 +44,9 @@ class AcceptWhileStepRuns:
 
 def _someone_waits_for_a_row_lock() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
         return cursor.fetchone()[0] > 0
 
 
@@ -116,7 +119,11 @@ def test_a_repeated_reply_does_not_wake_a_saga_waiting_for_the_courier(harness, 
     harness.reply(order.saga_id, authorize_id, {"status": "AUTHORIZED", "reason": "", "authorized": True})
     harness.clock.advance(1)
     again = harness.run(order.saga_id)
-    assert (again.status, again.current_step, again.timer_at) == (SagaStatus.WAITING, "await_acceptance", waiting.timer_at)
+    assert (again.status, again.current_step, again.timer_at) == (
+        SagaStatus.WAITING,
+        "await_acceptance",
+        waiting.timer_at,
+    )
     assert SagaStep.objects.filter(saga_id=order.saga_id, name="await_acceptance").count() == 1
     assert orders.order_accept(order_id=order.pk).status == "AWAITING_ACCEPTANCE"
 
@@ -152,7 +159,9 @@ def test_an_authorization_whose_answer_was_lost_is_voided_at_the_provider(harnes
 
 
 def _types(order) -> list[str]:
-    return list(OutboxMessage.objects.filter(aggregate_id=str(order.pk)).order_by("position").values_list("type", flat=True))
+    return list(
+        OutboxMessage.objects.filter(aggregate_id=str(order.pk)).order_by("position").values_list("type", flat=True)
+    )
 
 
 def test_a_funds_refusal_announces_no_void_of_a_payment_that_never_was(harness, shop):

@@ -1,4 +1,5 @@
 """The place-order saga's flows, run synchronously by the harness over the real services."""
+
 import uuid
 from decimal import Decimal
 
@@ -18,12 +19,16 @@ def test_credit_approved_confirms_and_moves_money_and_goods(harness, shop):
     assert stock(product) == (2, 0)
     assert payment_selectors.payment_get(order_id=order.pk).status == "CAPTURED"
     assert [name for name, kind, status in harness.steps(order.saga_id)] == [
-        "reserve_stock", "authorize_payment", "await_acceptance", "confirm_order", "capture_payment_and_commit_stock"
+        "reserve_stock",
+        "authorize_payment",
+        "await_acceptance",
+        "confirm_order",
+        "capture_payment_and_commit_stock",
     ]
 
 
 def test_credit_exceeded_is_rejected_and_stock_released(harness, shop):
-    customer, product = shop
+    customer, _ = shop
     order = place(customer.pk, amount=Decimal("100.01"))
     assert harness.run(order.saga_id).status == SagaStatus.COMPENSATED
     assert order_state(order) == ("REJECTED", "INSUFFICIENT_CREDIT")

@@ -1,4 +1,5 @@
 """The place-order saga with payments remote, its replies given by hand (no Kafka here)."""
+
 from decimal import Decimal
 from uuid import UUID
 
@@ -42,7 +43,9 @@ def test_the_step_waits_for_the_reply_then_completes(harness, shop):
     assert harness.run(order.saga_id).status == SagaStatus.COMPLETED
     assert order_state(order) == ("CONFIRMED", None)
     assert funds(customer) == (Decimal("80.00"), Decimal("0.00")) and stock(product) == (3, 0)
-    assert list(SagaStep.objects.filter(saga_id=order.saga_id, name="authorize_payment").values_list("status", flat=True)) == ["SENT", "SUCCEEDED"]
+    assert list(
+        SagaStep.objects.filter(saga_id=order.saga_id, name="authorize_payment").values_list("status", flat=True)
+    ) == ["SENT", "SUCCEEDED"]
 
 
 def test_a_declined_remote_payment_compensates_through_the_participant(harness, shop):

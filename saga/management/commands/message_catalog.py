@@ -12,7 +12,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--topics", action="store_true", help="print each topic role and its configured name instead")
+        parser.add_argument(
+            "--topics", action="store_true", help="print each topic role and its configured name instead"
+        )
 
     def handle(self, *args: Any, topics: bool, **options: Any) -> None:
         if topics:
