@@ -16,6 +16,7 @@ from saga import services as sagas
 from saga.messaging import current_correlation_id, publish
 
 from .models import Order, OrderLine
+from .saga_data import PlaceOrderData
 
 PLACE_ORDER = "place_order"
 ACCEPTED = "fulfillment.accepted"
@@ -166,8 +167,6 @@ def _created_payload(order: Order, lines: list[OrderLine]) -> dict:
 
 
 def _start_saga(order: Order, lines: list[OrderLine]) -> UUID:
-    from .saga import PlaceOrderData  # here, not at the top: the saga module imports this one
-
     data = PlaceOrderData(
         order_id=order.pk,
         customer_id=order.customer_id,

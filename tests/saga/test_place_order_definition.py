@@ -9,7 +9,8 @@ import pytest
 
 from customers import services as customers
 from inventory import services as inventory
-from orders.saga import PLACE_ORDER, PlaceOrderData
+from orders.saga import PLACE_ORDER
+from orders.saga_data import PlaceOrderData
 from payments import selectors as payments
 from saga.orchestration.scenario import (
     SagaScenario,
