@@ -1,4 +1,4 @@
-"""The outbox's own commands and tasks: republish, purge, lag (real PostgreSQL)."""
+"""The outbox: what `publish` writes, and its commands and tasks: republish, purge, lag (real PostgreSQL)."""
 import uuid
 from datetime import timedelta
 
@@ -14,7 +14,7 @@ from saga.tasks import purge_outbox
 
 
 def sent(**fields) -> OutboxMessage:
-    message = publish(type="order.created", key=fields.pop("key", uuid.uuid4()), payload={}, **fields)
+    message = publish(type="toy.reserved", key=fields.pop("key", uuid.uuid4()), payload={}, **fields)
     OutboxMessage.objects.filter(pk=message.pk).update(sent_at=timezone.now())
     return message
 
@@ -49,7 +49,7 @@ def test_republish_bad_arguments_are_clear_errors(db, args):
 def test_purge_deletes_only_sent_messages_past_retention(db, settings):
     settings.OUTBOX_RETENTION = 3600
     old, recent = sent(), sent()
-    unsent = publish(type="order.created", key=uuid.uuid4(), payload={})
+    unsent = publish(type="toy.reserved", key=uuid.uuid4(), payload={})
     OutboxMessage.objects.filter(pk=old.pk).update(sent_at=timezone.now() - timedelta(hours=2))
     assert purge_outbox() == 1
     assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, unsent.pk}
@@ -57,7 +57,7 @@ def test_purge_deletes_only_sent_messages_past_retention(db, settings):
 
 def test_lag_is_the_age_of_the_oldest_unsent_message(db):
     assert outbox_lag_seconds() == 0.0
-    waiting = publish(type="order.created", key=uuid.uuid4(), payload={})
+    waiting = publish(type="toy.reserved", key=uuid.uuid4(), payload={})
     OutboxMessage.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(seconds=42))
     assert 42 <= outbox_lag_seconds() < 60
 
@@ -65,9 +65,9 @@ def test_lag_is_the_age_of_the_oldest_unsent_message(db):
 def test_messages_name_their_cause(db):
     saga_id, command_id = uuid.uuid4(), uuid.uuid4()
     with caused_by(saga_id, command_id):
-        caused = publish(type="stock.reserved", key=uuid.uuid4(), payload={"order_id": None})
-    alone = publish(type="customer.created", key=uuid.uuid4(), payload={})
-    assert (caused.correlation_id, caused.causation_id, caused.topic) == (saga_id, command_id, "inventory_events")
+        caused = publish(type="toy.reserved", key=uuid.uuid4(), payload={"order_id": None})
+    alone = publish(type="toy.shipped", key=uuid.uuid4(), payload={})
+    assert (caused.correlation_id, caused.causation_id, caused.topic) == (saga_id, command_id, "toy_events")
     assert (alone.correlation_id, alone.causation_id) == (alone.id, None)  # a conversation of its own
     body = envelope(caused)
     assert body["schema_version"] == 1 and body["timestamp"].endswith("Z")
