@@ -58,6 +58,10 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     queryset = selectors.saga_list()
     serializer_class = SagaOutput
     filterset_class = SagaFilter
+    # Its own filter backend and permissions, whatever the project's REST_FRAMEWORK defaults are:
+    # the filters work, and only those allowed read (or, below, operate) sagas.
+    filter_backends = (filters.DjangoFilterBackend,)
+    permission_classes = (requires("saga.view_sagainstance"),)
     lookup_value_regex = UUID_PATTERN
 
     @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
