@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from saga.messaging import topic_for
-from saga.models import InboxMessage, OutboxMessage, SagaInstance, SagaStatus
+from saga.models import InboxMessage, OutboxMessage, ProcessedCommand, SagaInstance, SagaStatus
 from saga.orchestration import engine
 from saga.orchestration.runtime import Runtime
 from saga.tests import celery_app
@@ -47,6 +47,10 @@ class Processes:
 
     def command(self, *args: str) -> None:
         self.start(args[0], "-m", "django", *args)
+
+    def remote(self, *participants: str) -> None:
+        """The processes started from now on take these participants for remote."""
+        self.env["TOYSHOP_REMOTE_PARTICIPANTS"] = ",".join(participants)
 
     def wait_for(self, condition, *, what: str, timeout: float = 60) -> None:
         try:
@@ -136,6 +140,23 @@ def test_worker_relay_and_consumer_carry_a_toy_order_through_kafka(processes):
                             ("toyshop.sagas", "saga.completed"), ("toyshop.sagas", "saga.started")]
     processes.wait_for(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
                        what="the relay to mark its messages sent")
+
+
+def test_a_remote_participant_serves_the_same_saga_from_its_own_process(processes):
+    Toy.objects.create(sku="TEDDY", stock=5)
+    processes.remote("toybox")
+    processes.worker()
+    processes.command("relay_outbox", "--poll-interval", "0.2")
+    processes.command("consume_events")  # the replies, on toy_events
+    processes.command("run_participant", "toybox")  # the commands, on toy_commands
+    order_id = toy_order_place(sku="TEDDY", quantity=2)
+    saga_id = SagaInstance.objects.get(aggregate_id=order_id).pk
+    processes.wait_for(lambda: status(saga_id) == SagaStatus.COMPLETED, what="the remote toybox to serve the saga")
+    assert (stock(), reservation(order_id)) == (3, "SHIPPED")
+    sent = OutboxMessage.objects.filter(correlation_id=saga_id, topic="toy_commands").values_list("type", flat=True)
+    assert list(sent) == ["toy.reserve", "toy.ship"]
+    assert set(ProcessedCommand.objects.values_list("command", "participant")) == {("toy.reserve", "toybox"),
+                                                                                    ("toy.ship", "toybox")}
 
 
 def test_the_beat_sweeper_moves_a_saga_whose_doorbell_was_lost(processes):
