@@ -1,4 +1,5 @@
 """The toy project's Celery app, as any Django project has one (`celery -A saga.tests worker -B`)."""
+
 import os
 
 from celery import Celery

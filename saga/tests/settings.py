@@ -1,6 +1,7 @@
 """The smallest project that installs the saga engine: no shop, no contexts, only the toy app of
 the engine's tests. The engine's own tests run under it (`make test` runs them first), which
 proves the app is reusable as it is; saga/README.md quotes these settings."""
+
 import os
 
 import dj_database_url

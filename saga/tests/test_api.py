@@ -1,5 +1,6 @@
 """The engine's API routed by the minimal project (saga/tests/urls.py), with DRF's defaults: the
 engine must not rely on the project's REST settings for who may read sagas or for its filters."""
+
 import uuid
 
 import pytest

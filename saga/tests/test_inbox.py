@@ -1,4 +1,5 @@
 """The inbox without Kafka: what `consume` does with each kind of message (real PostgreSQL)."""
+
 import json
 import uuid
 
@@ -14,14 +15,20 @@ from .conftest import order_data, reservation, stock
 
 
 def envelope(type: str, payload: dict, correlation_id=None, causation_id=None, id=None) -> bytes:
-    return json.dumps({
-        "id": str(id or uuid.uuid4()), "type": type, "payload": payload,
-        "correlation_id": str(correlation_id) if correlation_id else None,
-        "causation_id": str(causation_id) if causation_id else None,
-    }).encode()
+    return json.dumps(
+        {
+            "id": str(id or uuid.uuid4()),
+            "type": type,
+            "payload": payload,
+            "correlation_id": str(correlation_id) if correlation_id else None,
+            "causation_id": str(causation_id) if causation_id else None,
+        }
+    ).encode()
 
 
-@pytest.mark.parametrize("value", [b"{not json", b'{"id": 1}\x00', b"[" * 200_000, b"", b"[]", b'{"id": "x", "type": "t"}'])
+@pytest.mark.parametrize(
+    "value", [b"{not json", b'{"id": 1}\x00', b"[" * 200_000, b"", b"[]", b'{"id": "x", "type": "t"}']
+)
 def test_unusable_messages_are_parked(db, value):
     assert inbox.consume("fulfillment_events", value, key=b"k\x00") == "parked"
     assert DeadLetter.objects.count() == 1 and not InboxMessage.objects.exists()
@@ -86,16 +93,21 @@ def test_a_late_reply_to_an_earlier_command_does_not_resend_the_current_one(toyb
 
 def test_a_command_whose_reply_cannot_be_written_is_parked(db):
     served = command_handlers(TOYBOX)
-    command = envelope("toy.release", {"command_id": str(uuid.uuid4()), "key": "k" * 101,
-                                       "args": {"order_id": str(uuid.uuid4())}}, uuid.uuid4(), uuid.uuid4())
+    command = envelope(
+        "toy.release",
+        {"command_id": str(uuid.uuid4()), "key": "k" * 101, "args": {"order_id": str(uuid.uuid4())}},
+        uuid.uuid4(),
+        uuid.uuid4(),
+    )
     assert inbox.consume("toy_commands", command, using=served) == "parked"
 
 
 def test_a_command_with_bad_arguments_gets_a_failed_reply(db):
     served = command_handlers(TOYBOX)
     command_id = uuid.uuid4()
-    command = envelope("toy.release", {"command_id": str(command_id), "key": "k", "args": {"order": "x"}},
-                       uuid.uuid4(), uuid.uuid4())
+    command = envelope(
+        "toy.release", {"command_id": str(command_id), "key": "k", "args": {"order": "x"}}, uuid.uuid4(), uuid.uuid4()
+    )
     assert inbox.consume("toy_commands", command, using=served) == "processed"
     reply = OutboxMessage.objects.get(type="toy.release.failed")
     assert reply.causation_id == command_id and "TypeError" in reply.payload["error"]
@@ -107,8 +119,10 @@ def test_a_command_sent_again_is_answered_from_its_record_not_run_twice(toys):
     args = {"order_id": str(order_id), "sku": "TEDDY", "quantity": 2}
     payload = {"command_id": str(command_id), "key": str(order_id), "args": args}
     for _ in range(2):  # two sends of one command: two messages, one command id
-        assert inbox.consume("toy_commands", envelope("toy.reserve", payload, uuid.uuid4(), command_id),
-                             using=served) == "processed"
+        assert (
+            inbox.consume("toy_commands", envelope("toy.reserve", payload, uuid.uuid4(), command_id), using=served)
+            == "processed"
+        )
     replies = OutboxMessage.objects.filter(type="toy.reserve.succeeded")
     assert [r.payload for r in replies] == [replies[0].payload] * 2 and replies[0].payload["reserved"]
     assert OutboxMessage.objects.filter(type="toy.reserved").count() == 1  # the effect happened once

@@ -1,4 +1,4 @@
-"""The outbox: what `publish` writes, and its commands and tasks: republish, purge, lag (real PostgreSQL)."""
+"""The outbox's own commands and tasks: republish, purge, lag (real PostgreSQL)."""
 import uuid
 from datetime import timedelta
 

@@ -1,6 +1,7 @@
 """The processes a project runs (saga/README.md), started as real processes under the minimal
 settings: a Celery worker with its beat, `relay_outbox` and `consume_events`, against the real
 PostgreSQL, Redis and Kafka-compatible broker."""
+
 import json
 import os
 import signal
@@ -26,24 +27,32 @@ from .conftest import order_data, reservation, stock, wait_for
 
 pytestmark = pytest.mark.worker
 ROOT = Path(__file__).resolve().parents[2]
+WORKER_FLAGS = ("--concurrency=1", "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle")
 
 
 class Processes:
     """Processes of the toy project, each in its own process group, stopped at the test's end."""
 
     def __init__(self, env: dict[str, str], logs: Path):
-        self.env, self.logs, self.started = env, logs, []
+        self.env, self.logs = env, logs
+        self.started: list[subprocess.Popen] = []
 
     def start(self, name: str, *argv: str) -> None:
-        log = open(self.logs / f"{name}.log", "w")
-        process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=self.env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        self.started.append((process, log))
+        with open(self.logs / f"{name}.log", "w") as log:  # the process writes to its own copy
+            process = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(process)
 
     def worker(self) -> None:
-        self.start("worker", "-m", "celery", "-A", "saga.tests", "worker", "-B", "--concurrency", "1",
-                   "--loglevel", "INFO", "--schedule", str(self.logs / "beat-schedule"),
-                   "--without-heartbeat", "--without-gossip", "--without-mingle")
+        """`celery worker -B`: the worker, with the beat (the sweeper) inside."""
+        schedule = str(self.logs / "beat-schedule")
+        self.start("worker", "-m", "celery", "-A", "saga.tests", "worker", "-B", "--schedule", schedule, *WORKER_FLAGS)
 
     def command(self, *args: str) -> None:
         self.start(args[0], "-m", "django", *args)
@@ -60,7 +69,7 @@ class Processes:
             raise AssertionError(f"{timed_out}; the processes' logs end with {tails}") from None
 
     def stop(self) -> None:
-        for process, log in self.started:
+        for process in self.started:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
@@ -68,7 +77,6 @@ class Processes:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=20)
-            log.close()
 
 
 @pytest.fixture
@@ -78,13 +86,16 @@ def processes(transactional_db, settings, tmp_path):
     queue = f"toyshop-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     previous, celery_app.conf.task_default_queue = celery_app.conf.task_default_queue, queue
-    started = Processes({
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "saga.tests.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "TOYSHOP_CELERY_QUEUE": queue,
-        "TOYSHOP_SWEEP_INTERVAL": "0.5",
-    }, tmp_path)
+    started = Processes(
+        {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "saga.tests.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "TOYSHOP_CELERY_QUEUE": queue,
+            "TOYSHOP_SWEEP_INTERVAL": "0.5",
+        },
+        tmp_path,
+    )
     yield started
     started.stop()
     celery_app.conf.task_default_queue = previous
@@ -96,8 +107,9 @@ def status(saga_id) -> str:
 
 def read(roles: list[str], until, *, timeout: float = 60) -> list[dict]:
     """The messages of the roles' topics, from their start, until `until(messages)` holds."""
-    consumer = KafkaConsumer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False,
-                             group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False, group_id=None
+    )
     messages: list[dict] = []
     try:
         topics = [topic_for(role) for role in roles]
@@ -135,11 +147,18 @@ def test_worker_relay_and_consumer_carry_a_toy_order_through_kafka(processes):
     def completed(messages) -> bool:
         return any(m["type"] == "saga.completed" and m["correlation_id"] == str(saga_id) for m in messages)
 
-    mine = [(m["topic"], m["type"]) for m in read(["saga_events", "toy_events"], completed) if m["key"] == str(order_id)]
-    assert sorted(mine) == [("toy_events", "toy.reserved"), ("toy_events", "toy.shipped"),
-                            ("toyshop.sagas", "saga.completed"), ("toyshop.sagas", "saga.started")]
-    processes.wait_for(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
-                       what="the relay to mark its messages sent")
+    received = read(["saga_events", "toy_events"], completed)
+    mine = [(m["topic"], m["type"]) for m in received if m["key"] == str(order_id)]
+    assert sorted(mine) == [
+        ("toy_events", "toy.reserved"),
+        ("toy_events", "toy.shipped"),
+        ("toyshop.sagas", "saga.completed"),
+        ("toyshop.sagas", "saga.started"),
+    ]
+    processes.wait_for(
+        lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
+        what="the relay to mark its messages sent",
+    )
 
 
 def test_a_remote_participant_serves_the_same_saga_from_its_own_process(processes):
@@ -155,8 +174,10 @@ def test_a_remote_participant_serves_the_same_saga_from_its_own_process(processe
     assert (stock(), reservation(order_id)) == (3, "SHIPPED")
     sent = OutboxMessage.objects.filter(correlation_id=saga_id, topic="toy_commands").values_list("type", flat=True)
     assert list(sent) == ["toy.reserve", "toy.ship"]
-    assert set(ProcessedCommand.objects.values_list("command", "participant")) == {("toy.reserve", "toybox"),
-                                                                                    ("toy.ship", "toybox")}
+    assert set(ProcessedCommand.objects.values_list("command", "participant")) == {
+        ("toy.reserve", "toybox"),
+        ("toy.ship", "toybox"),
+    }
 
 
 def test_the_beat_sweeper_moves_a_saga_whose_doorbell_was_lost(processes):

@@ -1,5 +1,6 @@
 """The toy-order saga of the toyshop app through the harness: what a project's own definition and
 participant get from the engine, under the minimal settings."""
+
 import json
 import uuid
 
@@ -22,8 +23,11 @@ def test_an_order_completes_and_its_participant_keeps_the_toys_it_shipped(harnes
     order_id = uuid.uuid4()
     saga = harness.run(harness.start(data=order_data(order_id), aggregate_id=order_id))
     assert (saga.status, saga.reason) == (SagaStatus.COMPLETED, "")
-    assert harness.steps(saga.id) == [("reserve_toys", "action", "SUCCEEDED"), ("await_courier", "action", "SKIPPED"),
-                                      ("ship", "action", "SUCCEEDED")]
+    assert harness.steps(saga.id) == [
+        ("reserve_toys", "action", "SUCCEEDED"),
+        ("await_courier", "action", "SKIPPED"),
+        ("ship", "action", "SUCCEEDED"),
+    ]
     assert (stock(), reservation(order_id)) == (3, "SHIPPED")
     assert announced(saga.id) == ["saga.started", "toy.reserved", "toy.shipped", "saga.completed"]
 
@@ -32,7 +36,10 @@ def test_a_refusal_compensates_and_changes_nothing(harness, toys):
     order_id = uuid.uuid4()
     saga = harness.run(harness.start(data=order_data(order_id, quantity=6), aggregate_id=order_id))
     assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, "OUT_OF_STOCK")
-    assert harness.steps(saga.id) == [("reserve_toys", "action", "REFUSED"), ("reserve_toys", "compensation", "SUCCEEDED")]
+    assert harness.steps(saga.id) == [
+        ("reserve_toys", "action", "REFUSED"),
+        ("reserve_toys", "compensation", "SUCCEEDED"),
+    ]
     assert (stock(), reservation(order_id)) == (5, None)
     assert announced(saga.id) == ["saga.started", "saga.compensating", "saga.compensated"]
 

@@ -1,4 +1,5 @@
 """The toy project's URLs: the engine's API routed as a project would route it."""
+
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 

@@ -1,5 +1,6 @@
 """The shop's own inbound message, through the inbox (real PostgreSQL). What the inbox does with
 each kind of message is the engine's, tested under its minimal settings: saga/tests/test_inbox.py."""
+
 import json
 import uuid
 
@@ -10,8 +11,9 @@ from .conftest import order_state, place
 
 
 def envelope(type: str, payload: dict) -> bytes:
-    return json.dumps({"id": str(uuid.uuid4()), "type": type, "payload": payload,
-                       "correlation_id": None, "causation_id": None}).encode()
+    return json.dumps(
+        {"id": str(uuid.uuid4()), "type": type, "payload": payload, "correlation_id": None, "causation_id": None}
+    ).encode()
 
 
 def test_a_message_is_acted_on_once(harness, shop, settings):

@@ -1,5 +1,6 @@
 """A tiny app of the engine's tests, written as a project using the engine would write one: it
 declares its messages, registers its participant, its saga and a message handler at start-up."""
+
 from django.apps import AppConfig
 
 
@@ -18,5 +19,5 @@ class ToyshopConfig(AppConfig):
         messages_declare("toy", EVENTS)  # on the topic toy_events
         participant_register(TOYBOX)
         saga_register(TOY_ORDER)
-        message_handler_register(context="courier", type=COURIER_BOOKED, handler=on_courier_booked,
-                                 payload="order_id")  # read from courier_events by consume_events
+        # consume_events reads courier_events for it
+        message_handler_register(context="courier", type=COURIER_BOOKED, handler=on_courier_booked, payload="order_id")

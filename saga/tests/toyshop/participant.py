@@ -1,5 +1,6 @@
 """The toy box as a saga participant: commands with JSON arguments and results, each one safe to
 run twice (a compensation of nothing does nothing). Its facts go out with `publish`."""
+
 from typing import Any
 
 from django.db.models import F
@@ -31,14 +32,18 @@ def release(*, order_id: str) -> dict[str, Any]:
     if reservation is not None:
         Toy.objects.filter(pk=reservation.toy_id).update(stock=F("stock") + reservation.quantity)
         Reservation.objects.filter(pk=order_id).update(status=Reservation.Status.RELEASED)
-        publish(type="toy.released", key=order_id,
-                payload={"order_id": order_id, "sku": reservation.toy_id, "quantity": reservation.quantity})
+        publish(
+            type="toy.released",
+            key=order_id,
+            payload={"order_id": order_id, "sku": reservation.toy_id, "quantity": reservation.quantity},
+        )
     return {"released": reservation is not None}
 
 
 def ship(*, order_id: str) -> dict[str, Any]:
     if Reservation.objects.filter(order_id=order_id, status=Reservation.Status.RESERVED).update(
-            status=Reservation.Status.SHIPPED):
+        status=Reservation.Status.SHIPPED
+    ):
         publish(type="toy.shipped", key=order_id, payload={"order_id": order_id})
     return {"shipped": True}
 

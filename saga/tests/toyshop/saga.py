@@ -1,4 +1,5 @@
 """The toy-order saga: reserve the toys, wait for a courier if the order is delivered, ship."""
+
 from uuid import UUID, uuid4
 
 from django.db import transaction
@@ -12,8 +13,9 @@ COURIER_BOOKED = "courier.booked"
 
 
 def reserve_toys(ctx: StepContext) -> Refusal | None:
-    result = ctx.call("toybox", "toy.reserve", order_id=ctx.data["order_id"], sku=ctx.data["sku"],
-                      quantity=ctx.data["quantity"])
+    result = ctx.call(
+        "toybox", "toy.reserve", order_id=ctx.data["order_id"], sku=ctx.data["sku"], quantity=ctx.data["quantity"]
+    )
     return None if result["reserved"] else Refusal(result["reason"])
 
 
@@ -38,8 +40,9 @@ TOY_ORDER = SagaDefinition(
     version=1,
     steps=(
         Step("reserve_toys", reserve_toys, compensation=release_toys, failure_reason="TOYS_UNAVAILABLE"),
-        Wait("await_courier", event=COURIER_BOOKED, timeout=courier_time, timeout_reason="NO_COURIER",
-             when=is_delivered),
+        Wait(
+            "await_courier", event=COURIER_BOOKED, timeout=courier_time, timeout_reason="NO_COURIER", when=is_delivered
+        ),
         Step("ship", ship, kind=StepKind.PIVOT),
     ),
 )
@@ -49,8 +52,11 @@ def toy_order_place(*, sku: str, quantity: int, delivery: bool = False) -> UUID:
     """Start a toy order's saga; it moves once the transaction commits. Returns the order id."""
     order_id = uuid4()
     with transaction.atomic():
-        saga_start(name="toy_order", aggregate_id=order_id,
-                   data={"order_id": str(order_id), "sku": sku, "quantity": quantity, "delivery": delivery})
+        saga_start(
+            name="toy_order",
+            aggregate_id=order_id,
+            data={"order_id": str(order_id), "sku": sku, "quantity": quantity, "delivery": delivery},
+        )
     return order_id
 
 
