@@ -1,12 +1,13 @@
 """The engine on toy definitions: retries, compensation order, crashes, deadlines, versions."""
+
 import time
 import uuid
 
 import pytest
 
+from saga.models import SagaInstance, SagaStatus, SagaStep
 from saga.orchestration import engine
 from saga.orchestration.definition import DefinitionError, RetryPolicy, SagaDefinition, Step, StepKind, Wait
-from saga.models import SagaInstance, SagaStatus, SagaStep
 from saga.orchestration.registry import definitions
 from saga.orchestration.testing import SagaHarness
 
@@ -34,28 +35,52 @@ def sleepy(s):
 
 
 TRANSIENT = RetryPolicy(max_attempts=3, initial_backoff=1, transient=(RuntimeError,))
-TOY = definitions.register(SagaDefinition(
-    name="toy", version=1,
-    steps=(
-        Step("a", act("a"), compensation=undo("a"), retry=TRANSIENT, failure_reason="A_FAILED"),
-        Step("b", act("b"), compensation=undo("b"), retry=TRANSIENT, failure_reason="B_FAILED",
-             compensation_retry=RetryPolicy(max_attempts=4, initial_backoff=1)),
-        Wait("w", event="go", timeout=lambda s: 100, timeout_reason="TOO_SLOW", when=lambda s: s.data.get("wait", False)),
-        Step("pivot", act("pivot"), kind=StepKind.PIVOT),
-        Step("after", act("after"), kind=StepKind.RETRIABLE, retry=RetryPolicy(max_attempts=None, initial_backoff=1)),
-    ),
-    deadline=lambda s: s.data.get("deadline", 10_000),
-))
+TOY = definitions.register(
+    SagaDefinition(
+        name="toy",
+        version=1,
+        steps=(
+            Step("a", act("a"), compensation=undo("a"), retry=TRANSIENT, failure_reason="A_FAILED"),
+            Step(
+                "b",
+                act("b"),
+                compensation=undo("b"),
+                retry=TRANSIENT,
+                failure_reason="B_FAILED",
+                compensation_retry=RetryPolicy(max_attempts=4, initial_backoff=1),
+            ),
+            Wait(
+                "w",
+                event="go",
+                timeout=lambda s: 100,
+                timeout_reason="TOO_SLOW",
+                when=lambda s: s.data.get("wait", False),
+            ),
+            Step("pivot", act("pivot"), kind=StepKind.PIVOT),
+            Step(
+                "after", act("after"), kind=StepKind.RETRIABLE, retry=RetryPolicy(max_attempts=None, initial_backoff=1)
+            ),
+        ),
+        deadline=lambda s: s.data.get("deadline", 10_000),
+    )
+)
 TOY_V2 = definitions.register(SagaDefinition(name="toy", version=2, steps=(Step("only", act("only")),)))
+
+
 def exploding_condition(s):
     raise ValueError("hook exploded")
 
 
-HOOKED = definitions.register(SagaDefinition(name="hooked", version=1, steps=(Step("x", act("x"), when=exploding_condition),)))
-SLOW = definitions.register(SagaDefinition(
-    name="slow", version=1,
-    steps=(Step("sleepy", sleepy, timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)),),
-))
+HOOKED = definitions.register(
+    SagaDefinition(name="hooked", version=1, steps=(Step("x", act("x"), when=exploding_condition),))
+)
+SLOW = definitions.register(
+    SagaDefinition(
+        name="slow",
+        version=1,
+        steps=(Step("sleepy", sleepy, timeout=0.2, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)),),
+    )
+)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The outbox's own commands and tasks: republish, purge, lag (real PostgreSQL)."""
+
 import uuid
 from datetime import timedelta
 
@@ -6,10 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from saga.models import OutboxMessage
 from saga.messaging import caused_by, publish
 from saga.messaging.outbox import envelope
 from saga.messaging.relay import outbox_lag_seconds
+from saga.models import OutboxMessage
 from saga.tasks import purge_outbox
 
 
@@ -39,8 +40,16 @@ def test_republish_since_a_time(db):
     assert OutboxMessage.objects.filter(sent_at__isnull=True).get().pk == new.pk
 
 
-@pytest.mark.parametrize("args", [[], ["--order", "nope"], ["--saga", str(uuid.uuid4())], ["--since", "yesterday"],
-                                  ["--since", "2026-01-01T00:00:00"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--order", "nope"],
+        ["--saga", str(uuid.uuid4())],
+        ["--since", "yesterday"],
+        ["--since", "2026-01-01T00:00:00"],
+    ],
+)
 def test_republish_bad_arguments_are_clear_errors(db, args):
     with pytest.raises(CommandError):
         call_command("republish_events", *args)
