@@ -16,7 +16,7 @@ class OutboxMessage(models.Model):
     id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     topic = models.CharField(max_length=200)
     aggregate_type = models.CharField(max_length=50)
-    aggregate_id = models.CharField(max_length=100, help_text="The Kafka key: the order id.")
+    aggregate_id = models.CharField(max_length=100, help_text="The Kafka key: the id of what the message is about.")
     type = models.CharField(max_length=100)
     payload = models.JSONField(default=dict)
     correlation_id = models.UUIDField(null=True, blank=True)
