@@ -27,10 +27,85 @@ def env_bool(name: str, default: bool) -> bool:
     return env(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = [h for h in env("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# --- Environment and security ------------------------------------------------------------------
+# DJANGO_ENV=development (the default: `make run`, `make test`) or production (the Docker image,
+# docker compose). Production refuses to start without a real secret key and a list of hosts, keeps
+# DEBUG off and turns on the HTTPS hardening, so that `manage.py check --deploy` is clean for it.
+ENVIRONMENTS = ("development", "production")
+DJANGO_ENV = env("DJANGO_ENV", "development").strip().lower()
+if DJANGO_ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"DJANGO_ENV={DJANGO_ENV!r} is unknown: use one of {', '.join(ENVIRONMENTS)}.")
+PRODUCTION = DJANGO_ENV == "production"
+
+# Usable in development only: production refuses it.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+GENERATE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def secret_key() -> str:
+    """DJANGO_SECRET_KEY, or the content of the file DJANGO_SECRET_KEY_FILE names (Docker secrets);
+    in production a strong one is required."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    key_file = os.environ.get("DJANGO_SECRET_KEY_FILE", "").strip()
+    if not key and key_file:
+        try:
+            key = Path(key_file).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"DJANGO_SECRET_KEY_FILE={key_file} cannot be read: {error.strerror}.") from None
+    if not PRODUCTION:
+        return key or DEVELOPMENT_SECRET_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set, and DJANGO_ENV=production needs it (or DJANGO_SECRET_KEY_FILE "
+            f"naming a file that holds it). Generate one with: {GENERATE_KEY}"
+        )
+    if key == DEVELOPMENT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY is the development key, which DJANGO_ENV=production refuses. Generate one with: "
+            f"{GENERATE_KEY}"
+        )
+    # Django's own measure of a weak key (check --deploy, security.W009).
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is too weak for DJANGO_ENV=production (it needs 50 characters or more, 5 or more "
+            f"of them different, and no 'django-insecure-' prefix). Generate one with: {GENERATE_KEY}"
+        )
+    return key
+
+
+SECRET_KEY = secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG is on, which DJANGO_ENV=production refuses: it shows settings and code.")
+ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "*").split(",") if h.strip()]
+if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS must name the site's hosts with DJANGO_ENV=production (comma-separated, "
+        "e.g. shop.example.com; '*' is refused)."
+    )
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+# HTTPS in production: redirect to it, cookies only over it, HSTS. DJANGO_HTTPS=false is for a
+# local trial over plain HTTP only (docker compose on localhost); check --deploy then warns.
+HTTPS = PRODUCTION and env_bool("DJANGO_HTTPS", True)
+SECURE_SSL_REDIRECT = HTTPS
+# Health probes (container, load balancer) speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(env("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600))) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+# Behind a proxy that terminates TLS: trust its X-Forwarded-Proto (it must overwrite the client's).
+if PRODUCTION and env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Django's defaults, stated: nosniff, no framing, same-origin referrer and opener policies.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# --- end of environment and security -------------------------------------------------------------
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -191,3 +266,24 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-sagas": {"task": "saga.tasks.sweep_sagas", "schedule": SAGA_SWEEP_INTERVAL},
     "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},
 }
+
+# --- Cache ------------------------------------------------------------------------------------------
+# Throttle counters live in Django's cache: per process in development (LocMem), shared by every
+# gunicorn worker in production (Redis, REDIS_URL unless CACHE_URL says otherwise).
+CACHE_URL = env("CACHE_URL", REDIS_URL if PRODUCTION else "locmem://")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "shop",
+            # A frozen Redis must not hold a request: the throttle lets the request through instead.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif CACHE_URL.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shop"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db or locmem://.")
+
+# --- end of cache ---------------------------------------------------------------------------------
