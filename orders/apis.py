@@ -91,6 +91,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = OrderOutput
     filterset_fields = ("status", "customer_id")
     lookup_value_regex = UUID_PATTERN
+    throttle_scope = "orders"  # placing orders (POST) is rate-limited per user: SHOP_ORDER_RATE, shop/throttling.py
 
     def create(self, request: Request) -> Response:
         payload = OrderInput(data=request.data)

@@ -5,6 +5,7 @@ KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see devstack
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -267,7 +268,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},
 }
 
-# --- Cache ------------------------------------------------------------------------------------------
+# --- Cache and rate limits -----------------------------------------------------------------------
 # Throttle counters live in Django's cache: per process in development (LocMem), shared by every
 # gunicorn worker in production (Redis, REDIS_URL unless CACHE_URL says otherwise).
 CACHE_URL = env("CACHE_URL", REDIS_URL if PRODUCTION else "locmem://")
@@ -286,4 +287,11 @@ elif CACHE_URL.startswith("locmem://"):
 else:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db or locmem://.")
 
-# --- end of cache ---------------------------------------------------------------------------------
+# Orders one user (one token) may place: "N/s", "N/min", "N/hour" or "N/day"; empty turns the limit
+# off. Generous by default: it stops a runaway client, not the benchmarks or the chaos run.
+SHOP_ORDER_RATE = env("SHOP_ORDER_RATE", "100/s").strip()
+if SHOP_ORDER_RATE and not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", SHOP_ORDER_RATE):
+    raise ImproperlyConfigured(f"SHOP_ORDER_RATE={SHOP_ORDER_RATE!r}: use N/s, N/min, N/hour or N/day (or empty).")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["shop.throttling.ScopedCreateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"orders": SHOP_ORDER_RATE or None}
+# --- end of cache and rate limits -----------------------------------------------------------------

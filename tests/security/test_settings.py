@@ -100,6 +100,7 @@ def test_the_secret_key_can_come_from_a_file(load, tmp_path):
         ({"DJANGO_ALLOWED_HOSTS": None}, "DJANGO_ALLOWED_HOSTS must name the site's hosts"),
         ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS must name the site's hosts"),
         ({"DJANGO_ENV": "prod"}, "DJANGO_ENV='prod' is unknown"),
+        ({"SHOP_ORDER_RATE": "lots"}, "SHOP_ORDER_RATE='lots'"),
         ({"CACHE_URL": "memcached://x"}, "CACHE_URL='memcached://x'"),
     ],
 )
