@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
 from shop.crud import StillReferenced
@@ -51,7 +51,7 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="orders")
     def orders(self, customer: Customer) -> SafeString:
         if customer._state.adding:
-            return format_html("—")
+            return mark_safe("—")
         url = reverse("admin:orders_order_changelist")
         return format_html('<a href="{}?customer_id={}">orders</a>', url, customer.pk)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from customers import selectors as customers
 from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
@@ -89,7 +89,7 @@ class OrderAdmin(LedgerAdmin):
     def lines(self, order: Order) -> SafeString:
         lines = list(order.lines.all())
         if not lines:
-            return format_html('<span class="quiet">credit only</span>')
+            return mark_safe('<span class="quiet">credit only</span>')
         return format_html_join(", ", "{} \u00d7 {}", ((line.sku, line.quantity) for line in lines))
 
     @admin.display(description="customer", ordering="customer_id")
@@ -108,6 +108,6 @@ class OrderAdmin(LedgerAdmin):
     @admin.display(description="saga", ordering="saga_id")
     def saga(self, order: Order) -> SafeString:
         if order.saga_id is None:
-            return format_html("—")
+            return mark_safe("—")
         url = reverse("admin:saga_sagainstance_change", args=[order.saga_id])
         return format_html('<a href="{}" title="{}">saga {}</a>', url, order.saga_id, short_id(order.saga_id))

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
 
@@ -28,7 +28,7 @@ class PaymentAdmin(LedgerAdmin):
     @admin.display(description="customer", ordering="customer_id")
     def customer(self, payment: Payment) -> SafeString:
         if payment.customer_id is None:
-            return format_html("—")
+            return mark_safe("—")
         url = reverse("admin:customers_customer_change", args=[payment.customer_id])
         return format_html('<a href="{}">{}</a>', url, short_id(payment.customer_id))
 

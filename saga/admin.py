@@ -26,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from . import admin_diagram, services
-from .admin_display import LedgerAdmin, age, badge, duration, ms_field, short_id, shorten, timestamp
+from .admin_display import LedgerAdmin, age, badge, breakable, duration, ms_field, short_id, shorten, timestamp
 from .admin_links import aggregate_link, related_links, search_keys
 from .messaging.relay import outbox_lag_seconds
 from .models import (
@@ -191,20 +191,9 @@ def _report(admin_: admin.ModelAdmin, request: HttpRequest, record: OperatorActi
 
 @admin.register(SagaInstance)
 class SagaInstanceAdmin(LedgerAdmin):
-    list_display = (
-        "saga",
-        "status_badge",
-        "type_version",
-        "aggregate",
-        "current",
-        "attempts",
-        "age",
-        "stuck",
-        "reason",
-        "last_error",
-    )
+    list_display = ("saga", "status_badge", "aggregate", "current", "attempts", "age", "why")
     list_display_links = ("saga",)
-    list_filter = ("status", AttentionFilter, StuckFilter, "type", StartedFilter, "direction")
+    list_filter = ("status", AttentionFilter, StuckFilter, "type", StartedFilter)
     date_hierarchy = "created_at"
     search_fields = ("^id", "^aggregate_id", "^correlation_id")
     search_help_text = "A saga id, an aggregate (order) id or a customer id, whole or its first characters."
@@ -219,17 +208,19 @@ class SagaInstanceAdmin(LedgerAdmin):
 
     @admin.display(description="saga", ordering="id")
     def saga(self, saga: SagaInstance) -> SafeString:
-        return format_html('<code title="{}">{}</code>', saga.id, short_id(saga.id))
+        return format_html(
+            '<code title="{}">{}</code><br><span class="quiet" style="font-weight:normal">{} v{}</span>',
+            saga.id,
+            short_id(saga.id),
+            saga.type,
+            saga.version,
+        )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, saga: SagaInstance) -> SafeString:
         if saga.resolved_at is not None:
             return badge(saga.status, "FAILED · resolved", muted=True)
         return badge(saga.status)
-
-    @admin.display(description="type", ordering="type")
-    def type_version(self, saga: SagaInstance) -> str:
-        return f"{saga.type} v{saga.version}"
 
     @admin.display(description="aggregate", ordering="aggregate_id")
     def aggregate(self, saga: SagaInstance) -> SafeString:
@@ -244,27 +235,27 @@ class SagaInstanceAdmin(LedgerAdmin):
     @admin.display(description="current step", ordering="current_step")
     def current(self, saga: SagaInstance) -> SafeString:
         if not saga.current_step:
-            return format_html('<span class="quiet">—</span>')
+            return mark_safe('<span class="quiet">—</span>')
         arrow = "↩ " if saga.direction == Direction.BACKWARD else ""
-        return format_html("{}{}", arrow, saga.current_step)
+        return format_html("{}{}", arrow, breakable(saga.current_step))
 
     @admin.display(description="age", ordering="created_at")
     def age(self, saga: SagaInstance) -> SafeString:
-        return format_html('<span title="started {}">{}</span>', timestamp(saga.created_at), age(saga.created_at))
-
-    @admin.display(description="stuck")
-    def stuck(self, saga: SagaInstance) -> SafeString:
+        started = format_html('<span title="started {}">{}</span>', timestamp(saga.created_at), age(saga.created_at))
         if not saga_is_stuck(saga):
-            return format_html("")
+            return started
         return format_html(
-            '<span class="saga-stuck" title="not moved since {}">⚠ {}</span>',
+            '{}<br><span class="saga-stuck" title="not moved since {}">⚠ stuck {}</span>',
+            started,
             timestamp(saga.updated_at),
             age(saga.updated_at),
         )
 
-    @admin.display(description="last error")
-    def last_error(self, saga: SagaInstance) -> SafeString:
-        return format_html('<span class="saga-error" title="{}">{}</span>', saga.error, shorten(saga.error, 70))
+    @admin.display(description="reason · last error")
+    def why(self, saga: SagaInstance) -> SafeString:
+        reason = format_html("<strong>{}</strong><br>", breakable(saga.reason)) if saga.reason else ""
+        error = format_html('<span class="saga-error" title="{}">{}</span>', saga.error, shorten(saga.error, 90))
+        return format_html("{}{}", reason, error)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SagaInstance], search_term: str
@@ -280,7 +271,8 @@ class SagaInstanceAdmin(LedgerAdmin):
         return found, duplicates
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+        context = {"is_nav_sidebar_enabled": False, "title": "Sagas", **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     # the saga's page
 
@@ -483,7 +475,7 @@ class SagaPage:
             ("reason", saga.reason or "—"),
         ]
         if saga.error:
-            facts.append(("error", format_html('<pre class="saga-pre">{}</pre>', saga.error)))
+            facts.append(("last error", format_html('<pre class="saga-pre">{}</pre>', saga.error)))
         facts += [
             (
                 "started",
@@ -504,7 +496,7 @@ class SagaPage:
         if saga.resolved_at is not None:
             facts.append(("resolved", timestamp(saga.resolved_at)))
         if saga_is_stuck(saga, self.now):
-            facts.append(("stuck", format_html('<span class="saga-stuck">⚠ should have moved by now</span>')))
+            facts.append(("stuck", mark_safe('<span class="saga-stuck">⚠ should have moved by now</span>')))
         facts.append(("correlation id", format_html("<code>{}</code>", saga.correlation_id)))
         return facts
 
@@ -514,7 +506,8 @@ class SagaPage:
         return admin_diagram.render(self.definition, self.saga, self.steps)
 
     def timeline(self) -> list[dict[str, Any]]:
-        saga = self.saga
+        """Every attempt in the order it was written, the pivot marked where it was passed, and the
+        operators' actions between the attempts they came between."""
         pivot = ""
         waits: dict[str, str] = {}
         if self.definition is not None:
@@ -523,18 +516,21 @@ class SagaPage:
                     pivot = step.name
                 if isinstance(step, Wait):
                     waits[step.name] = step.event
+        operators = list(self.saga.operator_actions.order_by("created_at", "id"))
+        replies = self.saga.data.get(REPLIES_KEY, {})
         rows: list[dict[str, Any]] = []
-        replies = saga.data.get(REPLIES_KEY, {})
         for row in self.steps:
+            while operators and operators[0].created_at <= row.started_at:
+                rows.append(_operator_row(operators.pop(0)))
             end = row.finished_at
+            is_pivot = row.name == pivot and row.kind == SagaStep.Kind.ACTION
             rows.append(
                 {
                     "kind": "step",
-                    "at": row.started_at,
                     "time": timestamp(row.started_at),
                     "name": row.name,
                     "step_kind": row.kind,
-                    "pivot": row.name == pivot and row.kind == SagaStep.Kind.ACTION,
+                    "pivot": is_pivot,
                     "attempt": row.attempt,
                     "status": badge(row.status),
                     "duration": duration(end - row.started_at) if end else f"{age(row.started_at, self.now)} so far",
@@ -543,23 +539,9 @@ class SagaPage:
                     "waited": _waited_for(row, waits, replies),
                 }
             )
-            if row.name == pivot and row.kind == SagaStep.Kind.ACTION and row.status == SagaStep.Status.SUCCEEDED:
-                rows.append({"kind": "pivot", "at": row.finished_at or row.started_at, "name": pivot})
-        for action in saga.operator_actions.all():
-            rows.append(
-                {
-                    "kind": "operator",
-                    "at": action.created_at,
-                    "time": timestamp(action.created_at),
-                    "action": action,
-                    "who": action.username or "system",
-                    "outcome": badge(
-                        {"done": "SUCCEEDED", "nothing": "SKIPPED"}.get(action.outcome, "FAILED"),
-                        action.get_outcome_display(),
-                    ),
-                }
-            )
-        rows.sort(key=lambda r: (r["at"], 0 if r["kind"] == "step" else 1))
+            if is_pivot and row.status == SagaStep.Status.SUCCEEDED:
+                rows.append({"kind": "pivot", "name": pivot})
+        rows.extend(_operator_row(action) for action in operators)
         return rows
 
     def outbox(self) -> list[OutboxMessage]:
@@ -582,9 +564,22 @@ class SagaPage:
         ]
 
 
+def _operator_row(action: OperatorAction) -> dict[str, Any]:
+    outcome = {"done": "SUCCEEDED", "nothing": "SKIPPED"}.get(action.outcome, "FAILED")
+    return {
+        "kind": "operator",
+        "time": timestamp(action.created_at),
+        "action": action,
+        "who": action.username or "system",
+        "outcome": badge(outcome, action.get_outcome_display()),
+    }
+
+
 def _waited_for(row: SagaStep, waits: dict[str, str], replies: dict[str, Any]) -> SafeString | str:
     """The event a wait received, or the command a step sent to a remote participant and its reply."""
     result = row.result if isinstance(row.result, dict) else {}
+    if row.status == SagaStep.Status.SKIPPED:
+        return ""
     if row.name in waits:
         event = waits[row.name]
         if row.status == SagaStep.Status.SUCCEEDED:
@@ -595,7 +590,7 @@ def _waited_for(row: SagaStep, waits: dict[str, str], replies: dict[str, Any]) -
     if row.status == SagaStep.Status.SENT and "command" in result:
         reply = replies.get(result.get("command_id", ""))
         if reply is None:
-            answer = format_html('<span class="quiet">no reply yet</span>')
+            answer = mark_safe('<span class="quiet">no reply yet</span>')
         else:
             answer = format_html(
                 "reply {} {}", "✓ succeeded" if reply.get("ok") else "✗ failed", _compact(reply.get("payload"))
@@ -606,7 +601,7 @@ def _waited_for(row: SagaStep, waits: dict[str, str], replies: dict[str, Any]) -
 
 def _compact(value: Any) -> SafeString:
     if not value:
-        return format_html("")
+        return mark_safe("")
     text = json.dumps(value, separators=(", ", ": "), default=str)
     return format_html('<code class="quiet" title="{}">{}</code>', text, shorten(text, 80))
 
@@ -615,7 +610,7 @@ def data_table(data: Any) -> SafeString:
     """A saga's data as nested tables: keys on the left, lists of objects as tables of their own."""
     if isinstance(data, dict):
         if not data:
-            return format_html('<span class="quiet">(empty)</span>')
+            return mark_safe('<span class="quiet">(empty)</span>')
         rows = format_html_join(
             "", "<tr><th>{}</th><td>{}</td></tr>", ((key, data_table(value)) for key, value in data.items())
         )
@@ -634,10 +629,10 @@ def data_table(data: Any) -> SafeString:
             )
             return format_html('<table class="saga-data saga-data-list"><tr>{}</tr>{}</table>', head, body)
         if not data:
-            return format_html('<span class="quiet">(none)</span>')
+            return mark_safe('<span class="quiet">(none)</span>')
         return format_html_join(", ", "{}", ((data_table(item),) for item in data))
     if data is None:
-        return format_html('<span class="quiet">null</span>')
+        return mark_safe('<span class="quiet">null</span>')
     if isinstance(data, bool):
         return format_html("{}", "yes" if data else "no")
     return format_html("{}", data)
@@ -784,7 +779,7 @@ class DeadLetterAdmin(LedgerAdmin):
     def audit(self, letter: DeadLetter) -> SafeString:
         rows = letter.operator_actions.order_by("created_at")
         if not rows:
-            return format_html('<span class="quiet">none yet</span>')
+            return mark_safe('<span class="quiet">none yet</span>')
         return format_html_join(
             mark_safe("<br>"),
             "{} · {} · {} · {} {}",

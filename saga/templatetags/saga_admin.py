@@ -8,8 +8,9 @@ from django import template
 from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
-from ..admin_display import age, duration, short_id, timestamp
+from ..admin_display import age, badge, duration, short_id, timestamp
 from ..messaging.relay import outbox_lag_seconds
 from ..models import DeadLetter, OutboxMessage, SagaInstance, SagaStatus
 from ..selectors import saga_needs_operator_q, saga_stuck_q
@@ -20,6 +21,16 @@ register = template.Library()
 @register.filter
 def ms(moment: datetime | None) -> str:
     return timestamp(moment)
+
+
+@register.filter
+def status_badge(status: str, label: str = "") -> SafeString:
+    return badge(status, label or None)
+
+
+@register.filter
+def muted_badge(status: str, label: str = "") -> SafeString:
+    return badge(status, label or None, muted=True)
 
 
 @register.inclusion_tag("saga/admin/dashboard.html", takes_context=True)
