@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs Debian's Chromium and its WebDriver for the admin's browser test, when they are missing.
-# Called by tests/admin/browser.py (and `make browser-deps`); needs root and Debian's package registry.
+# Called by tests/admin/browser.py when either is missing; needs root and Debian's package registry.
 set -eu
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
     exit 0

@@ -38,6 +38,7 @@ def wait_until(condition, *, timeout: float = 20, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.timeout(900)  # a fresh machine installs Chromium first
 def test_an_operator_finds_a_failed_saga_retries_it_and_sees_it_complete(
     live_server, sagas, dead_letter, eager_celery, browser
 ):
