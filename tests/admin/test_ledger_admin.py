@@ -154,3 +154,12 @@ def test_a_product_deleted_in_the_admin_is_announced(root, shop):
     assert response.status_code == 302
     assert not inventory_selectors.product_list().filter(pk=product.pk).exists()
     assert OutboxMessage.objects.filter(type="product.deleted", aggregate_id=str(product.pk)).count() == 1
+
+
+def test_a_customer_links_to_their_orders(root, sagas, shop):
+    customer, _ = shop
+    page = root.get(f"/admin/customers/customer/{customer.pk}/change/").content.decode()
+    link = f"/admin/orders/order/?customer_id={customer.pk}"
+    assert link in page
+    orders = root.get(link)
+    assert orders.status_code == 200 and orders.context["cl"].result_count == 5
