@@ -1,5 +1,6 @@
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.decorators import method_decorator
@@ -11,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.apis import SagaFilter, SagaOutput, SagaViewSet
+from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
 from shop.api import UUID_PATTERN, conflicts_as_409
 from shop.money import MAX_DIGITS, PLACES
 from shop.permissions import requires
@@ -159,13 +160,20 @@ class OrderSagaFilter(SagaFilter):
         fields = ("status", "type", "order_id")
 
 
-_OPERATED = extend_schema(request=None, responses={202: OrderSagaOutput, 409: dict})
+def _operated(request: type[serializers.Serializer], status: int = 202) -> Any:
+    """The engine's operator actions, answering with the shop's saga shape."""
+    return extend_schema(request=request, responses={status: OrderSagaOutput, 403: dict, 404: dict, 409: dict})
 
 
-@extend_schema_view(retry=_OPERATED, compensate=_OPERATED)
+@extend_schema_view(
+    retry=_operated(OperatorInput),
+    compensate=_operated(OperatorInput),
+    rewind=_operated(RewindInput),
+    resolve=_operated(ResolveInput, 200),
+)
 class OrderSagaViewSet(SagaViewSet):
     """Sagas with their step history (the place-order saga's aggregate is its order); operators
-    retry or compensate the ones that stopped."""
+    retry, compensate, rewind or resolve the ones that stopped."""
 
     serializer_class = OrderSagaOutput
     filterset_class = OrderSagaFilter

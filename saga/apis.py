@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
@@ -12,6 +12,8 @@ from . import selectors, services
 from .models import SagaInstance, SagaStatus
 from .permissions import requires
 from .rest import UUID_PATTERN, conflicts_as_409
+
+MAX_KEY = 255  # characters of an Idempotency-Key
 
 
 class StepOutput(serializers.Serializer):
@@ -50,8 +52,32 @@ class SagaFilter(filters.FilterSet):
         fields = ("status", "type", "aggregate_id")
 
 
+class OperatorInput(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class RewindInput(OperatorInput):
+    step = serializers.CharField(max_length=100, help_text="The step to run the saga forward again from.")
+
+
+class ResolveInput(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, help_text="Required: how the saga was repaired.")
+
+
+_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The same key sent again gets the first answer and changes nothing.",
+)
+_ERRORS = {403: dict, 404: dict, 409: dict}
+OPERATE = (requires(services.OPERATE_SAGAS),)
+
+
 class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Sagas with their step history; operators retry or compensate the ones that stopped.
+    """Sagas with their step history; operators retry, compensate, rewind or resolve the ones that
+    stopped (each action checks `saga.change_sagainstance` and is written to the audit trail).
     A project that calls its aggregates by a name of its own subclasses this with its serializer
     and filter."""
 
@@ -64,19 +90,48 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     permission_classes = (requires("saga.view_sagainstance"),)
     lookup_value_regex = UUID_PATTERN
 
-    @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
-    @action(detail=True, methods=["post"], permission_classes=[requires("saga.change_sagainstance")])
+    @extend_schema(request=OperatorInput, responses={202: SagaOutput, **_ERRORS}, parameters=[_KEY])
+    @action(detail=True, methods=["post"], permission_classes=OPERATE)
     def retry(self, request: Request, pk: str) -> Response:
-        return self._operate(services.saga_retry)
+        """Resume a FAILED saga where it stopped (a saga still moving is only nudged)."""
+        return self._operate(request, OperatorInput, services.saga_retry)
 
-    @extend_schema(request=None, responses={202: SagaOutput, 409: dict})
-    @action(detail=True, methods=["post"], permission_classes=[requires("saga.change_sagainstance")])
+    @extend_schema(request=OperatorInput, responses={202: SagaOutput, **_ERRORS}, parameters=[_KEY])
+    @action(detail=True, methods=["post"], permission_classes=OPERATE)
     def compensate(self, request: Request, pk: str) -> Response:
-        return self._operate(services.saga_compensate)
+        """Roll back a saga that is stuck or FAILED before its pivot."""
+        return self._operate(request, OperatorInput, services.saga_compensate)
 
-    def _operate(self, operation: Callable[..., object]) -> Response:
+    @extend_schema(request=RewindInput, responses={202: SagaOutput, **_ERRORS}, parameters=[_KEY])
+    @action(detail=True, methods=["post"], permission_classes=OPERATE)
+    def rewind(self, request: Request, pk: str) -> Response:
+        """Run the saga forward again from `step` (never back across its pivot)."""
+        return self._operate(request, RewindInput, services.saga_rewind)
+
+    @extend_schema(request=ResolveInput, responses={200: SagaOutput, **_ERRORS}, parameters=[_KEY])
+    @action(detail=True, methods=["post"], permission_classes=OPERATE)
+    def resolve(self, request: Request, pk: str) -> Response:
+        """Mark a FAILED saga resolved, with a comment; it stays FAILED and is no longer operated."""
+        return self._operate(request, ResolveInput, services.saga_resolve, answer=http.HTTP_200_OK)
+
+    def _operate(
+        self,
+        request: Request,
+        input_class: type[serializers.Serializer],
+        operation: Callable[..., object],
+        answer: int = http.HTTP_202_ACCEPTED,
+    ) -> Response:
         saga = self.get_object()
-        with conflicts_as_409(services.SagaStateConflict, code="saga_state"):
-            operation(saga_id=saga.pk)
+        payload = input_class(data=request.data or {})
+        payload.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 0 < len(key.strip()) <= MAX_KEY:
+            raise serializers.ValidationError({"Idempotency-Key": f"must be 1 to {MAX_KEY} characters."})
+        scoped = f"api:{request.user.pk}:{key}" if key else None
+        with (
+            conflicts_as_409(services.SagaStateConflict, code="saga_state"),
+            conflicts_as_409(services.OperatorKeyReused, code="idempotency_key_reused"),
+        ):
+            operation(saga_id=saga.pk, by=request.user, key=scoped, **payload.validated_data)
         output = self.get_serializer_class()(selectors.saga_get(saga_id=saga.pk))
-        return Response(output.data, status=http.HTTP_202_ACCEPTED)
+        return Response(output.data, status=answer)

@@ -2,7 +2,16 @@
 `saga`, so the migrations stay where they are)."""
 
 from .messaging.models import DeadLetter, InboxMessage, OutboxMessage
-from .orchestration.models import ACTIVE, TERMINAL, Direction, ProcessedCommand, SagaInstance, SagaStatus, SagaStep
+from .orchestration.models import (
+    ACTIVE,
+    TERMINAL,
+    Direction,
+    OperatorAction,
+    ProcessedCommand,
+    SagaInstance,
+    SagaStatus,
+    SagaStep,
+)
 
 __all__ = [
     "ACTIVE",
@@ -10,6 +19,7 @@ __all__ = [
     "DeadLetter",
     "Direction",
     "InboxMessage",
+    "OperatorAction",
     "OutboxMessage",
     "ProcessedCommand",
     "SagaInstance",

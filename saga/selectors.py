@@ -1,10 +1,13 @@
 """Queries of the saga engine."""
 
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .models import SagaInstance
+from .conf import saga_settings
+from .models import ACTIVE, SagaInstance, SagaStatus
 
 
 def saga_list() -> QuerySet[SagaInstance]:
@@ -13,3 +16,32 @@ def saga_list() -> QuerySet[SagaInstance]:
 
 def saga_get(*, saga_id: UUID) -> SagaInstance | None:
     return saga_list().filter(pk=saga_id).first()
+
+
+def saga_stuck_q(now: datetime | None = None) -> Q:
+    """Active sagas that should have moved: past their timer or deadline, or moving (not waiting
+    and not in a backoff) yet unchanged for longer than SAGA_STALL_AFTER. The sweeper re-enqueues
+    these; one that stays here needs a look."""
+    now = now or timezone.now()
+    quiet_since = now - timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
+    moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING])
+    not_backing_off = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    overdue = Q(timer_at__lte=now) | Q(deadline__lte=now) | (moving & not_backing_off & Q(updated_at__lte=quiet_since))
+    return Q(status__in=ACTIVE) & overdue
+
+
+def saga_is_stuck(saga: SagaInstance, now: datetime | None = None) -> bool:
+    """`saga_stuck_q` for one saga in memory."""
+    now = now or timezone.now()
+    if saga.status not in ACTIVE:
+        return False
+    if (saga.timer_at and saga.timer_at <= now) or (saga.deadline and saga.deadline <= now):
+        return True
+    quiet_since = now - timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
+    backing_off = saga.retry_at is not None and saga.retry_at > now
+    return saga.status != SagaStatus.WAITING and not backing_off and saga.updated_at <= quiet_since
+
+
+def saga_needs_operator_q() -> Q:
+    """FAILED sagas nobody has marked resolved."""
+    return Q(status=SagaStatus.FAILED, resolved_at__isnull=True)

@@ -1,35 +1,52 @@
 """The engine's public commands, for contexts and for operators (API, admin, commands)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from .messaging import Envelope, MalformedMessage, catalog, handlers, topic_for
+from .messaging import inbox as inbox_
 from .messaging.inbox import Handlers
-from .models import SagaInstance, SagaStatus
+from .models import DeadLetter, OperatorAction, SagaInstance, SagaStatus
 from .orchestration import engine
 from .orchestration.definition import DefinitionError, SagaDefinition
 from .orchestration.engine import SagaStateConflict
-from .orchestration.participants import Participant, participants, reply_types
+from .orchestration.participants import Participant, command_handlers, participants, reply_types
 from .orchestration.registry import definitions
 from .orchestration.runtime import Runtime
 from .orchestration.scheduling import default_runtime
 
 __all__ = [
+    "OPERATE_DEAD_LETTERS",
+    "OPERATE_SAGAS",
+    "DeadLetterStateConflict",
     "DefinitionError",
+    "OperatorKeyReused",
     "Participant",
     "ReplayPlan",
     "SagaStateConflict",
+    "dead_letter_discard",
+    "dead_letter_replay",
     "participant_register",
     "saga_cancel",
     "saga_compensate",
     "saga_register",
     "saga_replay",
+    "saga_resolve",
     "saga_retry",
+    "saga_rewind",
     "saga_signal",
     "saga_start",
 ]
+
+# The permissions an operator needs (Django model permissions of the saga app).
+OPERATE_SAGAS = "saga.change_sagainstance"
+OPERATE_DEAD_LETTERS = "saga.change_deadletter"
 
 
 def saga_register(definition: SagaDefinition) -> SagaDefinition:
@@ -84,12 +101,225 @@ def saga_cancel(*, saga_id: UUID, reason: str, runtime: Runtime | None = None) -
     return engine.cancel(saga_id, reason, runtime or default_runtime())
 
 
-def saga_retry(*, saga_id: UUID, runtime: Runtime | None = None) -> SagaInstance:
-    return engine.retry(saga_id, runtime or default_runtime())
+# --- operators: each action checks the operator's permission, is safe to repeat, and leaves its
+# OperatorAction row (who, what, when, why, what came of it) in the transaction of its effect.
+# `by` is the operator (None: the system itself, e.g. a management command); `key` is the
+# operator's request key (a confirmation form's token, an API Idempotency-Key): sent again, it gets
+# the first row back and changes nothing. A refused action raises, after its row is written.
 
 
-def saga_compensate(*, saga_id: UUID, runtime: Runtime | None = None) -> SagaInstance:
-    return engine.compensate(saga_id, runtime or default_runtime())
+class OperatorKeyReused(Exception):
+    """The request key was already used for another action or target."""
+
+
+class DeadLetterStateConflict(Exception):
+    """The dead letter's state does not allow the requested action."""
+
+
+def saga_retry(
+    *, saga_id: UUID, by: Any = None, comment: str = "", key: str | None = None, runtime: Runtime | None = None
+) -> OperatorAction:
+    """Resume a FAILED saga where it stopped (or nudge a stuck one); the engine moves it."""
+    rt = runtime or default_runtime()
+    return _operate_saga(
+        OperatorAction.Action.RETRY, saga_id, by, comment, key, lambda saga: _retry(saga, rt), runtime=rt
+    )
+
+
+def saga_compensate(
+    *, saga_id: UUID, by: Any = None, comment: str = "", key: str | None = None, runtime: Runtime | None = None
+) -> OperatorAction:
+    """Roll back a saga that is stuck or FAILED before its pivot."""
+    rt = runtime or default_runtime()
+
+    def compensate(saga: SagaInstance) -> tuple[bool, str]:
+        engine.compensate(saga.id, rt)
+        return True, "rolling back"
+
+    return _operate_saga(OperatorAction.Action.COMPENSATE, saga_id, by, comment, key, compensate, runtime=rt)
+
+
+def saga_rewind(
+    *,
+    saga_id: UUID,
+    step: str,
+    by: Any = None,
+    comment: str = "",
+    key: str | None = None,
+    runtime: Runtime | None = None,
+) -> OperatorAction:
+    """Run the saga forward again from `step` (as `replay_saga --from-step`); participants are
+    idempotent, so a step that already happened changes nothing."""
+    rt = runtime or default_runtime()
+
+    def rewind(saga: SagaInstance) -> tuple[bool, str]:
+        try:
+            engine.rewind(saga.id, step, rt)
+        except DefinitionError as error:
+            raise SagaStateConflict(str(error)) from error
+        return True, f"running again from {step}"
+
+    return _operate_saga(OperatorAction.Action.REWIND, saga_id, by, comment, key, rewind, step=step, runtime=rt)
+
+
+def saga_resolve(
+    *, saga_id: UUID, comment: str, by: Any = None, key: str | None = None, runtime: Runtime | None = None
+) -> OperatorAction:
+    """Mark a FAILED saga resolved, saying how (the comment is required). It stays FAILED."""
+    if not comment.strip():
+        raise ValueError("say how the saga was resolved: a comment is required")
+    rt = runtime or default_runtime()
+
+    def resolve(saga: SagaInstance) -> tuple[bool, str]:
+        if engine.resolve(saga.id, rt):
+            return True, "resolved"
+        return False, "already resolved"
+
+    return _operate_saga(OperatorAction.Action.RESOLVE, saga_id, by, comment, key, resolve, runtime=rt)
+
+
+def _retry(saga: SagaInstance, runtime: Runtime) -> tuple[bool, str]:
+    if saga.status == SagaStatus.FAILED:
+        engine.retry(saga.id, runtime)
+        return True, "resumed"
+    engine.retry(saga.id, runtime)  # refuses what is not moving; a moving saga is only nudged
+    return False, f"already {saga.status}: nudged"
+
+
+def _operate_saga(
+    action: str,
+    saga_id: UUID,
+    by: Any,
+    comment: str,
+    key: str | None,
+    do: Callable[[SagaInstance], tuple[bool, str]],
+    *,
+    runtime: Runtime,
+    step: str = "",
+) -> OperatorAction:
+    _require(by, OPERATE_SAGAS)
+    refused: SagaStateConflict | None = None
+    with transaction.atomic():
+        saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
+        repeated = _repeated(key, action, saga=saga)
+        if repeated is not None:
+            return repeated
+        record = OperatorAction(
+            action=action, saga=saga, comment=comment, step=step, status_before=saga.status, key=key or None
+        )
+        _by(record, by)
+        try:
+            if saga.resolved_at is not None and action != OperatorAction.Action.RESOLVE:
+                raise SagaStateConflict(f"the saga was resolved at {saga.resolved_at:%Y-%m-%d %H:%M:%S}; it stays")
+            with transaction.atomic():
+                changed, detail = do(saga)
+        except SagaStateConflict as conflict:
+            refused = conflict
+            record.outcome, record.detail = OperatorAction.Outcome.REFUSED, str(conflict)
+        else:
+            record.outcome = OperatorAction.Outcome.DONE if changed else OperatorAction.Outcome.NOTHING
+            record.detail = detail
+        saga.refresh_from_db(fields=["status"])
+        record.status_after = saga.status
+        record.save(force_insert=True)
+    if refused is not None:
+        raise refused
+    return record
+
+
+def dead_letter_replay(
+    *, dead_letter_id: int, by: Any = None, comment: str = "", key: str | None = None
+) -> OperatorAction:
+    """Consume a parked message again through the inbox, with the handlers the consumer would
+    use: acted on at most once by its id. A message still unusable stays parked with its new error."""
+    _require(by, OPERATE_DEAD_LETTERS)
+    with transaction.atomic():
+        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
+        repeated = _repeated(key, OperatorAction.Action.REPLAY_DEAD_LETTER, dead_letter=letter)
+        if repeated is not None:
+            return repeated
+        record = OperatorAction(
+            action=OperatorAction.Action.REPLAY_DEAD_LETTER, dead_letter=letter, comment=comment, key=key or None
+        )
+        _by(record, by)
+        if letter.resolution:
+            record.outcome, record.detail = OperatorAction.Outcome.NOTHING, f"already {letter.resolution}"
+        else:
+            try:
+                with transaction.atomic():
+                    outcome = inbox_.redeliver(letter, using=_handlers_for(letter.topic))
+            except MalformedMessage as error:
+                letter.error = str(error)
+                letter.save(update_fields=["error"])
+                record.outcome, record.detail = OperatorAction.Outcome.FAILED, f"still unusable: {error}"
+            else:
+                letter.resolution, letter.resolved_at = DeadLetter.Resolution.REPLAYED, timezone.now()
+                letter.save(update_fields=["resolution", "resolved_at"])
+                record.outcome = OperatorAction.Outcome.DONE
+                record.detail = (
+                    "processed" if outcome == "processed" else "its id was consumed before: not acted on again"
+                )
+        record.save(force_insert=True)
+        return record
+
+
+def dead_letter_discard(*, dead_letter_id: int, comment: str, by: Any = None, key: str | None = None) -> OperatorAction:
+    """Set a parked message aside for good, saying why (the comment is required)."""
+    if not comment.strip():
+        raise ValueError("say why the message is discarded: a comment is required")
+    _require(by, OPERATE_DEAD_LETTERS)
+    with transaction.atomic():
+        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
+        repeated = _repeated(key, OperatorAction.Action.DISCARD_DEAD_LETTER, dead_letter=letter)
+        if repeated is not None:
+            return repeated
+        record = OperatorAction(
+            action=OperatorAction.Action.DISCARD_DEAD_LETTER, dead_letter=letter, comment=comment, key=key or None
+        )
+        _by(record, by)
+        if letter.resolution:
+            record.outcome, record.detail = OperatorAction.Outcome.NOTHING, f"already {letter.resolution}"
+        else:
+            letter.resolution, letter.resolved_at = DeadLetter.Resolution.DISCARDED, timezone.now()
+            letter.save(update_fields=["resolution", "resolved_at"])
+            record.outcome, record.detail = OperatorAction.Outcome.DONE, "discarded"
+        record.save(force_insert=True)
+        return record
+
+
+def _handlers_for(topic: str) -> Handlers:
+    """The handlers that would have consumed a message of `topic`: a participant's commands on its
+    command topic (run_participant), else those of consume_events."""
+    for participant in participants.all():
+        if topic == topic_for(f"{participant.context}_commands"):
+            return command_handlers(participant)
+    return inbound()[2]
+
+
+def _require(by: Any, permission: str) -> None:
+    if by is not None and not by.has_perm(permission):
+        raise PermissionDenied(f"You need the {permission} permission.")
+
+
+def _by(record: OperatorAction, by: Any) -> None:
+    if by is not None and getattr(by, "is_authenticated", False):
+        record.user = by
+        record.username = by.get_username()
+
+
+def _repeated(
+    key: str | None, action: str, *, saga: SagaInstance | None = None, dead_letter: DeadLetter | None = None
+) -> OperatorAction | None:
+    """The action already taken under this request key, if any."""
+    if not key:
+        return None
+    done = OperatorAction.objects.filter(key=key).first()
+    if done is None:
+        return None
+    target = (saga.pk if saga else None, dead_letter.pk if dead_letter else None)
+    if done.action != action or (done.saga_id, done.dead_letter_id) != target:
+        raise OperatorKeyReused(f"the key {key!r} was used for another action ({done.action})")
+    return done
 
 
 @dataclass(frozen=True)
@@ -121,6 +351,8 @@ def saga_replay(
 def _replay_plan(saga: SagaInstance, from_step: str | None) -> ReplayPlan:
     if saga.status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED):
         return ReplayPlan(saga.id, "nothing", f"already {saga.status}; nothing to do")
+    if saga.resolved_at is not None:
+        return ReplayPlan(saga.id, "nothing", f"{saga.status}, resolved by an operator; nothing to do")
     if from_step:
         engine.definition_of(saga).step_named(from_step)
         return ReplayPlan(saga.id, "rewind", f"{saga.status} at {saga.current_step or '-'}: run again from {from_step}")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from customers.apis import CustomerViewSet
@@ -29,6 +29,8 @@ urlpatterns = [
     path("api/health", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Both served with their assets from drf-spectacular-sidecar: no CDN, no web font.
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="shop/redoc.html"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include(router.urls)),
 ]

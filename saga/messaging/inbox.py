@@ -109,15 +109,7 @@ def consume(
     `lenient`: the topic carries other messages too (a participant's events beside its replies),
     so a type without a handler is ignored rather than parked."""
     try:
-        message = parse(value, topic)
-        if lenient and not using.knows(message.type):
-            return "ignored"
-        handler = using.get(message.type)
-        with transaction.atomic():
-            if not _first_sight(message):
-                return "duplicate"
-            _handle(handler, message)
-        return "processed"
+        return _consume(topic, value, key, using, lenient)
     except MalformedMessage as error:
         DeadLetter.objects.create(
             topic=topic,
@@ -131,6 +123,25 @@ def consume(
         return "parked"
 
 
+def _consume(topic: str, value: bytes | None, key: bytes | None, using: Handlers, lenient: bool) -> str:
+    message = parse(value, topic)
+    if lenient and not using.knows(message.type):
+        return "ignored"
+    handler = using.get(message.type)
+    with transaction.atomic():
+        if not _first_sight(message, key):
+            return "duplicate"
+        _handle(handler, message)
+    return "processed"
+
+
+def redeliver(letter: DeadLetter, *, using: Handlers) -> str:
+    """Consume a parked message again, as the consumer would: through the inbox, so a message
+    whose id was already acted on is not acted on twice. Returns "processed" or "duplicate";
+    raises MalformedMessage when it still cannot be used (the caller keeps the dead letter)."""
+    return _consume(letter.topic, letter.value.encode(), letter.key.encode(), using, lenient=False)
+
+
 def _handle(handler: Handler, message: Envelope) -> None:
     """A database failure is retried (the message comes again); any other failure of a handler
     means the message itself is unusable, and it is parked."""
@@ -142,9 +153,15 @@ def _handle(handler: Handler, message: Envelope) -> None:
         raise MalformedMessage(f"{message.type} could not be handled: {type(error).__name__}: {error}") from error
 
 
-def _first_sight(message: Envelope) -> bool:
+def _first_sight(message: Envelope, key: bytes | None) -> bool:
     _, created = InboxMessage.objects.get_or_create(
-        id=message.id, defaults={"topic": message.topic, "type": message.type}
+        id=message.id,
+        defaults={
+            "topic": message.topic,
+            "type": message.type,
+            "correlation_id": message.correlation_id,
+            "key": _text(key)[:200],
+        },
     )
     return created
 

@@ -41,6 +41,9 @@ class InboxMessage(models.Model):
     id = models.UUIDField(primary_key=True)
     topic = models.CharField(max_length=200)
     type = models.CharField(max_length=100)
+    # The envelope's correlation id and the Kafka key, so the admin can show a conversation's messages.
+    correlation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    key = models.CharField(max_length=200, blank=True, default="", db_index=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -48,7 +51,12 @@ class InboxMessage(models.Model):
 
 
 class DeadLetter(models.Model):
-    """A message the consumer could not use (bad JSON, unknown type, missing fields)."""
+    """A message the consumer could not use (bad JSON, unknown type, missing fields), until an
+    operator replays it (through the inbox, so at most once) or discards it."""
+
+    class Resolution(models.TextChoices):
+        REPLAYED = "replayed"
+        DISCARDED = "discarded"
 
     topic = models.CharField(max_length=200)
     partition = models.IntegerField()
@@ -57,6 +65,8 @@ class DeadLetter(models.Model):
     value = models.TextField()
     error = models.TextField()
     received_at = models.DateTimeField(auto_now_add=True)
+    resolution = models.CharField(max_length=10, choices=Resolution.choices, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

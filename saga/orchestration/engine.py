@@ -215,6 +215,21 @@ def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
         return saga
 
 
+def resolve(saga_id: UUID, runtime: Runtime) -> bool:
+    """Operator: mark a FAILED saga resolved (someone repaired what it left by hand). It stays
+    FAILED, the status the contract knows, and is no longer moved by the engine or counted as
+    needing an operator. False when it was resolved already."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        if saga.status != SagaStatus.FAILED:
+            raise SagaStateConflict(f"a {saga.status} saga cannot be resolved: only a FAILED one")
+        if saga.resolved_at is not None:
+            return False
+        saga.resolved_at = runtime.clock.now()
+        saga.save(update_fields=["resolved_at", "updated_at"])
+        return True
+
+
 def _forgive_deadline_after_pivot(saga: SagaInstance, definition: SagaDefinition) -> None:
     """An operator resuming a saga past its pivot takes over from its deadline, which would
     otherwise fail it again at once: after the pivot the only way is forward."""

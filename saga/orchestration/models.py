@@ -1,8 +1,12 @@
-"""The saga engine's state: instances, their step history, and the commands participants served."""
+"""The saga engine's state: instances, their step history, the commands participants served, and
+what operators did to sagas and dead letters."""
 
 import uuid
 
+from django.conf import settings
 from django.db import models
+
+from ..messaging.models import DeadLetter
 
 
 class SagaStatus(models.TextChoices):
@@ -48,6 +52,9 @@ class SagaInstance(models.Model):
     # When the current wait gives up on its event.
     timer_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # An operator marked this FAILED saga resolved (its status stays FAILED: the contract's statuses
+    # are the engine's; the comment and who did it are in its OperatorAction rows).
+    resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,3 +134,52 @@ class SagaDefinitionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} v{self.version}"
+
+
+class OperatorAction(models.Model):
+    """The audit trail of operators: who did what to which saga or dead letter, when, why, and
+    what came of it. Written in the transaction of the action itself (or, for an action the
+    state refused, on its own), never changed afterwards."""
+
+    class Action(models.TextChoices):
+        RETRY = "retry"
+        COMPENSATE = "compensate"
+        REWIND = "rewind"
+        RESOLVE = "resolve"
+        REPLAY_DEAD_LETTER = "replay_dead_letter", "replay dead letter"
+        DISCARD_DEAD_LETTER = "discard_dead_letter", "discard dead letter"
+
+    class Outcome(models.TextChoices):
+        DONE = "done"
+        NOTHING = "nothing", "nothing to do"  # repeated: the first one did it
+        REFUSED = "refused"  # the state did not allow it; nothing changed
+        FAILED = "failed"  # tried, and it did not work (a dead letter still unusable)
+
+    action = models.CharField(max_length=24, choices=Action.choices)
+    saga = models.ForeignKey(
+        SagaInstance, null=True, blank=True, on_delete=models.PROTECT, related_name="operator_actions"
+    )
+    dead_letter = models.ForeignKey(
+        DeadLetter, null=True, blank=True, on_delete=models.PROTECT, related_name="operator_actions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, help_text="Kept when the user is deleted; empty: the system.")
+    comment = models.TextField(blank=True, default="")
+    step = models.CharField(max_length=100, blank=True, default="", help_text="The step a rewind went back to.")
+    status_before = models.CharField(max_length=12, blank=True, default="")
+    status_after = models.CharField(max_length=12, blank=True, default="")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    detail = models.TextField(blank=True, default="")
+    # The operator's request key (a confirmation form's token, an API Idempotency-Key): the same
+    # key sent again gets this row back and changes nothing.
+    key = models.CharField(max_length=300, null=True, blank=True, unique=True)  # unique: NULL when none is given
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        target = f"saga {self.saga_id}" if self.saga_id else f"dead letter {self.dead_letter_id}"
+        return f"{self.action} of {target} by {self.username or 'system'}: {self.outcome}"

@@ -71,6 +71,9 @@ class Participants:
         except KeyError:
             raise LookupError(f"no participant named {name!r} is registered") from None
 
+    def all(self) -> list[Participant]:
+        return list(self._by_name.values())
+
     def remote(self) -> list[Participant]:
         return [self.get(name) for name in saga_settings.SAGA_REMOTE_PARTICIPANTS]
 
