@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from .urlmap import SAMPLE_ID, Endpoint, endpoints
 
 # The only project endpoints anyone may call: GET /api/health, the OpenAPI schema, Swagger UI.
-PUBLIC = {"health", "schema", "docs"}
+PUBLIC = {"health", "schema", "docs", "redoc"}
 # Other URL namespaces, each with its own rule: the session login form of the browsable API is
 # public by nature; the admin requires staff (test_admin.py).
 OTHER_RULES = {"rest_framework", "admin"}

@@ -38,6 +38,8 @@ REQUIRED = {
     ("GET", "/api/sagas/{id}"): "saga.view_sagainstance",
     ("POST", "/api/sagas/{id}/retry"): "saga.change_sagainstance",
     ("POST", "/api/sagas/{id}/compensate"): "saga.change_sagainstance",
+    ("POST", "/api/sagas/{id}/rewind"): "saga.change_sagainstance",
+    ("POST", "/api/sagas/{id}/resolve"): "saga.change_sagainstance",
 }
 PUBLIC = {("GET", "/api/health")}
 
@@ -63,6 +65,8 @@ def bodies(shop: dict) -> dict[tuple[str, str], dict]:
         ("PUT", "/api/products/{id}"): product,
         ("PATCH", "/api/products/{id}"): {"name": "Renamed"},
         ("POST", "/api/orders"): {"customer_id": str(shop["customers"]), "amount": "1.00"},
+        ("POST", "/api/sagas/{id}/rewind"): {"step": "reserve_stock"},
+        ("POST", "/api/sagas/{id}/resolve"): {"comment": "checked by hand"},
     }
 
 

@@ -49,6 +49,7 @@ ALLOWED = [
     ("hard-coded secret", "pw", "tests/*", "users of throwaway test databases"),
     ("hard-coded secret", "a-long-password", "tests/*", "users of throwaway test databases"),
     ("hard-coded secret", "x", "tests/*", "a wrong CSRF token"),
+    ("hard-coded secret", "t", "tests/admin/*", "an operator form's once-only token, refused for lack of permission"),
     ("hard-coded secret", "short", "tests/security/test_settings.py", "a weak key production refuses"),
     ("hard-coded secret", "ab", "tests/security/test_settings.py", "a weak key production refuses"),
     ("hard-coded secret", "django-insecure-", "tests/security/test_settings.py", "a weak key production refuses"),
