@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--saga", help="messages of this saga (its correlation id)")
+        parser.add_argument("--saga", help="messages of this saga (the saga id: their correlation_id)")
         parser.add_argument("--order", help="messages keyed by this order id")
         parser.add_argument("--since", help="messages created at or after this ISO 8601 time")
         parser.add_argument("--dry-run", action="store_true", help="count them, change nothing")
