@@ -86,3 +86,23 @@ def test_metrics_need_the_saga_view_permission_or_the_token(settings):
     settings.SAGA_METRICS_TOKEN = "s3cret-token"
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser):
+    import json
+    from pathlib import Path
+
+    operator = APIClient()
+    operator.force_login(superuser)
+    exposed = set(re.findall(r"^# TYPE (\w+) (\w+)", scrape(operator), re.MULTILINE))
+    names = {name for name, _ in exposed}
+    names |= {f"{n}_total" for n, kind in exposed if kind == "counter"}
+    names |= {f"{n}_{part}" for n, kind in exposed if kind == "histogram" for part in ("bucket", "sum", "count")}
+    dashboard = json.loads((Path(__file__).parents[2] / "ops" / "grafana-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(saga_\w+)", target["expr"])
+    }
+    assert asked and asked <= names, asked - names
