@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from inventory import selectors as inventory
 from inventory.services import Line
 from saga import services as sagas
-from saga.messaging import current_correlation_id, publish
+from saga.messaging import publish
 
 from .models import Order, OrderLine
 from .saga_data import PlaceOrderData
@@ -174,13 +174,8 @@ def _start_saga(order: Order, lines: list[OrderLine]) -> UUID:
         fulfillment=order.fulfillment,
         lines=tuple(Line(product_id=line.product_id, quantity=line.quantity) for line in lines),
     )
-    correlation = current_correlation_id()
-    saga = sagas.saga_start(
-        name=PLACE_ORDER,
-        aggregate_id=order.pk,
-        data=data.to_data(),
-        correlation_id=UUID(correlation) if correlation else None,
-    )
+    # The engine records the id of the HTTP request being served (request_id) with the saga.
+    saga = sagas.saga_start(name=PLACE_ORDER, aggregate_id=order.pk, data=data.to_data())
     return saga.id
 
 

@@ -497,7 +497,7 @@ class SagaPage:
             facts.append(("resolved", timestamp(saga.resolved_at)))
         if saga_is_stuck(saga, self.now):
             facts.append(("stuck", mark_safe('<span class="saga-stuck">⚠ should have moved by now</span>')))
-        facts.append(("correlation id", format_html("<code>{}</code>", saga.correlation_id)))
+        facts.append(("request id", format_html("<code>{}</code>", saga.correlation_id)))
         return facts
 
     def diagram(self) -> SafeString:

@@ -33,7 +33,8 @@ class SagaOutput(serializers.Serializer):
     status = serializers.CharField()
     current_step = serializers.CharField()
     aggregate_id = serializers.UUIDField()
-    correlation_id = serializers.UUIDField()
+    # The HTTP request that placed it (X-Request-ID); the saga's own id is the messages' correlation_id.
+    request_id = serializers.UUIDField(source="correlation_id")
     error = serializers.CharField()
     attempts = serializers.IntegerField()
     deadline = serializers.DateTimeField(allow_null=True)

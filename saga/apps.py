@@ -9,6 +9,11 @@ class SagaConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
         from .messaging import messages_declare
+        from .observability import celery_signals
+        from .observability.logs import install_record_factory
+
+        install_record_factory()  # log records carry the ids of the saga, request and step at hand
+        celery_signals.connect()
 
         # The engine's own events, on saga_events; every payload has saga_id, saga_type, aggregate_id.
         messages_declare(

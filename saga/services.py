@@ -81,14 +81,15 @@ def inbound() -> tuple[list[str], list[str], Handlers]:
 
 
 def saga_start(
-    *, name: str, aggregate_id: UUID, data: dict, correlation_id: UUID | None = None, runtime: Runtime | None = None
+    *, name: str, aggregate_id: UUID, data: dict, request_id: UUID | None = None, runtime: Runtime | None = None
 ) -> SagaInstance:
-    """Start the newest version of saga `name` in the caller's transaction."""
+    """Start the newest version of saga `name` in the caller's transaction. `request_id`: the HTTP
+    request behind it (by default the one being served, if any)."""
     return engine.start(
         definitions.latest(name),
         aggregate_id=aggregate_id,
         data=data,
-        correlation_id=correlation_id,
+        request_id=request_id,
         runtime=runtime or default_runtime(),
     )
 

@@ -246,18 +246,29 @@ OUTBOX_LAG_DEGRADED_SECONDS = float(env("OUTBOX_LAG_DEGRADED_SECONDS", "60"))
 
 SHOP_ACCEPTANCE_TIMEOUT = int(env("SHOP_ACCEPTANCE_TIMEOUT", "1800"))
 
+# --- Logging ---------------------------------------------------------------------------------------
+# One JSON object a line in production, readable lines in development (LOG_FORMAT=json|console
+# overrides). Lines about a request, a saga or a message carry request_id, saga_id, order_id, step
+# and attempt (shop/logging.py).
+LOG_FORMAT = env("LOG_FORMAT", "json" if PRODUCTION else "console").strip().lower()
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or console.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "shop.logging.json_formatter"},
+        "console": {"()": "shop.logging.console_formatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
     # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
     "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")}},
 }
+# /metrics (Prometheus): a logged-in user with saga.view_sagainstance, or this bearer token.
+SAGA_METRICS_TOKEN = env("SAGA_METRICS_TOKEN", "")
+# --- end of logging ------------------------------------------------------------------------------
 
 # Sagas: a moving saga that has not moved for SAGA_STALL_AFTER seconds is re-enqueued by the
 # sweeper, which runs every SAGA_SWEEP_INTERVAL seconds (Celery beat).

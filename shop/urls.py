@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from customers.apis import CustomerViewSet
 from inventory.apis import ProductViewSet
 from orders.apis import OrderSagaViewSet, OrderViewSet
+from saga.observability.metrics import metrics_view
 
 from .health import health
 
@@ -27,6 +28,8 @@ router.register("sagas", OrderSagaViewSet, basename="saga")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", health, name="health"),
+    # Prometheus: staff with the saga view permission, or the bearer token SAGA_METRICS_TOKEN.
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Both served with their assets from drf-spectacular-sidecar: no CDN, no web font.

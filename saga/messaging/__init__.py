@@ -9,7 +9,7 @@ It knows nothing of sagas. Apps use what this module exports:
 """
 
 from .catalog import COMMANDS, EVENTS, catalog, topic_for
-from .context import caused_by, current_correlation_id
+from .context import caused_by, current_request_id
 from .inbox import Envelope, Handler, MalformedMessage, handlers
 from .outbox import publish, publish_status
 
@@ -20,7 +20,7 @@ __all__ = [
     "Handler",
     "MalformedMessage",
     "caused_by",
-    "current_correlation_id",
+    "current_request_id",
     "message_handler_register",
     "messages_declare",
     "publish",

@@ -19,6 +19,8 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from ..conf import saga_settings
+from ..observability.context import bound
+from ..observability.counters import CONSUMED
 from .models import DeadLetter, InboxMessage
 
 log = logging.getLogger(__name__)
@@ -104,10 +106,29 @@ def consume(
     key: bytes | None = None,
     using: Handlers = handlers,
     lenient: bool = False,
+    headers: Iterable[tuple[str, bytes | None]] = (),
 ) -> str:
     """Act on one message once. Returns "processed", "duplicate", "ignored" or "parked".
     `lenient`: the topic carries other messages too (a participant's events beside its replies),
-    so a type without a handler is ignored rather than parked."""
+    so a type without a handler is ignored rather than parked. Log lines meanwhile carry the
+    request id of the message's `request_id` header."""
+    with bound(request_id=_header(headers, "request_id")):
+        outcome = _consume_or_park(topic, value, partition, offset, key, using, lenient)
+    CONSUMED.labels(topic=topic, outcome=outcome).inc()
+    return outcome
+
+
+def _header(headers: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    raw = next((value for key, value in headers if key == name), None)
+    try:
+        return str(UUID(raw.decode())) if raw else None
+    except ValueError:
+        return None
+
+
+def _consume_or_park(
+    topic: str, value: bytes | None, partition: int, offset: int, key: bytes | None, using: Handlers, lenient: bool
+) -> str:
     try:
         return _consume(topic, value, key, using, lenient)
     except MalformedMessage as error:
@@ -216,6 +237,7 @@ class Consumer:
                             key=record.key,
                             using=self.using,
                             lenient=record.topic in self.lenient_topics,
+                            headers=record.headers or (),
                         )
                         self.counts[outcome] += 1
                 if batch:

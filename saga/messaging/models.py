@@ -21,6 +21,8 @@ class OutboxMessage(models.Model):
     payload = models.JSONField(default=dict)
     correlation_id = models.UUIDField(null=True, blank=True)
     causation_id = models.UUIDField(null=True, blank=True)
+    # The HTTP request behind it (sent as the Kafka header request_id, for the logs downstream).
+    request_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

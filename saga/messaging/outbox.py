@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .catalog import catalog, topic_for
-from .context import current_cause, current_correlation_id
+from .context import current_cause, current_request_id
 from .models import OutboxMessage
 
 SCHEMA_VERSION = 1
@@ -27,8 +27,8 @@ def publish(
     """Write one message of a declared `type` to the outbox, in the caller's transaction."""
     declared = catalog.get(type)
     cause = current_cause()
-    request = current_correlation_id()
-    correlation_id = correlation_id or cause.correlation_id or (UUID(request) if request else None)
+    correlation_id = correlation_id or cause.correlation_id
+    request = current_request_id()
     message_id = uuid4()
     return OutboxMessage.objects.create(
         id=message_id,
@@ -37,9 +37,10 @@ def publish(
         aggregate_id=str(key),
         type=type,
         payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
-        # A message caused by no saga or request starts a conversation of its own.
+        # A message caused by no saga starts a conversation of its own.
         correlation_id=correlation_id or message_id,
         causation_id=causation_id or cause.causation_id,
+        request_id=UUID(request) if request else None,
     )
 
 

@@ -25,6 +25,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..conf import saga_settings
+from ..observability.counters import RELAY_SENT
 from .catalog import catalog, topic_for
 from .models import OutboxMessage
 from .outbox import envelope
@@ -124,6 +125,8 @@ class Relay:
             acknowledged.append(row.position)
         OutboxMessage.objects.filter(position__in=acknowledged).update(sent_at=timezone.now())
         self.sent_total += len(acknowledged)
+        for row in rows[: len(acknowledged)]:
+            RELAY_SENT.labels(topic=row.topic).inc()
         if len(acknowledged) < len(rows):
             raise futures[len(acknowledged)].exception or KafkaError("a message was not acknowledged")
         return len(acknowledged)
@@ -207,7 +210,11 @@ def _value(row: OutboxMessage) -> bytes:
 
 
 def _headers(row: OutboxMessage) -> list[tuple[str, bytes]]:
-    return [("type", row.type.encode()), ("correlation_id", str(row.correlation_id).encode())]
+    """The type, the saga (correlation id) and, when an HTTP request caused it, its request id."""
+    headers = [("type", row.type.encode()), ("correlation_id", str(row.correlation_id).encode())]
+    if row.request_id is not None:
+        headers.append(("request_id", str(row.request_id).encode()))
+    return headers
 
 
 def outbox_lag_seconds() -> float:

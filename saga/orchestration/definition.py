@@ -80,7 +80,7 @@ class StepContext(Generic[D]):
     """What an action or compensation sees: the saga's data (changes are saved) and its ids."""
 
     saga_id: UUID
-    correlation_id: UUID
+    request_id: UUID  # the HTTP request that started the saga (its own id when none did)
     data: dict[str, Any]
     now: datetime
     attempt: int = 1

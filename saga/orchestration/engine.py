@@ -12,17 +12,20 @@ Everything is decided from the database; a Celery message only says "look at sag
 """
 
 import copy
+import functools
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from ..messaging import caused_by, publish
+from ..observability.context import bound, current_request_id, note_saga
 from . import participants
 from .definition import (
     AnyStep,
@@ -47,6 +50,21 @@ MAX_HOOK_FAILURES = 5  # failures of a definition's hooks before the saga stops 
 HOOK_RETRY = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
 DEFAULT_REPLY_TIMEOUT = 30.0  # seconds a step without a timeout waits for a remote reply
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _log_scope(function: Callable[P, R]) -> Callable[P, R]:
+    """Log lines inside carry the ids of the saga being handled (set whenever its row is locked),
+    and none of them leak to what the caller does next."""
+
+    @functools.wraps(function)
+    def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
+        with bound():
+            return function(*args, **kwargs)
+
+    return scoped
+
 
 class SagaStateConflict(Exception):
     """The saga's state does not allow the requested action."""
@@ -61,18 +79,22 @@ class Claim:
 
 
 def start(
-    definition: SagaDefinition, *, aggregate_id: UUID, data: dict, runtime: Runtime, correlation_id: UUID | None = None
+    definition: SagaDefinition, *, aggregate_id: UUID, data: dict, runtime: Runtime, request_id: UUID | None = None
 ) -> SagaInstance:
-    """Create the saga in the caller's transaction; it starts moving once that commits."""
+    """Create the saga in the caller's transaction; it starts moving once that commits. Its
+    request id is `request_id`, or that of the HTTP request being served, or else its own id.
+    The caller's log lines carry the saga's ids from here on."""
     definitions.checked(definition)  # its steps are those its version has always had
     now = runtime.clock.now()
     saga_id = uuid4()
+    serving = current_request_id()
     saga = SagaInstance(
         id=saga_id,
         type=definition.name,
         version=definition.version,
         aggregate_id=aggregate_id,
-        correlation_id=correlation_id or saga_id,
+        # The column keeps its historical name; it holds the request id (the API says request_id).
+        correlation_id=request_id or (UUID(serving) if serving else saga_id),
         data=data,
         current_step=definition.steps[0].name,
         wake_at=now + timedelta(seconds=runtime.stall_after),
@@ -80,11 +102,14 @@ def start(
     if definition.deadline is not None:
         saga.deadline = now + timedelta(seconds=definition.deadline(_context(saga, definition, now)))
     saga.save(force_insert=True)
+    note_saga(saga)
+    log.info("saga %s v%s started", saga.type, saga.version)
     _announce(saga, "saga.started", version=saga.version)
     runtime.schedule(saga.id, 0)
     return saga
 
 
+@_log_scope
 def advance(saga_id: UUID, runtime: Runtime) -> None:
     """Move the saga as far as it can go now: through every step, stopping at a wait, a backoff
     or its end. Returns at once if another process is advancing it."""
@@ -108,6 +133,7 @@ def _runnable(saga_id: UUID, runtime: Runtime) -> bool:
     return SagaInstance.objects.filter(moving | expired, pk=saga_id).exists()
 
 
+@_log_scope
 def signal(saga_id: UUID, event: str, payload: dict | None, runtime: Runtime) -> bool:
     """Deliver `event`. Ends the wait for it, or is kept for a wait still ahead (even one the
     saga is about to enter). False when the saga can no longer use it: finished, rolling back,
@@ -146,6 +172,7 @@ def _wait_ahead(saga: SagaInstance, definition: SagaDefinition, event: str, now:
     return any(isinstance(step, Wait) and step.event == event and step.when(ctx) for step in definition.steps[first:])
 
 
+@_log_scope
 def cancel(saga_id: UUID, reason: str, runtime: Runtime) -> bool:
     """Roll the saga back with `reason`, if it has not passed its pivot."""
     with transaction.atomic():
@@ -158,6 +185,7 @@ def cancel(saga_id: UUID, reason: str, runtime: Runtime) -> bool:
         return True
 
 
+@_log_scope
 def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
     """Operator: resume a FAILED saga where it stopped (or nudge a stuck one)."""
     with transaction.atomic():
@@ -175,6 +203,7 @@ def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
         return saga
 
 
+@_log_scope
 def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
     """Operator: roll back a saga that is stuck or FAILED before its pivot."""
     with transaction.atomic():
@@ -194,6 +223,7 @@ def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
         return saga
 
 
+@_log_scope
 def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
     """Operator: run the saga forward again from `step_name` (participants are idempotent, so
     steps that already happened change nothing)."""
@@ -215,6 +245,7 @@ def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
         return saga
 
 
+@_log_scope
 def resolve(saga_id: UUID, runtime: Runtime) -> bool:
     """Operator: mark a FAILED saga resolved (someone repaired what it left by hand). It stays
     FAILED, the status the contract knows, and is no longer moved by the engine or counted as
@@ -348,6 +379,7 @@ def _claim_attempt(
     # advisory lock, so the extra doorbell is harmless.
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
     saga.save()
+    note_saga(saga)
     row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
     return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
 
@@ -461,6 +493,7 @@ def _await_reply(
     return False
 
 
+@_log_scope
 def deliver_reply(saga_id: UUID, command_id: UUID, ok: bool, payload: dict, runtime: Runtime) -> bool:
     """A remote participant answered. If the saga waits for this very command (its step and
     attempt: command ids name both), keep the reply and run the step again; a late or repeated
@@ -584,6 +617,7 @@ def _end(saga: SagaInstance, status: str) -> None:
     if status != SagaStatus.FAILED:
         saga.current_step = ""
     saga.save()
+    log.info("saga %s %s", saga.type, status)
     details: dict[str, str] = {}
     if status == SagaStatus.COMPENSATED:
         details = {"reason": saga.reason}
@@ -615,7 +649,7 @@ def _context(
 ) -> StepContext[Any]:
     return StepContext(
         saga_id=saga.id,
-        correlation_id=saga.correlation_id,
+        request_id=saga.correlation_id,
         data=copy.deepcopy(saga.data),
         now=now,
         attempt=max(saga.attempts, 1),
@@ -653,6 +687,8 @@ def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "") ->
     row.error = error
     row.finished_at = runtime.clock.now()
     row.save(update_fields=["status", "error", "finished_at"])
+    seconds = (row.finished_at - row.started_at).total_seconds()
+    log.info("%s %s attempt %d: %s in %.3fs", row.kind, row.name, row.attempt, status, seconds)
 
 
 def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: str = "", result: object = None) -> None:
@@ -660,7 +696,9 @@ def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: st
 
 
 def _locked(saga_id: UUID) -> SagaInstance:
-    return SagaInstance.objects.select_for_update().get(pk=saga_id)
+    saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
+    note_saga(saga)
+    return saga
 
 
 def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:

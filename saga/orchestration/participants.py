@@ -22,6 +22,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from ..conf import saga_settings
 from ..messaging import COMMANDS, caused_by, messages_declare, publish
 from ..messaging.inbox import Envelope, Handlers, MalformedMessage
+from ..observability.context import bound
 from .definition import StepContext
 from .models import ProcessedCommand
 
@@ -146,7 +147,7 @@ def _serve(participant: Participant, command: str, function: Command, message: E
     args = message.field("args")
     if not isinstance(args, dict):
         raise MalformedMessage(f"{command}: args is not an object")
-    with caused_by(message.correlation_id, command_id):
+    with caused_by(message.correlation_id, command_id), bound(saga_id=message.correlation_id, step=command):
         result, outcome = _run_once(participant, command, function, command_id, args)
         publish(
             type=f"{command}.{outcome}",

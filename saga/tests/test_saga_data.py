@@ -131,9 +131,7 @@ def test_a_definition_is_made_of_its_named_functions():
 
 
 def test_a_context_without_a_data_class_says_so():
-    ctx: StepContext[Any] = StepContext(
-        saga_id=uuid.uuid4(), correlation_id=uuid.uuid4(), data={}, now=datetime.now(UTC)
-    )
+    ctx: StepContext[Any] = StepContext(saga_id=uuid.uuid4(), request_id=uuid.uuid4(), data={}, now=datetime.now(UTC))
     with pytest.raises(DefinitionError, match="names no data class"):
         _ = ctx.saga_data
 

@@ -4,8 +4,12 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from saga.apis import SagaViewSet
+from saga.observability.metrics import metrics_view
 
 router = DefaultRouter()
 router.register("sagas", SagaViewSet, basename="saga")
 
 urlpatterns = [path("api/", include(router.urls))]
+
+# Prometheus metrics (saga/observability/metrics.py): the engine's view, routed where the project likes.
+urlpatterns.append(path("metrics", metrics_view))

@@ -65,7 +65,7 @@ def test_saga_detail_has_the_contract_shape_and_steps(api, customer, harness):
         "status",
         "current_step",
         "order_id",
-        "correlation_id",
+        "request_id",
         "error",
         "attempts",
         "deadline",
@@ -80,16 +80,14 @@ def test_saga_detail_has_the_contract_shape_and_steps(api, customer, harness):
     assert api.get("/api/sagas?status=NOPE").status_code == 400
 
 
-def test_correlation_id_of_the_request_follows_the_saga(api, customer):
-    correlation = str(uuid.uuid4())
+@pytest.mark.parametrize("header", ["HTTP_X_REQUEST_ID", "HTTP_X_CORRELATION_ID"])
+def test_the_request_id_follows_the_saga(api, customer, header):
+    request_id = str(uuid.uuid4())
     response = api.post(
-        "/api/orders",
-        {"customer_id": str(customer.pk), "amount": "1.00"},
-        format="json",
-        HTTP_X_CORRELATION_ID=correlation,
+        "/api/orders", {"customer_id": str(customer.pk), "amount": "1.00"}, format="json", **{header: request_id}
     )
-    assert response["X-Correlation-ID"] == correlation
-    assert api.get(f"/api/sagas/{response.json()['saga_id']}").json()["correlation_id"] == correlation
+    assert response["X-Request-ID"] == request_id
+    assert api.get(f"/api/sagas/{response.json()['saga_id']}").json()["request_id"] == request_id
 
 
 def test_retry_and_compensate_need_the_change_permission(db, customer, superuser):

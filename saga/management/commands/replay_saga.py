@@ -2,6 +2,7 @@ import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from saga import services
 from saga.models import SagaInstance, SagaStatus
@@ -34,14 +35,29 @@ class Command(BaseCommand):
         if not ids:
             self.stdout.write("no saga to replay")
             return
-        for number, saga_id in enumerate(ids, start=1):
+        failures: list[str] = []
+        outcomes: dict[str, int] = {}
+        prefix = "[dry run] " if dry_run else ""
+        # A progress bar on a terminal (stderr), for long runs; the lines below are the record.
+        progress = tqdm(ids, desc="replaying", unit="saga", file=self.stderr, disable=None, leave=False)
+        for number, saga_id in enumerate(progress, start=1):
             try:
                 plan = services.saga_replay(saga_id=saga_id, from_step=from_step, dry_run=dry_run)
             except (services.DefinitionError, services.SagaStateConflict) as error:
-                raise CommandError(f"saga {saga_id}: {error}") from error
-            after = "" if dry_run else f" -> now {SagaInstance.objects.get(pk=saga_id).status}"
-            prefix = "[dry run] " if dry_run else ""
+                failures.append(f"saga {saga_id}: {error}")
+                self.stderr.write(f"{prefix}[{number}/{len(ids)}] saga {saga_id}: {error}")
+                continue
+            status = SagaInstance.objects.get(pk=saga_id).status
+            outcomes[status] = outcomes.get(status, 0) + 1
+            after = "" if dry_run else f" -> now {status}"
             self.stdout.write(f"{prefix}[{number}/{len(ids)}] saga {saga_id}: {plan.description}{after}")
+        now = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none"
+        verb = "would replay" if dry_run else "replayed"
+        self.stdout.write(
+            f"{prefix}{verb} {len(ids) - len(failures)} of {len(ids)} sagas ({now}); {len(failures)} failed"
+        )
+        if failures:
+            raise CommandError(f"{len(failures)} of {len(ids)} sagas could not be replayed: {'; '.join(failures)}")
 
     @staticmethod
     def _select(saga_ids: list[str], status: str | None, every: bool) -> list[uuid.UUID]:

@@ -15,10 +15,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--saga", help="messages of this saga (its correlation id)")
+        parser.add_argument("--saga", help="messages of this saga (the saga id: their correlation_id)")
         parser.add_argument("--order", help="messages keyed by this order id")
         parser.add_argument("--since", help="messages created at or after this ISO 8601 time")
-        parser.add_argument("--dry-run", action="store_true", help="count them, change nothing")
+        parser.add_argument("--dry-run", action="store_true", help="list what would be sent, change nothing")
 
     def handle(
         self, *args: Any, saga: str | None, order: str | None, since: str | None, dry_run: bool, **options: Any
@@ -39,8 +39,18 @@ class Command(BaseCommand):
                     f"--since needs an ISO 8601 time with a zone, e.g. 2026-11-23T12:00:00Z, not {since!r}"
                 )
             messages = messages.filter(created_at__gte=moment)
-        count = messages.count() if dry_run else messages.update(sent_at=None)
-        self.stdout.write(f"{'would republish' if dry_run else 'republishing'} {count} messages")
+        if dry_run:
+            count = 0
+            for message in messages.order_by("position").iterator():
+                count += 1
+                self.stdout.write(
+                    f"would send {message.type} to {message.topic} key {message.aggregate_id} "
+                    f"(id {message.id}, saga {message.correlation_id}, created {message.created_at.isoformat()})"
+                )
+            self.stdout.write(f"[dry run] would republish {count} messages")
+            return
+        count = messages.update(sent_at=None)
+        self.stdout.write(f"republishing {count} messages: the running relay sends them (watch saga_outbox_unsent)")
 
 
 def _uuid(value: str) -> uuid.UUID:

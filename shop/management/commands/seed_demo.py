@@ -2,7 +2,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -30,18 +30,29 @@ PRODUCTS = [
 class Command(BaseCommand):
     help = "Create the demo user (with an API token), customers and products. Safe to run twice."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="show what would be created, change nothing")
+
     @transaction.atomic
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        prefix, verb = ("[dry run] would create ", "would create") if dry_run else ("", "created")
         token = self._demo_user()
+        customers = products = 0
         for name, email, balance, blocked in CUSTOMERS:
             if not customer_selectors.customer_list().filter(email=email).exists():
                 customer_services.customer_create(name=name, email=email, balance=balance, blocked=blocked)
-                self.stdout.write(f"customer {name}: balance {balance}{' (blocked)' if blocked else ''}")
+                customers += 1
+                self.stdout.write(f"{prefix}customer {name}: balance {balance}{' (blocked)' if blocked else ''}")
         existing = inventory_selectors.products_by_skus(skus={sku for sku, *_ in PRODUCTS})
         for sku, name, price, stock in PRODUCTS:
             if sku not in existing:
                 inventory_services.product_create(sku=sku, name=name, price=price, stock=stock)
-                self.stdout.write(f"product {sku}: {stock} at {price}")
+                products += 1
+                self.stdout.write(f"{prefix}product {sku}: {stock} at {price}")
+        self.stdout.write(f"{verb} {customers} customers and {products} products")
+        if dry_run:
+            transaction.set_rollback(True)  # the events they announced go too: nothing is sent
+            return
         self.stdout.write(f"Demo user: {DEMO_USER} / {DEMO_PASSWORD}")
         self.stdout.write(f"Demo API token: {token}")
 

@@ -1,0 +1,88 @@
+"""Item 11 of issue 13: the operators' commands report, summarise, fail with a non-zero status,
+and their --dry-run changes nothing."""
+
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from customers.models import Customer
+from inventory.models import Product
+from orders.saga import PLACE_ORDER
+from saga.models import OutboxMessage, SagaInstance
+from saga.orchestration.testing import SagaHarness
+
+
+def snapshot():
+    return (
+        list(SagaInstance.objects.order_by("id").values()),
+        list(OutboxMessage.objects.order_by("position").values()),
+        list(Customer.objects.order_by("pk").values()),
+        list(Product.objects.order_by("pk").values()),
+    )
+
+
+@pytest.fixture
+def sagas(api, customer, product):
+    """A COMPLETED saga and one STARTED (never run)."""
+    harness = SagaHarness(PLACE_ORDER)
+    body = {"customer_id": str(customer.pk), "amount": "10.00"}
+    done = uuid.UUID(api.post("/api/orders", body, format="json").json()["saga_id"])
+    harness.run(done)
+    waiting = uuid.UUID(api.post("/api/orders", body, format="json").json()["saga_id"])
+    SagaInstance.objects.filter(pk=waiting).update(updated_at="2020-01-01T00:00:00Z")  # stuck
+    OutboxMessage.objects.update(sent_at="2020-01-01T00:00:00Z")
+    return done, waiting
+
+
+def test_saga_status_counts_per_status_and_lists_the_stuck(sagas, capsys):
+    done, waiting = sagas
+    before = snapshot()
+    call_command("saga_status")
+    out = capsys.readouterr().out
+    assert "COMPLETED     1" in out and "STARTED       1" in out and "total         2" in out
+    assert "stuck: 1" in out and str(waiting) in out and str(done) not in out
+    assert snapshot() == before
+
+
+def test_republish_dry_run_lists_what_it_would_send_and_changes_nothing(sagas, capsys):
+    done, _ = sagas
+    before = snapshot()
+    call_command("republish_events", "--saga", str(done), "--dry-run")
+    out = capsys.readouterr().out
+    expected = OutboxMessage.objects.filter(correlation_id=done)
+    assert f"[dry run] would republish {expected.count()} messages" in out
+    for message in expected:
+        assert f"would send {message.type} to {message.topic}" in out and str(message.id) in out
+    assert snapshot() == before
+    call_command("republish_events", "--saga", str(done))
+    assert OutboxMessage.objects.filter(correlation_id=done, sent_at__isnull=True).count() == expected.count()
+
+
+def test_replay_dry_run_changes_nothing_and_a_failure_exits_non_zero_after_a_summary(sagas, capsys):
+    done, waiting = sagas
+    before = snapshot()
+    call_command("replay_saga", str(done), str(waiting), "--dry-run")
+    out = capsys.readouterr().out
+    assert "[dry run] would replay 2 of 2 sagas" in out and "0 failed" in out
+    assert snapshot() == before
+    with pytest.raises(CommandError, match="1 of 2 sagas could not be replayed"):
+        call_command("replay_saga", str(done), str(waiting), "--from-step", "no_such_step")
+    captured = capsys.readouterr()
+    assert "1 failed" in captured.out or "2 failed" in captured.out
+
+
+def test_seed_demo_dry_run_changes_nothing(db, capsys):
+    call_command("seed_demo", "--dry-run")
+    assert "would create 3 customers and 3 products" in capsys.readouterr().out
+    assert (Customer.objects.count(), Product.objects.count()) == (0, 0)
+    assert not OutboxMessage.objects.exists()
+    call_command("seed_demo")
+    assert "created 3 customers and 3 products" in capsys.readouterr().out
+    assert (Customer.objects.count(), Product.objects.count()) == (3, 3)
+
+
+def test_commands_exit_non_zero_on_failure(db):
+    for args in (["replay_saga", str(uuid.uuid4())], ["republish_events", "--saga", str(uuid.uuid4())]):
+        with pytest.raises(CommandError):
+            call_command(*args)

@@ -1,0 +1,108 @@
+"""Item 10 of issue 13: /metrics, read by a permitted user or Prometheus' token, shows the
+counters moving after a few sagas."""
+
+import re
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from orders.saga import PLACE_ORDER
+from saga.messaging.inbox import consume
+from saga.orchestration.testing import SagaHarness
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the exposition (0 when absent)."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-z_:]+)(?:\{(.*)\})? (\S+)", line)
+        if not match or match[1] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match[2] or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match[3])
+    return 0.0
+
+
+def scrape(client) -> str:
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    return response.content.decode()
+
+
+def test_the_counters_move_after_a_few_sagas(api, superuser, customer, product):
+    harness = SagaHarness(PLACE_ORDER)
+    operator = APIClient()
+    operator.force_login(superuser)  # a Django session: /metrics is no DRF view
+    before = scrape(operator)
+    good = {"customer_id": str(customer.pk), "items": [{"product_id": str(product.pk), "quantity": 1}]}
+    too_much = {"customer_id": str(customer.pk), "amount": "100000.00"}
+    for body in (good, good, too_much):
+        saga_id = api.post("/api/orders", body, format="json").json()["saga_id"]
+        harness.run(uuid.UUID(saga_id))
+    consume("order_events", b"not json", partition=0, offset=1)  # one dead letter
+    after = scrape(operator)
+
+    def moved(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert moved("saga_sagas_started_total", type="place_order") == 3
+    assert moved("saga_sagas_ended_total", type="place_order", status="COMPLETED") == 2
+    assert moved("saga_sagas_ended_total", type="place_order", status="COMPENSATED") == 1
+    assert moved("saga_step_attempts_total", step="reserve_stock", kind="action", outcome="SUCCEEDED") == 2
+    assert moved("saga_step_attempts_total", step="reserve_stock", kind="action", outcome="SKIPPED") == 1
+    assert moved("saga_step_attempts_total", step="authorize_payment", kind="action", outcome="REFUSED") == 1
+    assert moved("saga_step_duration_seconds_count", step="confirm_order", kind="action", outcome="SUCCEEDED") == 2
+    assert (
+        moved("saga_step_duration_seconds_bucket", step="confirm_order", kind="action", outcome="SUCCEEDED", le="+Inf")
+        == 2
+    )
+    assert moved("saga_consumer_messages_total", topic="order_events", outcome="parked") == 1
+    assert moved("saga_dead_letters", state="open") == 1
+    assert sample(after, "saga_outbox_unsent") >= 3  # no relay runs here: the events wait
+    assert sample(after, "saga_outbox_lag_seconds") >= 0
+    for name in (
+        "saga_sagas_stuck",
+        "saga_sagas_active",
+        "saga_relay_messages_sent_total",
+        "saga_sagas_needing_operator",
+    ):
+        assert f"# TYPE {name.removesuffix('_total')}" in after
+
+
+@pytest.mark.django_db
+def test_metrics_need_the_saga_view_permission_or_the_token(settings):
+    anonymous = APIClient()
+    assert anonymous.get("/metrics").status_code == 401
+    user = get_user_model().objects.create_user("watcher", password="pw")
+    client = APIClient()
+    client.force_login(user)
+    assert client.get("/metrics").status_code == 401
+    user.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
+    assert client.get("/metrics").status_code == 200
+    settings.SAGA_METRICS_TOKEN = "s3cret-token"
+    assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser):
+    import json
+    from pathlib import Path
+
+    operator = APIClient()
+    operator.force_login(superuser)
+    exposed = set(re.findall(r"^# TYPE (\w+) (\w+)", scrape(operator), re.MULTILINE))
+    names = {name for name, _ in exposed}
+    names |= {f"{n}_total" for n, kind in exposed if kind == "counter"}
+    names |= {f"{n}_{part}" for n, kind in exposed if kind == "histogram" for part in ("bucket", "sum", "count")}
+    dashboard = json.loads((Path(__file__).parents[2] / "ops" / "grafana-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(saga_\w+)", target["expr"])
+    }
+    assert asked and asked <= names, asked - names
