@@ -45,11 +45,12 @@ def bound(**ids: str | int | UUID | None) -> Iterator[None]:
 
 
 def note_saga(saga: SagaLike) -> None:
-    """Set the saga's ids in the current scope (callers open one with `bound`)."""
+    """Set the saga's ids in the current scope. Outside any scope (`bound`) it does nothing: a
+    scope set here would outlive the caller and name this saga on the lines of whatever the
+    thread does next."""
     ids = _ids.get()
-    if ids is None:  # outside any scope: set one for this context, as the engine's callers do
-        ids = {}
-        _ids.set(ids)
+    if ids is None:
+        return
     ids.update(
         saga_id=str(saga.id),
         aggregate_id=str(saga.aggregate_id),

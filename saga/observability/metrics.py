@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -150,7 +150,8 @@ def allowed(request: HttpRequest) -> bool:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
-        response = HttpResponse("metrics need the saga view permission or the metrics token\n", status=401)
+        detail = "Metrics need the saga view permission or the metrics token (Authorization: Bearer ...)."
+        response = JsonResponse({"detail": detail, "code": "not_authenticated"}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)

@@ -23,9 +23,13 @@ def _id(endpoint: Endpoint) -> str:
     return endpoint.path
 
 
+# The challenge each endpoint answers: the API's token, or the metrics' own bearer token.
+CHALLENGES = {"/metrics": 'Bearer realm="metrics"'}
+
+
 def assert_401(response, what: str) -> None:
     assert response.status_code == 401, f"{what} answered {response.status_code} without credentials"
-    assert response["WWW-Authenticate"] == "Token"
+    assert response["WWW-Authenticate"] == CHALLENGES.get(response.request["PATH_INFO"], "Token")
     if response.request["REQUEST_METHOD"] != "HEAD":
         body = response.json()
         assert set(body) == {"detail", "code"}, f"{what}: {body}"
