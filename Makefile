@@ -35,3 +35,8 @@ clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 
 bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)
 	$(PY) -m devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'
+
+.PHONY: fuzz-engine
+fuzz-engine: $(VENV)/.installed ## the engine's model-based test, longer (FUZZ_EXAMPLES=5000 FUZZ_SEED=...)
+	$(PY) -m devstack exec -- env FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),5000) FUZZ_SEED=$(FUZZ_SEED) \
+		$(PY) -m pytest -q tests/saga/test_engine_model.py $(PYTEST_ARGS)

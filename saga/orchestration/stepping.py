@@ -1,0 +1,45 @@
+"""Drive a saga one transaction at a time, for tests that interleave workers by hand.
+
+`engine.advance` runs each step of a saga as two transactions, a claim and a run, and goes on
+until the saga waits or stops. A test that wants to put something between them (an event, a
+cancel, an operator, a worker that dies) takes them one at a time:
+
+    claimed = stepping.claim(saga_id, runtime)     # 1st transaction: the attempt row is RUNNING
+    if isinstance(claimed, stepping.Claim):
+        harness.signal(saga_id, "fulfillment.accepted")   # ... anything, in between
+        stepping.run(saga_id, claimed, runtime)    # 2nd transaction: the step runs, the saga moves
+
+A claim that is never run is a worker that died between the two: the next claim or `advance`
+finds its RUNNING row. Like the rest of the harness, this is for tests only: a real worker
+advances a saga under its advisory lock, which these functions do not take.
+"""
+from uuid import UUID
+
+from django.db import DatabaseError
+
+from ..messaging import caused_by
+from . import engine
+from .engine import Claim
+from .runtime import Runtime
+
+__all__ = ["Claim", "claim", "run"]
+
+
+def claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
+    """The first transaction of the saga's next step, as `advance` takes it. A `Claim` of an
+    action or compensation to `run`; otherwise the saga moved without running a step (a skip, a
+    wait entered or ended, a timer, the end) and True if it may move again at once."""
+    with caused_by(saga_id, None):
+        try:
+            return engine._claim(saga_id, runtime)
+        except DatabaseError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failing hook, handled as advance does
+            return engine._hook_failed(saga_id, error, runtime)
+
+
+def run(saga_id: UUID, claimed: Claim, runtime: Runtime) -> bool:
+    """The second transaction: run the claimed step (unless the saga was redirected meanwhile),
+    record its outcome and move the saga. True if the saga may move again at once."""
+    with caused_by(saga_id, None):
+        return engine._run(saga_id, claimed, runtime)
