@@ -13,6 +13,7 @@ A claim that is never run is a worker that died between the two: the next claim 
 finds its RUNNING row. Like the rest of the harness, this is for tests only: a real worker
 advances a saga under its advisory lock, which these functions do not take.
 """
+
 from uuid import UUID
 
 from django.db import DatabaseError

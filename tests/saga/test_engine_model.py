@@ -49,6 +49,7 @@ sleeps: the harness's clock is moved by hand, and every service runs with the ha
 `make test` runs a bounded number of examples; `make fuzz-engine FUZZ_EXAMPLES=5000 FUZZ_SEED=1`
 runs it longer. Failing examples are kept under .devstack/hypothesis and replayed first.
 """
+
 import json
 import os
 import sys
@@ -64,11 +65,18 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 from django.test import override_settings
-from hypothesis import HealthCheck, Phase, note, seed, settings, strategies as st
+from hypothesis import HealthCheck, Phase, note, seed, settings
+from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import (
-    Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 
 from customers import services as customers
@@ -131,10 +139,24 @@ REASONS = {
     Order.Status.REJECTED: {"OUT_OF_STOCK", "INSUFFICIENT_CREDIT", "PAYMENT_DECLINED", "UNKNOWN_CUSTOMER"},
     Order.Status.CANCELLED: {"ACCEPTANCE_TIMEOUT", "CANCELLED_BY_CUSTOMER"},
 }
-TERMINAL_EVENTS = {"order.confirmed": Order.Status.CONFIRMED, "order.rejected": Order.Status.REJECTED,
-                   "order.cancelled": Order.Status.CANCELLED}
-ONCE_PER_ORDER = ["order.created", *TERMINAL_EVENTS, "funds.held", "funds.released", "funds.consumed", "stock.reserved",
-                  "stock.released", "stock.committed", "payment.authorized", "payment.voided", "payment.captured"]
+TERMINAL_EVENTS = {
+    "order.confirmed": Order.Status.CONFIRMED,
+    "order.rejected": Order.Status.REJECTED,
+    "order.cancelled": Order.Status.CANCELLED,
+}
+ONCE_PER_ORDER = [
+    "order.created",
+    *TERMINAL_EVENTS,
+    "funds.held",
+    "funds.released",
+    "funds.consumed",
+    "stock.reserved",
+    "stock.released",
+    "stock.committed",
+    "payment.authorized",
+    "payment.voided",
+    "payment.captured",
+]
 ONLY_WHEN_CONFIRMED = ["funds.consumed", "stock.committed", "payment.captured"]
 UNDO_OF = {"funds.released": "funds.held", "stock.released": "stock.reserved", "payment.voided": "payment.authorized"}
 MAX_CRASHES = engine.MAX_CRASHES
@@ -159,32 +181,46 @@ EVENTS = {
     "POST /accept": ("_customer_accepts_over_http",),
     "POST /cancel": ("_customer_cancels",),
 }
-EVENT = weighted({"the courier accepts": 3, "the courier accepts (the message redelivered)": 1,
-                  "the courier accepts twice": 1, "POST /accept": 3, "POST /cancel": 2})
+EVENT = weighted(
+    {
+        "the courier accepts": 3,
+        "the courier accepts (the message redelivered)": 1,
+        "the courier accepts twice": 1,
+        "POST /accept": 3,
+        "POST /cancel": 2,
+    }
+)
 # How far a worker advances a saga, and what may arrive meanwhile (it waits for the saga's row,
 # and goes on after the worker's last transaction commits): "one step; meanwhile POST /accept".
 TAKES = {"one step": 5, "one transaction": 2, "a doorbell": 2, "two doorbells": 1}
 MEANWHILE = {"nothing": 3, "the courier accepts": 4, "POST /accept": 2, "POST /cancel": 1}
-HOW = weighted({(takes if event == "nothing" else f"{takes}; meanwhile {event}"): w * v
-                for takes, w in TAKES.items() for event, v in MEANWHILE.items()})
+HOW = weighted(
+    {
+        (takes if event == "nothing" else f"{takes}; meanwhile {event}"): w * v
+        for takes, w in TAKES.items()
+        for event, v in MEANWHILE.items()
+    }
+)
 
 
 # --- the payment provider: outside our database, so a rolled-back transaction cannot undo it ------
+
 
 class Provider:
     """What the provider did, by order: authorizations (by idempotency key), voids and captures."""
 
     def __init__(self) -> None:
         self.authorized: dict[str, Authorization] = {}  # idempotency key -> its answer
-        self.voided: set[str] = set()  # references
-        self.captured: set[str] = set()
+        self.voided: set[str] = set()  # authorization keys voided (whatever they had authorized)
+        self.captured: set[str] = set()  # references
 
     def of(self, order_id: UUID) -> tuple[bool, bool, bool]:
         """(authorized and approved, voided, captured) for the order."""
-        answer = self.authorized.get(f"{order_id}:authorize")
+        key = f"{order_id}:authorize"
+        answer = self.authorized.get(key)
         approved = bool(answer and answer.approved)
-        reference = answer.reference if approved else None
-        return approved, reference in self.voided, reference in self.captured
+        reference = answer.reference if answer and approved else None
+        return approved, approved and key in self.voided, reference in self.captured
 
 
 PROVIDER = Provider()
@@ -195,18 +231,20 @@ class RecordingGateway(SandboxGateway):
 
     def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization:
         answer = PROVIDER.authorized.get(idempotency_key) or super().authorize(
-            order_id=order_id, amount=amount, idempotency_key=idempotency_key)
+            order_id=order_id, amount=amount, idempotency_key=idempotency_key
+        )
         PROVIDER.authorized[idempotency_key] = answer
         return answer
 
-    def void(self, *, reference: str, idempotency_key: str) -> None:
-        PROVIDER.voided.add(reference)
+    def void(self, *, order_id: UUID, authorization_key: str, idempotency_key: str) -> None:
+        PROVIDER.voided.add(authorization_key)
 
     def capture(self, *, reference: str, idempotency_key: str) -> None:
         PROVIDER.captured.add(reference)
 
 
 # --- what the machine remembers of each order -------------------------------------------------
+
 
 @dataclass
 class PlacedOrder:
@@ -267,11 +305,15 @@ class PlaceOrderModel(RuleBasedStateMachine):
         # Every service the machine calls (orders, saga) runs with the harness's clock and faults.
         self._default_runtime = sagas.default_runtime
         sagas.default_runtime = lambda: self.runtime
-        self.customer_ids = {name: customers.customer_create(name=name, balance=balance, blocked="blocked" in name).pk
-                             for name, balance in STARTING_BALANCES.items()}
+        self.customer_ids = {
+            name: customers.customer_create(name=name, balance=balance, blocked="blocked" in name).pk
+            for name, balance in STARTING_BALANCES.items()
+        }
         self.customer_ids["unknown customer"] = uuid4()
-        self.products = {name: inventory.product_create(sku=name.upper(), name=name, price=price, stock=stock).pk
-                         for name, (price, stock) in PRODUCTS.items()}
+        self.products = {
+            name: inventory.product_create(sku=name.upper(), name=name, price=price, stock=stock).pk
+            for name, (price, stock) in PRODUCTS.items()
+        }
         self.inbound = sagas.inbound()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -298,10 +340,21 @@ class PlaceOrderModel(RuleBasedStateMachine):
         wanted = BASKETS[basket]
         lines = dict(wanted) if isinstance(wanted, list) else {}
         items = [orders.ItemRequest(quantity=q, product_id=self.products[p]) for p, q in lines.items()]
-        order = orders.order_place(customer_id=self.customer_ids[customer], items=items,
-                                   amount=None if lines else wanted, fulfillment=fulfillment).order
-        placed = PlacedOrder(label=f"orders_{len(self.placed)}", order_id=order.pk, saga_id=order.saga_id,
-                             customer=customer, fulfillment=fulfillment, total=order.total, lines=lines)
+        order = orders.order_place(
+            customer_id=self.customer_ids[customer],
+            items=items,
+            amount=None if lines else wanted,
+            fulfillment=fulfillment,
+        ).order
+        placed = PlacedOrder(
+            label=f"orders_{len(self.placed)}",
+            order_id=order.pk,
+            saga_id=order.saga_id,
+            customer=customer,
+            fulfillment=fulfillment,
+            total=order.total,
+            lines=lines,
+        )
         self.placed.append(placed)
         self._show(placed)
         return placed
@@ -419,8 +472,10 @@ class PlaceOrderModel(RuleBasedStateMachine):
         self._show(order)
 
     @precondition(lambda self: self.remote)
-    @rule(order=orders, reply=st.sampled_from(["oldest arrives", "newest arrives", "oldest is lost",
-                                               "last one arrives again"]))
+    @rule(
+        order=orders,
+        reply=st.sampled_from(["oldest arrives", "newest arrives", "oldest is lost", "last one arrives again"]),
+    )
     def payments_reply(self, order: PlacedOrder, reply: str) -> None:
         """A reply of the payments service reaches the saga: the oldest one on its way, or the
         newest (the older ones then arrive late); or the oldest is lost; or Kafka delivers the
@@ -451,8 +506,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
             return
         self._dirty = False
         world = Snapshot.take(self)
-        self._timers_pending = any(saga.status in ACTIVE and (saga.timer_at or saga.retry_at)
-                                   for saga in world.sagas.values())
+        self._timers_pending = any(
+            saga.status in ACTIVE and (saga.timer_at or saga.retry_at) for saga in world.sagas.values()
+        )
         self._check_money_and_goods(world)
         self._check_orders_agree_with_sagas(world)
         self._check_events(world)
@@ -482,7 +538,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
             assert balance >= 0 and 0 <= reserved <= balance, f"{name}: balance {balance}, reserved {reserved}"
             assert reserved == held, f"{name}: reserved {reserved}, but its open holds sum to {held}"
             assert balance == STARTING_BALANCES[name] - consumed, (
-                f"{name}: balance {balance}, but it started with {STARTING_BALANCES[name]} and {consumed} was consumed")
+                f"{name}: balance {balance}, but it started with {STARTING_BALANCES[name]} and {consumed} was consumed"
+            )
         for name, product_id in self.products.items():
             stock, reserved = world.products[product_id]
             held = world.reservations.get((product_id, StockReservation.Status.RESERVED), 0)
@@ -490,7 +547,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
             assert stock >= 0 and 0 <= reserved <= stock, f"{name}: stock {stock}, reserved {reserved}"
             assert reserved == held, f"{name}: reserved {reserved}, but its open reservations sum to {held}"
             assert stock == PRODUCTS[name][1] - committed, (
-                f"{name}: stock {stock}, but it started with {PRODUCTS[name][1]} and {committed} were committed")
+                f"{name}: stock {stock}, but it started with {PRODUCTS[name][1]} and {committed} were committed"
+            )
 
     def _check_orders_agree_with_sagas(self, world: "Snapshot") -> None:
         for placed in self.placed:
@@ -506,7 +564,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 assert placed.fulfillment == "delivery", where
             expected_reasons = REASONS.get(order.status)
             assert (order.reason in expected_reasons) if expected_reasons else order.reason is None, (
-                f"{where}: {order.status} with reason {order.reason!r}")
+                f"{where}: {order.status} with reason {order.reason!r}"
+            )
             if order.reason == "UNKNOWN_CUSTOMER":
                 assert placed.customer == "unknown customer", where
             running = world.running.get(saga.pk, 0)
@@ -515,8 +574,10 @@ class PlaceOrderModel(RuleBasedStateMachine):
             if saga.status == SagaStatus.WAITING and saga.step_index == WAIT:
                 if placed.wait_timer is None:
                     placed.wait_timer = saga.timer_at
-                assert saga.timer_at == placed.wait_timer, (f"{where}: its acceptance window moved from "
-                                                            f"{placed.wait_timer:%H:%M:%S} to {saga.timer_at:%H:%M:%S}")
+                assert saga.timer_at == placed.wait_timer, (
+                    f"{where}: its acceptance window moved from "
+                    f"{placed.wait_timer:%H:%M:%S} to {saga.timer_at:%H:%M:%S}"
+                )
             # An acceptance delivered in time is never lost ...
             if placed.accepted_in_time:
                 expired = [row for row in world.expired_waits.get(saga.pk, []) if row > placed.accepted_after_step]
@@ -524,21 +585,24 @@ class PlaceOrderModel(RuleBasedStateMachine):
             # ... and an order is confirmed only on an acceptance in time.
             delivered = order.status == Order.Status.CONFIRMED and placed.fulfillment == "delivery"
             if delivered and not placed.acceptance_uncertain:
-                assert placed.accepted_in_time, (f"{where}: confirmed, but its only acceptances "
-                                                 f"({placed.late_acceptances}) came when it could no longer wait")
+                assert placed.accepted_in_time, (
+                    f"{where}: confirmed, but its only acceptances "
+                    f"({placed.late_acceptances}) came when it could no longer wait"
+                )
             # An operator's retry is a fresh start: a step that retries for ever gives up on its
             # crashes only after its full allowance since the retry.
             for step in UNLIMITED_STEPS:
                 if saga.status == SagaStatus.FAILED and f"{step}: its worker died" in saga.error:
                     crashes = [row for row in world.crashes.get((saga.pk, step), []) if row > placed.retried_after_step]
                     assert len(crashes) >= MAX_CRASHES, (
-                        f"{where}: gave up on {step} after {len(crashes)} crashes since the operator's retry")
+                        f"{where}: gave up on {step} after {len(crashes)} crashes since the operator's retry"
+                    )
 
     def _check_events(self, world: "Snapshot") -> None:
         for placed in self.placed:
             order = world.orders[placed.order_id]
             seen = {type: world.events.get((str(placed.order_id), type), 0) for type in ONCE_PER_ORDER}
-            where = f"{placed} ({order.status}): events {dict((t, n) for t, n in seen.items() if n)}"
+            where = f"{placed} ({order.status}): events { {t: n for t, n in seen.items() if n} }"
             assert seen["order.created"] == 1, where
             for type in ONCE_PER_ORDER:
                 assert seen[type] <= 1, f"{where}: {type} announced {seen[type]} times"
@@ -549,7 +613,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
                     assert not seen[type], f"{where}: {type} for an order that is not confirmed"
             for undo, done in UNDO_OF.items():
                 assert seen[undo] <= seen[done], f"{where}: {undo} announced, but {done} never happened"
-            approved, voided, captured = PROVIDER.of(placed.order_id)
+            _, voided, captured = PROVIDER.of(placed.order_id)
             assert not captured or order.status == Order.Status.CONFIRMED, f"{where}: captured at the provider"
             assert not (voided and captured), f"{where}: both voided and captured at the provider"
 
@@ -568,22 +632,26 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 confirmed_totals[placed.customer] += order.total
                 confirmed_units.update(placed.lines)
                 assert approved and captured and not voided, (
-                    f"{where}: at the provider {approved=} {captured=} {voided=}")
+                    f"{where}: at the provider {approved=} {captured=} {voided=}"
+                )
             else:
                 assert voided or not approved, f"{where}: authorized at the payment provider and never voided"
             if placed.cancel_accepted:
                 assert (order.status, order.reason) == ("CANCELLED", "CANCELLED_BY_CUSTOMER"), (
-                    f"{where}: its cancel was accepted")
+                    f"{where}: its cancel was accepted"
+                )
         for name, customer_id in self.customer_ids.items():
             customer = Customer.objects.filter(pk=customer_id).first()
             if customer is not None:
                 assert (customer.balance, customer.reserved) == (STARTING_BALANCES[name] - confirmed_totals[name], 0), (
                     f"{name}: balance {customer.balance}, reserved {customer.reserved}; "
-                    f"confirmed {confirmed_totals[name]}")
+                    f"confirmed {confirmed_totals[name]}"
+                )
         for name, product_id in self.products.items():
             product = Product.objects.get(pk=product_id)
             assert (product.stock, product.reserved) == (PRODUCTS[name][1] - confirmed_units[name], 0), (
-                f"{name}: stock {product.stock}, reserved {product.reserved}; confirmed {confirmed_units[name]}")
+                f"{name}: stock {product.stock}, reserved {product.reserved}; confirmed {confirmed_units[name]}"
+            )
 
     # --- the end: everything settles --------------------------------------------------------
 
@@ -606,10 +674,11 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 elif saga.status == SagaStatus.FAILED:
                     placed = next(p for p in self.placed if p.saga_id == saga.pk)
                     assert retried[saga.pk] < operator_retries, (
-                        f"{placed}: still FAILED after {operator_retries} operator retries, faults off: {saga.error}")
+                        f"{placed}: still FAILED after {operator_retries} operator retries, faults off: {saga.error}"
+                    )
                     retried[saga.pk] += 1
                     note(f"{placed}: FAILED ({saga.error}); an operator retries it")
-                    self._operator(placed, "retry", lambda: sagas.saga_retry(saga_id=saga.pk))
+                    self._operator(placed, "retry", lambda saga_id=saga.pk: sagas.saga_retry(saga_id=saga_id))
                     self._flush_notes()
             active = list(SagaInstance.objects.filter(pk__in=sagas_, status__in=[*ACTIVE, SagaStatus.FAILED]))
             if not active:
@@ -622,8 +691,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
     def _answer_every_payment_command(self) -> None:
         while True:
             command = self._outbox().filter(topic=topic_for("payment_commands")).exclude(id__in=self.served).first()
-            reply = (self._outbox().filter(type__in=reply_types(PAYMENTS))
-                     .exclude(id__in=self.delivered | self.lost).first())
+            reply = (
+                self._outbox().filter(type__in=reply_types(PAYMENTS)).exclude(id__in=self.delivered | self.lost).first()
+            )
             if command is None and reply is None:
                 return
             if command is not None:
@@ -690,7 +760,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
         if self._settings is not None:
             self._settings.disable()
         self._settings = override_settings(
-            SHOP_ACCEPTANCE_TIMEOUT=ACCEPTANCE_TIMEOUT, SAGA_REMOTE_PARTICIPANTS=["payments"] if self.remote else [],
+            SHOP_ACCEPTANCE_TIMEOUT=ACCEPTANCE_TIMEOUT,
+            SAGA_REMOTE_PARTICIPANTS=["payments"] if self.remote else [],
             PAYMENTS_GATEWAY=f"{RecordingGateway.__module__}.{RecordingGateway.__qualname__}",
         )
         self._settings.enable()
@@ -738,8 +809,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
 
     @staticmethod
     def _may_wait_words(expected: bool | None) -> str:
-        return {True: "could still wait for it", False: "could no longer wait",
-                None: "was past its wait or stopped"}[expected]
+        return {True: "could still wait for it", False: "could no longer wait", None: "was past its wait or stopped"}[
+            expected
+        ]
 
     def _cancel_expected(self, placed: PlacedOrder) -> tuple[bool | None, str]:
         """202 (True) for an order its saga can still roll back, 409 (False) for a finished one."""
@@ -796,19 +868,33 @@ class PlaceOrderModel(RuleBasedStateMachine):
         return f"{row.name} ({row.kind}, attempt {row.attempt})"
 
     def _courier_message(self, placed: PlacedOrder) -> bytes:
-        return json.dumps({"id": str(uuid4()), "type": orders.ACCEPTED, "correlation_id": None,
-                           "payload": {"order_id": str(placed.order_id)}}).encode()
+        return json.dumps(
+            {
+                "id": str(uuid4()),
+                "type": orders.ACCEPTED,
+                "correlation_id": None,
+                "payload": {"order_id": str(placed.order_id)},
+            }
+        ).encode()
 
     def _outbox(self):
         return OutboxMessage.objects.filter(position__gt=self.outbox_from).order_by("position")
 
     def _commands(self, placed: PlacedOrder):
-        return (self._outbox().filter(topic=topic_for("payment_commands"), correlation_id=placed.saga_id)
-                .exclude(id__in=self.served).order_by("position"))
+        return (
+            self._outbox()
+            .filter(topic=topic_for("payment_commands"), correlation_id=placed.saga_id)
+            .exclude(id__in=self.served)
+            .order_by("position")
+        )
 
     def _replies(self, placed: PlacedOrder):
-        return (self._outbox().filter(type__in=reply_types(PAYMENTS), correlation_id=placed.saga_id)
-                .exclude(id__in=self.delivered | self.lost).order_by("position"))
+        return (
+            self._outbox()
+            .filter(type__in=reply_types(PAYMENTS), correlation_id=placed.saga_id)
+            .exclude(id__in=self.delivered | self.lost)
+            .order_by("position")
+        )
 
     @staticmethod
     def _value(message: OutboxMessage) -> bytes:
@@ -836,7 +922,7 @@ class Snapshot:
         customers, products = list(machine.customer_ids.values()), list(machine.products.values())
         expired_waits, crashes, running = defaultdict(list), defaultdict(list), Counter()
         for saga_id, name, status, row in steps.filter(
-                status__in=[SagaStep.Status.RUNNING, SagaStep.Status.CRASHED, SagaStep.Status.FAILED]
+            status__in=[SagaStep.Status.RUNNING, SagaStep.Status.CRASHED, SagaStep.Status.FAILED]
         ).values_list("saga_id", "name", "status", "id"):
             if status == SagaStep.Status.RUNNING:
                 running[saga_id] += 1
@@ -845,22 +931,42 @@ class Snapshot:
             elif name == "await_acceptance":
                 expired_waits[saga_id].append(row)
         return cls(
-            customers={pk: (b, r) for pk, b, r in Customer.objects.filter(pk__in=customers)
-                       .values_list("pk", "balance", "reserved")},
-            holds={(c, s): a for c, s, a in FundsHold.objects.filter(customer_id__in=customers)
-                   .values_list("customer_id", "status")
-                   .annotate(a=Sum("amount")).values_list("customer_id", "status", "a")},
-            products={pk: (s, r) for pk, s, r in Product.objects.filter(pk__in=products)
-                      .values_list("pk", "stock", "reserved")},
-            reservations={(p, s): q for p, s, q in StockReservationLine.objects.filter(product_id__in=products)
-                          .values_list("product_id", "reservation__status")
-                          .annotate(q=Sum("quantity")).values_list("product_id", "reservation__status", "q")},
+            customers={
+                pk: (b, r)
+                for pk, b, r in Customer.objects.filter(pk__in=customers).values_list("pk", "balance", "reserved")
+            },
+            holds={
+                (c, s): a
+                for c, s, a in FundsHold.objects.filter(customer_id__in=customers)
+                .values_list("customer_id", "status")
+                .annotate(a=Sum("amount"))
+                .values_list("customer_id", "status", "a")
+            },
+            products={
+                pk: (s, r)
+                for pk, s, r in Product.objects.filter(pk__in=products).values_list("pk", "stock", "reserved")
+            },
+            reservations={
+                (p, s): q
+                for p, s, q in StockReservationLine.objects.filter(product_id__in=products)
+                .values_list("product_id", "reservation__status")
+                .annotate(q=Sum("quantity"))
+                .values_list("product_id", "reservation__status", "q")
+            },
             orders=Order.objects.in_bulk([p.order_id for p in machine.placed]),
             sagas=SagaInstance.objects.in_bulk([p.saga_id for p in machine.placed]),
-            running=running, expired_waits=expired_waits, crashes=crashes,
-            events={(k, t): n for k, t, n in machine._outbox().filter(type__in=ONCE_PER_ORDER).order_by()
-                    .values_list("aggregate_id", "type").annotate(n=Count("position"))
-                    .values_list("aggregate_id", "type", "n")},
+            running=running,
+            expired_waits=expired_waits,
+            crashes=crashes,
+            events={
+                (k, t): n
+                for k, t, n in machine._outbox()
+                .filter(type__in=ONCE_PER_ORDER)
+                .order_by()
+                .values_list("aggregate_id", "type")
+                .annotate(n=Count("position"))
+                .values_list("aggregate_id", "type", "n")
+            },
         )
 
 
