@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
@@ -9,17 +9,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import selectors, services
-from .models import SagaInstance, SagaStatus
+from .connections import on_live_connection
+from .models import SagaInstance, SagaStatus, SagaStep
 from .permissions import requires
-from .rest import UUID_PATTERN, conflicts_as_409
+from .rest import UUID_PATTERN, ErrorOutput, conflicts_as_409
 
 MAX_KEY = 255  # characters of an Idempotency-Key
 
 
 class StepOutput(serializers.Serializer):
     name = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=SagaStep.Kind.choices)
+    status = serializers.ChoiceField(choices=SagaStep.Status.choices)
     attempts = serializers.IntegerField(source="attempt")
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -30,7 +31,7 @@ class SagaOutput(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField()
     version = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SagaStatus.choices)
     current_step = serializers.CharField()
     aggregate_id = serializers.UUIDField()
     # The HTTP request that placed it (X-Request-ID); the saga's own id is the messages' correlation_id.
@@ -72,7 +73,14 @@ _KEY = OpenApiParameter(
     required=False,
     description="The same key sent again gets the first answer and changes nothing.",
 )
-_ERRORS = {403: dict, 404: dict, 409: dict}
+# 401, 403, 404 are the project's to declare (its schema class knows its authentication); these are the engine's.
+_ERRORS = {
+    409: OpenApiResponse(
+        ErrorOutput,
+        "The saga's state does not allow this (code saga_state), or the Idempotency-Key was used for another "
+        "action (code idempotency_key_reused).",
+    )
+}
 OPERATE = (requires(services.OPERATE_SAGAS),)
 
 
@@ -134,5 +142,6 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             conflicts_as_409(services.OperatorKeyReused, code="idempotency_key_reused"),
         ):
             operation(saga_id=saga.pk, by=request.user, key=scoped, **payload.validated_data)
-        output = self.get_serializer_class()(selectors.saga_get(saga_id=saga.pk))
+        # Done (committed): the answer is a success even if the connection died since.
+        output = self.get_serializer_class()(on_live_connection(lambda: selectors.saga_get(saga_id=saga.pk)))
         return Response(output.data, status=answer)

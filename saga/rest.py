@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -12,6 +12,13 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class ErrorOutput(serializers.Serializer):
+    """An error answer: what went wrong, and a machine-readable code for it."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
 
 
 @contextmanager
