@@ -45,3 +45,12 @@ def on_live_connection(work: Callable[[], T], *, attempts: int = 3, pause: float
             log.warning("database connection lost (%s); trying again on a new one", str(error).strip())
             time.sleep(pause * attempt)
     raise AssertionError("unreachable")
+
+
+def at_task_start() -> None:
+    """Before a Celery task: treat the connection as a new request would. A connection that died
+    since the last task (a terminated backend, a restarted server) is checked at the task's first
+    query and replaced; an old or broken one is closed. Celery's Django fixup does the same on
+    task_prerun, but only in a worker and never for eager tasks; outside a transaction only."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
