@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import DataError
@@ -25,6 +26,7 @@ from saga.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_co
 from saga.rest import UUID_PATTERN, Conflict, conflicts_as_409
 from shop.crud import StillReferenced
 from shop.money import MAX_DIGITS, PLACES
+from shop.parsers import RequestTooLarge
 
 __all__ = [
     "UUID_PATTERN",
@@ -63,6 +65,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         log.warning("database unavailable under %s: %s", context.get("request"), str(exc).strip())
         drop_dead_connection()
         exc = DatabaseUnavailable()
+    elif isinstance(exc, RequestDataTooBig):  # request.body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

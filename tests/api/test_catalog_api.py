@@ -65,9 +65,10 @@ def test_malformed_bodies_are_400_and_create_nothing(api, body, content_type):
     assert api.get("/api/customers").json()["count"] == 0
 
 
-def test_an_oversized_body_is_400(api):
+def test_an_oversized_body_is_413(api):
     body = '{"name": "' + "x" * (2 * 1024 * 1024) + '", "balance": "1.00"}'
-    assert api.generic("POST", "/api/customers", body, content_type="application/json").status_code == 400
+    response = api.generic("POST", "/api/customers", body, content_type="application/json")
+    assert response.status_code == 413 and response.json()["code"] == "request_too_large"
 
 
 def test_unknown_and_malformed_ids_are_404(api):
