@@ -127,3 +127,50 @@ def no_nul_in_query_text(result: dict[str, Any], **kwargs: Any) -> dict[str, Any
                 if parameter["in"] == "query" and schema.get("type") == "string" and schema.keys() == {"type"}:
                     schema["pattern"] = "^[^\\u0000]*$"
     return result
+
+
+# What a client can do next with what an answer gives it: OpenAPI links (operation, status) ->
+# {link name: (target operation, {parameter: runtime expression})}. Clients and schemathesis'
+# stateful phase follow them (create a customer, then read, change, delete it; place an order,
+# then read it, accept or cancel it, look at its saga).
+_BY_ID = "$response.body#/id"
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("customers_create", "201"): {
+        "GetCustomer": ("customers_retrieve", {"id": _BY_ID}),
+        "UpdateCustomer": ("customers_update", {"id": _BY_ID}),
+        "PatchCustomer": ("customers_partial_update", {"id": _BY_ID}),
+        "DeleteCustomer": ("customers_destroy", {"id": _BY_ID}),
+        "OrdersOfCustomer": ("orders_list", {"customer_id": _BY_ID}),
+    },
+    ("products_create", "201"): {
+        "GetProduct": ("products_retrieve", {"id": _BY_ID}),
+        "UpdateProduct": ("products_update", {"id": _BY_ID}),
+        "PatchProduct": ("products_partial_update", {"id": _BY_ID}),
+        "DeleteProduct": ("products_destroy", {"id": _BY_ID}),
+    },
+    ("orders_create", "202"): {
+        "GetOrder": ("orders_retrieve", {"id": _BY_ID}),
+        "GetOrderStatus": ("orders_status_retrieve", {"id": _BY_ID}),
+        "AcceptOrder": ("orders_accept_create", {"id": _BY_ID}),
+        "CancelOrder": ("orders_cancel_create", {"id": _BY_ID}),
+        "GetSaga": ("sagas_retrieve", {"id": "$response.body#/saga_id"}),
+        "RetrySaga": ("sagas_retry_create", {"id": "$response.body#/saga_id"}),
+        "CompensateSaga": ("sagas_compensate_create", {"id": "$response.body#/saga_id"}),
+    },
+    ("orders_retrieve", "200"): {
+        "GetSaga": ("sagas_retrieve", {"id": "$response.body#/saga_id"}),
+    },
+}
+
+
+def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                links = LINKS.get((operation.get("operationId", ""), status))
+                if links:
+                    response["links"] = {
+                        name: {"operationId": target, "parameters": parameters}
+                        for name, (target, parameters) in links.items()
+                    }
+    return result

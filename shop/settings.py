@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "shop.schema.strip_trailing_slashes",
         "shop.schema.declare_exactly_one",
         "shop.schema.no_nul_in_query_text",
+        "shop.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
