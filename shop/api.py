@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import DataError
 from django.http import Http404
+from django.urls import Resolver404, resolve
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status, viewsets
@@ -305,3 +306,16 @@ class NotFoundView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         raise exceptions.NotFound()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # What APPEND_SLASH did before this view matched everything: /api/docs -> /api/docs/.
+        path = self.request.path_info
+        if not path.endswith("/"):
+            try:
+                target = getattr(resolve(path + "/").func, "view_class", None)
+            except Resolver404:
+                target = NotFoundView
+            if target is not NotFoundView:
+                location = self.request.get_full_path(force_append_slash=True)
+                return Response(status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location})
+        return super().handle_exception(exc)

@@ -316,3 +316,9 @@ def test_a_total_beyond_the_largest_amount_is_409(api, customer, state):
     body = {"customer_id": str(customer.pk), "items": [{"sku": "PRICEY", "quantity": 10_000}]}
     error_shape(api.post("/api/orders", body, format="json"), 409, "total_too_large")
     pricey.delete()
+
+
+def test_the_schema_and_docs_without_their_slash_redirect(api):
+    for path in ("/api/schema", "/api/docs"):
+        response = api.get(path)
+        assert response.status_code == 301 and response["Location"] == path + "/"
