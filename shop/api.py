@@ -17,7 +17,7 @@ from django.http import Http404
 from django.urls import Resolver404, resolve
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -299,12 +299,12 @@ class StrictFilterSet(filters.FilterSet):
 @extend_schema(exclude=True)
 class NotFoundView(APIView):
     """Any method on any /api/ path that no route matches (odd characters, a malformed id): the
-    API's JSON 404, not Django's HTML page."""
+    API's JSON 404, not Django's HTML page; 401 first without credentials, like every endpoint."""
 
-    authentication_classes = ()
-    permission_classes = ()
+    permission_classes = (permissions.IsAuthenticated,)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
         raise exceptions.NotFound()
 
     def handle_exception(self, exc: Exception) -> Response:

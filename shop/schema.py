@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.throttling import ScopedRateThrottle
 
 from saga.rest import ErrorOutput
 
@@ -60,6 +61,15 @@ class AutoSchema(openapi.AutoSchema):
     def _reads_database(self) -> bool:
         return bool(getattr(self.view, "authentication_classes", ())) or hasattr(self.view, "queryset")
 
+    def _throttled(self) -> bool:
+        """A scoped throttle limits the creating requests of a view that names a scope (the
+        project's throttle counts only those); any other throttle, every request."""
+        throttles = self.view.get_throttles()
+        scoped = any(isinstance(throttle, ScopedRateThrottle) for throttle in throttles)
+        unscoped = any(not isinstance(throttle, ScopedRateThrottle) for throttle in throttles)
+        has_scope = bool(getattr(self.view, "throttle_scope", None))
+        return unscoped or (scoped and has_scope and self._is_create_operation())
+
     def _error_responses(self) -> dict[str, OpenApiResponse]:
         view = self.view
         errors: dict[str, OpenApiResponse] = {}
@@ -78,7 +88,7 @@ class AutoSchema(openapi.AutoSchema):
             errors["409"] = OpenApiResponse(ErrorOutput, conflict)
         if body:
             errors["413"] = OpenApiResponse(ErrorOutput, "The body is larger than the API accepts.")
-        if view.get_throttles():
+        if self._throttled():
             errors["429"] = OpenApiResponse(ErrorOutput, "Too many requests; see Retry-After.")
         if self._reads_database():
             errors["503"] = OpenApiResponse(ErrorOutput, "The database is unavailable; see Retry-After.")

@@ -38,5 +38,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include(router.urls)),
     # Whatever else is asked of the API (a malformed id, odd characters) gets its JSON 404.
-    re_path(r"^api/", NotFoundView.as_view()),
+    re_path(r"^api/.", NotFoundView.as_view(), name="api-not-found"),
 ]

@@ -259,6 +259,7 @@ def test_missing_or_bad_auth_is_401(db, customer, state, header, code):
         ("GET", "/api/customers"),
         ("POST", "/api/customers"),
         ("DELETE", f"/api/customers/{customer.pk}"),
+        ("GET", "/api/no-such-thing"),  # 401 before 404: nothing is told without credentials
     ]:
         response = client.generic(
             method, path, json.dumps({"name": "A", "balance": "1.00"}), content_type="application/json"
