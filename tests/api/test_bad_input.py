@@ -17,6 +17,12 @@ from saga.models import OutboxMessage, SagaInstance
 
 
 @pytest.fixture
+def superuser(db):
+    """The API's superuser without a password: no password hashing for each of these many tests."""
+    return get_user_model().objects.create_user("admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
 def state(customer, product):
     """What a refused request must leave as it was."""
 
@@ -269,7 +275,7 @@ def test_missing_or_bad_auth_is_401(db, customer, state, header, code):
 
 
 def test_without_permission_is_403(db, customer, state):
-    user = get_user_model().objects.create_user("nobody", password="pw")
+    user = get_user_model().objects.create_user("nobody")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     error_shape(
