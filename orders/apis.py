@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
+from saga.connections import AFTER_COMMIT_ATTEMPTS
 from saga.rest import ErrorOutput
 from shop import api
 from shop.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
@@ -147,7 +148,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         # The order is placed (committed): read it back with its lines prefetched (orders are never
         # deleted, so it is there), on a new connection if the database dropped this one meanwhile:
         # the answer to a placed order is 202, whatever happens to the connection.
-        order = on_live_connection(lambda: selectors.order_get(order_id=placed.order.pk)) or placed.order
+        order = (
+            on_live_connection(lambda: selectors.order_get(order_id=placed.order.pk), attempts=AFTER_COMMIT_ATTEMPTS)
+            or placed.order
+        )
         headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
         return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
 
@@ -185,7 +189,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         with conflicts_as_409(services.OrderStateConflict, code="order_state"):
             command(order_id=order.pk)
         # Done (committed): the answer is 202 even if the connection died since.
-        changed = on_live_connection(lambda: selectors.order_get(order_id=order.pk)) or order
+        changed = (
+            on_live_connection(lambda: selectors.order_get(order_id=order.pk), attempts=AFTER_COMMIT_ATTEMPTS) or order
+        )
         return Response(OrderStatusOutput(changed).data, status=http.HTTP_202_ACCEPTED)
 
     @staticmethod

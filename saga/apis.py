@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import selectors, services
-from .connections import on_live_connection
+from .connections import AFTER_COMMIT_ATTEMPTS, on_live_connection
 from .models import SagaInstance, SagaStatus, SagaStep
 from .permissions import requires
 from .rest import UUID_PATTERN, ErrorOutput, conflicts_as_409
@@ -143,5 +143,7 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         ):
             operation(saga_id=saga.pk, by=request.user, key=scoped, **payload.validated_data)
         # Done (committed): the answer is a success even if the connection died since.
-        output = self.get_serializer_class()(on_live_connection(lambda: selectors.saga_get(saga_id=saga.pk)))
+        output = self.get_serializer_class()(
+            on_live_connection(lambda: selectors.saga_get(saga_id=saga.pk), attempts=AFTER_COMMIT_ATTEMPTS)
+        )
         return Response(output.data, status=answer)

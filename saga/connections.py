@@ -19,6 +19,10 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 T = TypeVar("T")
 
+# Reads that answer a change already committed try longer (about 3 s in all) before the answer
+# becomes a 503: the change happened, and its client should hear so.
+AFTER_COMMIT_ATTEMPTS = 6
+
 
 def drop_dead_connection() -> bool:
     """After a database error: close the connection if it is dead. True when the connection is
