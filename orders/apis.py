@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
 from saga.connections import AFTER_COMMIT_ATTEMPTS
-from saga.rest import ErrorOutput
+from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
 from shop import api
 from shop.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
 from shop.money import MAX_DIGITS, PLACES
@@ -27,9 +27,6 @@ from .models import Order
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
-MAX_IDEMPOTENCY_KEY = 255
-# Visible ASCII, spaces inside only: what an HTTP header carries unchanged.
-IDEMPOTENCY_KEY_PATTERN = rf"^[!-~](?:[ -~]{{0,{MAX_IDEMPOTENCY_KEY - 2}}}[!-~])?$"
 
 
 @exactly_one_of("product_id", "sku")

@@ -1,3 +1,4 @@
+import re
 from collections.abc import Callable
 
 from django_filters import rest_framework as filters
@@ -12,9 +13,9 @@ from . import selectors, services
 from .connections import AFTER_COMMIT_ATTEMPTS, on_live_connection
 from .models import SagaInstance, SagaStatus, SagaStep
 from .permissions import requires
-from .rest import UUID_PATTERN, ErrorOutput, conflicts_as_409
+from .rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, UUID_PATTERN, ErrorOutput, Text, conflicts_as_409
 
-MAX_KEY = 255  # characters of an Idempotency-Key
+MAX_KEY = MAX_IDEMPOTENCY_KEY  # characters of an Idempotency-Key
 
 
 class StepOutput(serializers.Serializer):
@@ -55,15 +56,15 @@ class SagaFilter(filters.FilterSet):
 
 
 class OperatorInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    comment = Text(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class RewindInput(OperatorInput):
-    step = serializers.CharField(max_length=100, help_text="The step to run the saga forward again from.")
+    step = Text(max_length=100, help_text="The step to run the saga forward again from.")
 
 
 class ResolveInput(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, help_text="Required: how the saga was repaired.")
+    comment = Text(max_length=2000, help_text="Required: how the saga was repaired.")
 
 
 _KEY = OpenApiParameter(
@@ -71,6 +72,7 @@ _KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
     description="The same key sent again gets the first answer and changes nothing.",
 )
 # 401, 403, 404 are the project's to declare (its schema class knows its authentication); these are the engine's.
@@ -131,11 +133,13 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         answer: int = http.HTTP_202_ACCEPTED,
     ) -> Response:
         saga = self.get_object()
-        payload = input_class(data=request.data or {})
+        payload = input_class(data=request.data)  # no body is {}; a body that is no JSON object is refused
         payload.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not 0 < len(key.strip()) <= MAX_KEY:
-            raise serializers.ValidationError({"Idempotency-Key": f"must be 1 to {MAX_KEY} characters."})
+        if key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise serializers.ValidationError(
+                {"Idempotency-Key": f"must be 1 to {MAX_KEY} visible ASCII characters (spaces inside)."}
+            )
         scoped = f"api:{request.user.pk}:{key}" if key else None
         with (
             conflicts_as_409(services.SagaStateConflict, code="saga_state"),

@@ -11,7 +11,6 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import RegexValidator
 from django.db import DataError
 from django.http import Http404
 from django.urls import Resolver404, resolve
@@ -24,17 +23,19 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from saga.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_connection
-from saga.rest import UUID_PATTERN, Conflict, conflicts_as_409
+from saga.rest import TEXT_PATTERN, UUID_PATTERN, Conflict, Text, conflicts_as_409
 from shop.crud import StillReferenced
 from shop.money import MAX_DIGITS, PLACES
 from shop.parsers import RequestTooLarge
 
 __all__ = [
+    "TEXT_PATTERN",
     "UUID_PATTERN",
     "Conflict",
     "CrudServices",
     "DatabaseUnavailable",
     "ServiceViewSet",
+    "Text",
     "conflicts_as_409",
     "exception_handler",
     "on_live_connection",
@@ -154,31 +155,11 @@ class ServiceViewSet(viewsets.ModelViewSet):
 # hex digits without dashes. The schema promises a JSON string, integer, boolean or a dashed UUID;
 # these fields take exactly that, so that a client generated from /api/schema/ and the API agree.
 
-# Not blank (a character other than space and the ASCII controls), and no NUL, which PostgreSQL cannot
-# store. Explicit ranges, not \s, which Python's re and the schema's ECMA regexes read differently.
-TEXT_PATTERN = r"\A[^\x00]*[^\x00-\x20\x7f][^\x00]*\Z"
 DASHED_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _WHOLE_DIGITS = MAX_DIGITS - PLACES
 # Amounts of money: a decimal string, no sign, exponent, spaces or leading zeros, at most two places.
 MONEY_PATTERN = rf"^(?:0|[1-9]\d{{0,{_WHOLE_DIGITS - 1}}})(?:\.\d{{1,{PLACES}}})?$"
 POSITIVE_MONEY_PATTERN = rf"^(?:[1-9]\d{{0,{_WHOLE_DIGITS - 1}}}(?:\.\d{{1,{PLACES}}})?|0\.(?:0[1-9]|[1-9]\d?))$"
-
-
-class Text(serializers.CharField):
-    """A JSON string, kept as sent (not trimmed): not blank, no NUL; or matching `pattern`."""
-
-    def __init__(self, *, pattern: str = TEXT_PATTERN, **kwargs: Any) -> None:
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-        if not self.allow_blank:
-            blank = pattern == TEXT_PATTERN
-            message = "This field may not be blank." if blank else "This value does not match " + pattern
-            self.validators.append(RegexValidator(pattern, message=message))
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return data
 
 
 class Email(serializers.EmailField):

@@ -95,15 +95,6 @@ class AutoSchema(openapi.AutoSchema):
         return errors
 
 
-def strip_trailing_slashes(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """The router takes paths with and without their trailing slash; the contract names them
-    without (`/api/customers/{id}`), and so does the schema."""
-    result["paths"] = {
-        (path.rstrip("/") if path != "/" else path): operations for path, operations in result["paths"].items()
-    }
-    return result
-
-
 _EXACTLY_ONE: dict[str, tuple[str, ...]] = {}
 
 S = TypeVar("S", bound=type)
