@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test clean-devstack bench-relay
+.PHONY: help venv run test schemathesis clean-devstack bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ test: $(VENV)/.installed ## check import boundaries, then the engine's own tests
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=postgres://unused/for-mypy REDIS_URL=redis://unused KAFKA_BOOTSTRAP_SERVERS=unused:9092 $(VENV)/bin/mypy
 	$(PY) -m devstack exec -- sh -c '$(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
+
+# make test runs the same test with 30 examples per operation and a fixed seed.
+SCHEMATHESIS_MAX_EXAMPLES ?= 500
+schemathesis: $(VENV)/.installed ## schemathesis over /api/schema/, all checks, many examples, a new seed (SCHEMATHESIS_MAX_EXAMPLES=500 SCHEMATHESIS_SEED=...)
+	$(PY) -m devstack exec -- sh -c 'SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} $(PY) -m pytest tests/schema --timeout 7200'
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack

@@ -1,22 +1,26 @@
+from typing import ClassVar
+
 from rest_framework import serializers
 
+from shop import api
 from shop.api import CrudServices, ServiceViewSet
 from shop.money import MAX_DIGITS, PLACES
 
 from . import selectors, services
+from .models import Customer
 
 
 class CustomerInput(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(required=False, allow_blank=True)
-    balance = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=0)
-    blocked = serializers.BooleanField(required=False)
+    name = api.Text(max_length=200)
+    email = api.Email(required=False, allow_blank=True)
+    balance = api.Money()
+    blocked = api.Boolean(required=False)
 
 
 class CustomerOutput(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_blank=True)
     balance = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
     reserved = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
     available = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
@@ -24,13 +28,26 @@ class CustomerOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class CustomerFilter(api.StrictFilterSet):
+    blocked = api.StrictBooleanFilter()
+
+    class Meta:
+        model = Customer
+        fields = ("blocked", "email")
+
+
 class CustomerViewSet(ServiceViewSet):
     """Customer accounts: `balance` is owned, `reserved` is held by open orders."""
 
     queryset = selectors.customer_list()
-    filterset_fields = ("blocked", "email")
+    filterset_class = CustomerFilter
     input_serializer_class = CustomerInput
     output_serializer_class = CustomerOutput
+    schema_conflicts: ClassVar[dict[str, str]] = {
+        "update": "The new balance is below the funds that open orders hold.",
+        "partial_update": "The new balance is below the funds that open orders hold.",
+        "destroy": "Orders refer to this customer (code still_referenced).",
+    }
     services = CrudServices(
         create=lambda data: services.customer_create(**data),
         update=lambda pk, data: services.customer_update(customer_id=pk, data=data),

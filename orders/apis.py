@@ -1,11 +1,12 @@
+import re
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import DataError
 from django.utils.decorators import method_decorator
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
@@ -13,22 +14,26 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
-from shop.api import UUID_PATTERN, conflicts_as_409
+from saga.connections import AFTER_COMMIT_ATTEMPTS
+from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
+from shop import api
+from shop.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
 from shop.money import MAX_DIGITS, PLACES
 from shop.permissions import requires
+from shop.schema import exactly_one_of
 
 from . import selectors, services
 from .models import Order
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
-MAX_IDEMPOTENCY_KEY = 255
 
 
+@exactly_one_of("product_id", "sku")
 class ItemInput(serializers.Serializer):
-    product_id = serializers.UUIDField(required=False)
-    sku = serializers.CharField(required=False, max_length=64)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    product_id = api.UUID(required=False)
+    sku = api.Text(required=False, max_length=64)
+    quantity = api.Integer(min_value=1, max_value=MAX_QUANTITY)
 
     def validate(self, attrs: dict) -> dict:
         if ("product_id" in attrs) == ("sku" in attrs):
@@ -36,13 +41,13 @@ class ItemInput(serializers.Serializer):
         return attrs
 
 
+@exactly_one_of("items", "amount")
 class OrderInput(serializers.Serializer):
-    customer_id = serializers.UUIDField()
-    # DRF hands max_length to the ListSerializer that many=True builds; the stubs' Serializer.__init__ omits it.
-    items = ItemInput(many=True, required=False, max_length=MAX_ITEMS)  # type: ignore[call-arg]
-    amount = serializers.DecimalField(
-        max_digits=MAX_DIGITS, decimal_places=PLACES, min_value=Decimal("0.01"), required=False
+    customer_id = api.UUID()
+    items = serializers.ListField(
+        child=ItemInput(), required=False, allow_empty=False, min_length=1, max_length=MAX_ITEMS
     )
+    amount = api.PositiveMoney(required=False)
     fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices, default=Order.Fulfillment.PICKUP)
 
     def validate(self, attrs: dict) -> dict:
@@ -63,17 +68,23 @@ class OrderOutput(serializers.Serializer):
     customer_id = serializers.UUIDField()
     items = LineOutput(many=True, source="lines.all")
     total = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
     reason = serializers.CharField(allow_null=True)
     saga_id = serializers.UUIDField(allow_null=True)
-    fulfillment = serializers.CharField()
+    fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
+class OrderFilter(api.StrictFilterSet):
+    class Meta:
+        model = Order
+        fields = ("status", "customer_id")
+
+
 class OrderStatusOutput(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Order.Status.choices)
     reason = serializers.CharField(allow_null=True)
 
 
@@ -81,8 +92,25 @@ class OrderStatusOutput(serializers.Serializer):
     name="create",
     decorator=extend_schema(
         request=OrderInput,
-        responses={202: OrderOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        responses={
+            202: OrderOutput,
+            409: OpenApiResponse(
+                ErrorOutput,
+                "The Idempotency-Key was used with another body (code idempotency_key_reused), an item names "
+                "no product (code unknown_product), or the total is beyond the largest amount (code total_too_large).",
+            ),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                pattern=IDEMPOTENCY_KEY_PATTERN,
+                description="The same key with the same body answers the first order again; with another, 409.",
+            ),
+            OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202], required=True),
+        ],
     ),
 )
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -90,7 +118,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     queryset = selectors.order_list()
     serializer_class = OrderOutput
-    filterset_fields = ("status", "customer_id")
+    filterset_class = OrderFilter
     lookup_value_regex = UUID_PATTERN
     throttle_scope = "orders"  # placing orders (POST) is rate-limited per user: SHOP_ORDER_RATE, shop/throttling.py
 
@@ -98,17 +126,29 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         payload = OrderInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        with conflicts_as_409(services.IdempotencyConflict, code="idempotency_key_reused"):
-            placed = services.order_place(
-                customer_id=data["customer_id"],
-                items=[services.ItemRequest(**item) for item in data.get("items", [])],
-                amount=data.get("amount"),
-                fulfillment=data["fulfillment"],
-                idempotency_key=self._idempotency_key(request),
-                request_body=request.data,
-            )
-        # Read back with its lines prefetched (orders are never deleted, so it is there).
-        order = selectors.order_get(order_id=placed.order.pk) or placed.order
+        key = self._idempotency_key(request)
+        try:
+            with (
+                conflicts_as_409(services.IdempotencyConflict, code="idempotency_key_reused"),
+                refusals_as_409(code="unknown_product"),
+            ):
+                placed = services.order_place(
+                    customer_id=data["customer_id"],
+                    items=[services.ItemRequest(**item) for item in data.get("items", [])],
+                    amount=data.get("amount"),
+                    fulfillment=data["fulfillment"],
+                    idempotency_key=key,
+                    request_body=request.data,
+                )
+        except DataError as error:
+            raise Conflict("The order's total is beyond the largest amount.", code="total_too_large") from error
+        # The order is placed (committed): read it back with its lines prefetched (orders are never
+        # deleted, so it is there), on a new connection if the database dropped this one meanwhile:
+        # the answer to a placed order is 202, whatever happens to the connection.
+        order = (
+            on_live_connection(lambda: selectors.order_get(order_id=placed.order.pk), attempts=AFTER_COMMIT_ATTEMPTS)
+            or placed.order
+        )
         headers = {"Location": request.build_absolute_uri(f"/api/orders/{order.pk}")}
         return Response(OrderOutput(order).data, status=http.HTTP_202_ACCEPTED, headers=headers)
 
@@ -117,13 +157,25 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def status(self, request: Request, pk: str) -> Response:
         return Response(OrderStatusOutput(self.get_object()).data)
 
-    @extend_schema(request=None, responses={202: OrderStatusOutput, 409: dict})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OrderStatusOutput,
+            409: OpenApiResponse(ErrorOutput, "The order cannot wait for acceptance (code order_state)."),
+        },
+    )
     @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
     def accept(self, request: Request, pk: str) -> Response:
         """End a delivery order's wait for its courier."""
         return self._change(services.order_accept)
 
-    @extend_schema(request=None, responses={202: OrderStatusOutput, 409: dict})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OrderStatusOutput,
+            409: OpenApiResponse(ErrorOutput, "The order is past cancelling (code order_state)."),
+        },
+    )
     @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
     def cancel(self, request: Request, pk: str) -> Response:
         """Roll back a PENDING or AWAITING_ACCEPTANCE order; it ends CANCELLED."""
@@ -133,15 +185,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = self.get_object()
         with conflicts_as_409(services.OrderStateConflict, code="order_state"):
             command(order_id=order.pk)
-        return Response(OrderStatusOutput(selectors.order_get(order_id=order.pk)).data, status=http.HTTP_202_ACCEPTED)
+        # Done (committed): the answer is 202 even if the connection died since.
+        changed = (
+            on_live_connection(lambda: selectors.order_get(order_id=order.pk), attempts=AFTER_COMMIT_ATTEMPTS) or order
+        )
+        return Response(OrderStatusOutput(changed).data, status=http.HTTP_202_ACCEPTED)
 
     @staticmethod
     def _idempotency_key(request: Request) -> str | None:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return None
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-            raise ValidationError({"Idempotency-Key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters."})
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise ValidationError(
+                {"Idempotency-Key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (spaces inside)."}
+            )
         return f"{request.user.pk}:{key}"
 
 
@@ -152,7 +210,7 @@ class OrderSagaOutput(SagaOutput):
     order_id = serializers.UUIDField(source="aggregate_id")
 
 
-class OrderSagaFilter(SagaFilter):
+class OrderSagaFilter(api.StrictFilterSet, SagaFilter):
     aggregate_id = None  # type: ignore[assignment]  # django-filter drops a parent's filter set to None
     order_id = filters.UUIDFilter(field_name="aggregate_id")
 
@@ -162,7 +220,12 @@ class OrderSagaFilter(SagaFilter):
 
 def _operated(request: type[serializers.Serializer], status: int = 202) -> Any:
     """The engine's operator actions, answering with the shop's saga shape."""
-    return extend_schema(request=request, responses={status: OrderSagaOutput, 403: dict, 404: dict, 409: dict})
+    conflict = OpenApiResponse(
+        ErrorOutput,
+        "The saga's state does not allow this (code saga_state), or the Idempotency-Key was used for another "
+        "action (code idempotency_key_reused).",
+    )
+    return extend_schema(request=request, responses={status: OrderSagaOutput, 409: conflict})
 
 
 @extend_schema_view(

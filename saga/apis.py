@@ -1,7 +1,8 @@
+import re
 from collections.abc import Callable
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
@@ -9,17 +10,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import selectors, services
-from .models import SagaInstance, SagaStatus
+from .connections import AFTER_COMMIT_ATTEMPTS, on_live_connection
+from .models import SagaInstance, SagaStatus, SagaStep
 from .permissions import requires
-from .rest import UUID_PATTERN, conflicts_as_409
+from .rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, UUID_PATTERN, ErrorOutput, Text, conflicts_as_409
 
-MAX_KEY = 255  # characters of an Idempotency-Key
+MAX_KEY = MAX_IDEMPOTENCY_KEY  # characters of an Idempotency-Key
 
 
 class StepOutput(serializers.Serializer):
     name = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=SagaStep.Kind.choices)
+    status = serializers.ChoiceField(choices=SagaStep.Status.choices)
     attempts = serializers.IntegerField(source="attempt")
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -30,7 +32,7 @@ class SagaOutput(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField()
     version = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=SagaStatus.choices)
     current_step = serializers.CharField()
     aggregate_id = serializers.UUIDField()
     # The HTTP request that placed it (X-Request-ID); the saga's own id is the messages' correlation_id.
@@ -54,15 +56,15 @@ class SagaFilter(filters.FilterSet):
 
 
 class OperatorInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    comment = Text(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class RewindInput(OperatorInput):
-    step = serializers.CharField(max_length=100, help_text="The step to run the saga forward again from.")
+    step = Text(max_length=100, help_text="The step to run the saga forward again from.")
 
 
 class ResolveInput(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, help_text="Required: how the saga was repaired.")
+    comment = Text(max_length=2000, help_text="Required: how the saga was repaired.")
 
 
 _KEY = OpenApiParameter(
@@ -70,9 +72,17 @@ _KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
+    pattern=IDEMPOTENCY_KEY_PATTERN,
     description="The same key sent again gets the first answer and changes nothing.",
 )
-_ERRORS = {403: dict, 404: dict, 409: dict}
+# 401, 403, 404 are the project's to declare (its schema class knows its authentication); these are the engine's.
+_ERRORS = {
+    409: OpenApiResponse(
+        ErrorOutput,
+        "The saga's state does not allow this (code saga_state), or the Idempotency-Key was used for another "
+        "action (code idempotency_key_reused).",
+    )
+}
 OPERATE = (requires(services.OPERATE_SAGAS),)
 
 
@@ -123,16 +133,21 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         answer: int = http.HTTP_202_ACCEPTED,
     ) -> Response:
         saga = self.get_object()
-        payload = input_class(data=request.data or {})
+        payload = input_class(data=request.data)  # no body is {}; a body that is no JSON object is refused
         payload.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not 0 < len(key.strip()) <= MAX_KEY:
-            raise serializers.ValidationError({"Idempotency-Key": f"must be 1 to {MAX_KEY} characters."})
+        if key is not None and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise serializers.ValidationError(
+                {"Idempotency-Key": f"must be 1 to {MAX_KEY} visible ASCII characters (spaces inside)."}
+            )
         scoped = f"api:{request.user.pk}:{key}" if key else None
         with (
             conflicts_as_409(services.SagaStateConflict, code="saga_state"),
             conflicts_as_409(services.OperatorKeyReused, code="idempotency_key_reused"),
         ):
             operation(saga_id=saga.pk, by=request.user, key=scoped, **payload.validated_data)
-        output = self.get_serializer_class()(selectors.saga_get(saga_id=saga.pk))
+        # Done (committed): the answer is a success even if the connection died since.
+        output = self.get_serializer_class()(
+            on_live_connection(lambda: selectors.saga_get(saga_id=saga.pk), attempts=AFTER_COMMIT_ATTEMPTS)
+        )
         return Response(output.data, status=answer)

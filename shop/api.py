@@ -1,30 +1,78 @@
-"""API conventions shared by every context: permissions, errors, conflicts."""
+"""API conventions shared by every context: permissions, errors, conflicts, strict JSON fields."""
 
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from django import forms
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from rest_framework import exceptions, serializers, status, viewsets
+from django.http import Http404
+from django.urls import Resolver404, resolve
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from saga.rest import UUID_PATTERN, Conflict, conflicts_as_409
+from saga.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_connection
+from saga.rest import TEXT_PATTERN, UUID_PATTERN, Conflict, Text, conflicts_as_409
 from shop.crud import StillReferenced
+from shop.money import MAX_DIGITS, PLACES
+from shop.parsers import RequestTooLarge
 
-__all__ = ["UUID_PATTERN", "Conflict", "CrudServices", "ServiceViewSet", "conflicts_as_409", "exception_handler"]
+__all__ = [
+    "TEXT_PATTERN",
+    "UUID_PATTERN",
+    "Conflict",
+    "CrudServices",
+    "DatabaseUnavailable",
+    "ServiceViewSet",
+    "Text",
+    "conflicts_as_409",
+    "exception_handler",
+    "on_live_connection",
+]
+
+log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait (Retry-After) when the database is away.
+RETRY_AFTER_SECONDS = 1
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "database_unavailable"
+    wait = RETRY_AFTER_SECONDS  # DRF's handler turns `wait` into Retry-After
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, plus a machine-readable `code` beside every `detail`.
 
     Django validation errors and out-of-range values that slip past a serializer become 400s
-    instead of 500s.
+    instead of 500s; a lost or unreachable database is a 503 with Retry-After (the connection,
+    if dead, is dropped at once, so the client's retry gets a new one).
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, CONNECTION_ERRORS):
+        log.warning("database unavailable under %s: %s", context.get("request"), str(exc).strip())
+        drop_dead_connection()
+        exc = DatabaseUnavailable()
+    elif isinstance(exc, RequestDataTooBig):  # request.body past DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     elif isinstance(exc, exceptions.UnsupportedMediaType):
         # Bad input answers 400 throughout the API, a body of the wrong type included.
         exc = exceptions.ParseError(
@@ -51,11 +99,24 @@ class CrudServices:
     delete: Callable[[Any], None]
 
 
+@contextmanager
+def refusals_as_409(code: str = "conflict") -> Iterator[None]:
+    """A service that refuses input its serializer accepted (a taken sku, a balance below the
+    funds held) refuses it for the state the data is in: 409, not 400. The serializers check
+    everything about a request that does not depend on the data, and the schema says so."""
+    try:
+        yield
+    except DjangoValidationError as refusal:
+        raise Conflict(" ".join(refusal.messages), code=code) from refusal
+
+
 class ServiceViewSet(viewsets.ModelViewSet):
     """CRUD over a context's services: an input serializer validates, a service writes, an
-    output serializer answers."""
+    output serializer answers. What a service refuses after validation is a 409."""
 
     lookup_value_regex = UUID_PATTERN
+    # What a 409 of an action means, for the schema (shop/schema.py).
+    schema_conflicts: ClassVar[dict[str, str]] = {}
     services: CrudServices
     input_serializer_class: type[serializers.Serializer]
     output_serializer_class: type[serializers.Serializer]
@@ -65,13 +126,17 @@ class ServiceViewSet(viewsets.ModelViewSet):
         return self.input_serializer_class if writing else self.output_serializer_class
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        instance = self.services.create(self._validated(request.data))
+        data = self._validated(request.data)
+        with refusals_as_409():
+            instance = self.services.create(data)
         return Response(self.output_serializer_class(instance).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         pk = self.get_object().pk
         data = self._validated(request.data, partial=kwargs.get("partial", False))
-        return Response(self.output_serializer_class(self.services.update(pk, data)).data)
+        with refusals_as_409():
+            instance = self.services.update(pk, data)
+        return Response(self.output_serializer_class(instance).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.services.delete(self.get_object().pk)
@@ -81,3 +146,157 @@ class ServiceViewSet(viewsets.ModelViewSet):
         serializer = self.input_serializer_class(data=data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+# --- JSON fields that take what the schema says, and nothing else --------------------------------
+#
+# DRF's fields are lenient: a CharField takes 5 as "5" and trims " a " to "a", an IntegerField takes
+# "5" and 5.0, a BooleanField takes "yes" and 1, a DecimalField takes " 1e3 ", a UUIDField takes 32
+# hex digits without dashes. The schema promises a JSON string, integer, boolean or a dashed UUID;
+# these fields take exactly that, so that a client generated from /api/schema/ and the API agree.
+
+DASHED_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_WHOLE_DIGITS = MAX_DIGITS - PLACES
+# Amounts of money: a decimal string, no sign, exponent, spaces or leading zeros, at most two places.
+MONEY_PATTERN = rf"^(?:0|[1-9]\d{{0,{_WHOLE_DIGITS - 1}}})(?:\.\d{{1,{PLACES}}})?$"
+POSITIVE_MONEY_PATTERN = rf"^(?:[1-9]\d{{0,{_WHOLE_DIGITS - 1}}}(?:\.\d{{1,{PLACES}}})?|0\.(?:0[1-9]|[1-9]\d?))$"
+
+
+class Email(serializers.EmailField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+
+class Integer(serializers.IntegerField):
+    """A JSON integer (2.0 is one, as JSON Schema has it; "2" and true are not)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return int(data)
+
+
+class Boolean(serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class UUID(serializers.UUIDField):
+    """A UUID in its dashed form, as `format: uuid` has it."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not DASHED_UUID.fullmatch(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "25.00"})
+class Money(serializers.DecimalField):
+    """An amount of money in a request: a JSON string such as "25", "25.5" or "25.50", not negative."""
+
+    pattern = MONEY_PATTERN
+    default_error_messages: ClassVar[dict[str, Any]] = {
+        "invalid": 'Send an amount of money as a string such as "25.00": digits, no sign, exponent, spaces or '
+        "leading zeros, at most two decimal places."
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=MAX_DIGITS, decimal_places=PLACES, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not re.fullmatch(self.pattern, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": POSITIVE_MONEY_PATTERN, "example": "25.00"})
+class PositiveMoney(Money):
+    """An amount of money above zero."""
+
+    pattern = POSITIVE_MONEY_PATTERN
+    default_error_messages: ClassVar[dict[str, Any]] = {
+        "invalid": 'Send an amount above zero as a string such as "25.00", at most two decimal places.'
+    }
+
+
+# --- query parameters ------------------------------------------------------------------------------
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    """`true` or `false`, nothing else (django-filter's BooleanFilter ignores `?blocked=null`)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value: Any) -> Any:  # True, False, or None when not sent
+        if value is None:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+
+class _PresentWidget(forms.TextInput):
+    """Tells a parameter sent empty (`?blocked=`) from one not sent."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name) if name in data else None
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", _PresentWidget)
+        super().__init__(*args, **kwargs)
+
+
+class StrictFilterSet(filters.FilterSet):
+    """Query parameters as the schema types them: a UUID, choice or boolean parameter sent empty
+    (`?customer_id=`) is refused, not ignored. (An empty plain string is a string: it filters nothing.)"""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, declared in self.filters.items():
+            if type(declared) is not filters.CharFilter and (self.data or {}).get(name) == "":
+                self.form.add_error(name, "This parameter may not be empty.")
+                valid = False
+        return valid
+
+
+# --- what the API answers for paths it does not have ---------------------------------------------
+
+
+@extend_schema(exclude=True)
+class NotFoundView(APIView):
+    """Any method on any /api/ path that no route matches (odd characters, a malformed id): the
+    API's JSON 404, not Django's HTML page; 401 first without credentials, like every endpoint."""
+
+    permission_classes = (permissions.IsAuthenticated,)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # What APPEND_SLASH did before this view matched everything: /api/docs -> /api/docs/.
+        path = self.request.path_info
+        if not path.endswith("/"):
+            try:
+                target = getattr(resolve(path + "/").func, "view_class", None)
+            except Resolver404:
+                target = NotFoundView
+            if target is not NotFoundView:
+                location = self.request.get_full_path(force_append_slash=True)
+                return Response(status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location})
+        return super().handle_exception(exc)

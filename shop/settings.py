@@ -187,7 +187,7 @@ STORAGES = {
 # Serve app static files straight from their folders, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Largest JSON body the API accepts; larger requests are refused with 400 before parsing.
+# Largest JSON body the API accepts; larger requests are refused with 413 (shop/parsers.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
@@ -196,10 +196,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.ModelPermissions"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "shop.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "shop.schema.AutoSchema",
+    # JSON only, parsed strictly (depth, duplicated keys, size): see shop/parsers.py.
+    "DEFAULT_PARSER_CLASSES": ["shop.parsers.JSONParser"],
+    # ... so DRF's test client sends JSON unless told otherwise (its default, multipart, is refused).
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "shop.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -213,6 +217,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.schema.declare_exactly_one",
+        "shop.schema.no_nul_in_query_text",
+        "shop.schema.add_links",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "SagaStatusEnum": "saga.models.SagaStatus",
+        "SagaStepStatusEnum": "saga.models.SagaStep.Status",
+    },
 }
 
 # Celery: Redis is only the doorbell; every fact lives in PostgreSQL (see DESIGN.md).

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -8,6 +8,7 @@ from inventory.apis import ProductViewSet
 from orders.apis import OrderSagaViewSet, OrderViewSet
 from saga.observability.metrics import metrics_view
 
+from .api import NotFoundView
 from .health import health
 
 
@@ -36,4 +37,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="shop/redoc.html"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include(router.urls)),
+    # Whatever else is asked of the API (a malformed id, odd characters) gets its JSON 404.
+    re_path(r"^api/.", NotFoundView.as_view(), name="api-not-found"),
 ]

@@ -1,17 +1,32 @@
 """Housekeeping of the outbox, run by Celery beat."""
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
 from ..conf import saga_settings
+from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
 from .models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="saga.tasks.purge_outbox", ignore_result=True)
 def purge_outbox(chunk: int = 10_000) -> int:
-    """Delete sent outbox rows older than OUTBOX_RETENTION, a chunk at a time."""
+    """Delete sent outbox rows older than OUTBOX_RETENTION, a chunk at a time. A connection that
+    dies under it is replaced (deleting again what is gone is harmless); if the database stays
+    away, the next run (hourly) purges."""
+    at_task_start()
+    try:
+        return on_live_connection(lambda: _purge(chunk))
+    except CONNECTION_ERRORS as error:
+        log.warning("database unavailable; the next purge tries again: %s", error)
+        return 0
+
+
+def _purge(chunk: int) -> int:
     cutoff = timezone.now() - timedelta(seconds=float(saga_settings.OUTBOX_RETENTION))
     purged = 0
     while True:

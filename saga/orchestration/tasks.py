@@ -1,31 +1,66 @@
 """Celery tasks are doorbells: "look at saga X now". Losing one, or getting it twice, changes
-nothing but timing: the engine decides everything from the database."""
+nothing but timing: the engine decides everything from the database.
+
+No task is spent on a dead database connection: each starts by checking its connection, and one
+that dies under it (a terminated backend) is replaced and the work done again, since advancing
+or sweeping twice is harmless. If the database stays away, advance_saga rings again later and
+the sweeper waits for its next beat."""
 
 import logging
 from datetime import timedelta
 from uuid import UUID
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import transaction
 from django.utils import timezone
 
 from ..conf import saga_settings
+from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
 from . import engine
 from .models import ACTIVE, SagaInstance
 from .scheduling import default_runtime
 
 log = logging.getLogger(__name__)
 
+# While the database is away, advance_saga rings again after these many seconds (doubling up to the
+# last), a few times; after that the sweeper finds the saga when the database is back.
+RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
 
-@shared_task(name="saga.tasks.advance_saga", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def advance_saga(saga_id: str) -> None:
-    engine.advance(UUID(saga_id), default_runtime())
+
+@shared_task(
+    bind=True,
+    name="saga.tasks.advance_saga",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=len(RING_AGAIN_AFTER),
+)
+def advance_saga(self: Task, saga_id: str) -> None:
+    at_task_start()
+    try:
+        on_live_connection(lambda: engine.advance(UUID(saga_id), default_runtime()))
+    except CONNECTION_ERRORS as error:
+        if self.request.retries >= len(RING_AGAIN_AFTER):
+            log.warning("database still unavailable; saga %s is left to the sweeper: %s", saga_id, error)
+            return
+        delay = RING_AGAIN_AFTER[self.request.retries]
+        log.warning("database unavailable; ringing again for saga %s in %d s: %s", saga_id, delay, error)
+        raise self.retry(countdown=delay) from error
 
 
 @shared_task(name="saga.tasks.sweep_sagas", ignore_result=True)
 def sweep_sagas(limit: int = 500) -> int:
     """Enqueue sagas whose timer, backoff or "should have moved by" time has passed. Any number
     of workers may run it at once: SKIP LOCKED hands each due saga to one of them."""
+    at_task_start()
+    try:
+        return on_live_connection(lambda: _sweep(limit))
+    except CONNECTION_ERRORS as error:
+        log.warning("database unavailable; the next sweep tries again: %s", error)
+        return 0
+
+
+def _sweep(limit: int) -> int:
     runtime = default_runtime()
     now = timezone.now()
     with transaction.atomic():

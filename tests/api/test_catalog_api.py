@@ -65,9 +65,10 @@ def test_malformed_bodies_are_400_and_create_nothing(api, body, content_type):
     assert api.get("/api/customers").json()["count"] == 0
 
 
-def test_an_oversized_body_is_400(api):
+def test_an_oversized_body_is_413(api):
     body = '{"name": "' + "x" * (2 * 1024 * 1024) + '", "balance": "1.00"}'
-    assert api.generic("POST", "/api/customers", body, content_type="application/json").status_code == 400
+    response = api.generic("POST", "/api/customers", body, content_type="application/json")
+    assert response.status_code == 413 and response.json()["code"] == "request_too_large"
 
 
 def test_unknown_and_malformed_ids_are_404(api):
@@ -76,10 +77,12 @@ def test_unknown_and_malformed_ids_are_404(api):
     assert api.get(f"/api/products/{uuid.uuid4()}").status_code == 404
 
 
-def test_patch_below_held_funds_is_400_and_changes_nothing(api, customer):
+def test_patch_below_held_funds_is_409_and_changes_nothing(api, customer):
     customers.funds_hold(order_id=uuid.uuid4(), customer_id=customer.pk, amount=Decimal("100.00"))
     response = api.patch(f"/api/customers/{customer.pk}", {"balance": "99.99"}, format="json")
-    assert response.status_code == 400 and "balance" in response.json()
+    # A valid balance, refused for the funds held now: a conflict with the state, not bad input.
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
+    assert "funds held" in response.json()["detail"]
     assert api.get(f"/api/customers/{customer.pk}").json()["balance"] == "500.00"
 
 
@@ -108,7 +111,10 @@ def test_products_crud_and_unique_sku(api):
         "available": 3,
     }
     again = api.post("/api/products", {"sku": "W-1", "name": "W", "price": "2.50", "stock": 3}, format="json")
-    assert again.status_code == 400 and "sku" in again.json()
+    assert again.status_code == 409 and again.json() == {
+        "detail": "A product with this sku already exists.",
+        "code": "conflict",
+    }
     put = api.put(
         f"/api/products/{created.json()['id']}", {"sku": "W-1", "name": "W2", "price": "3", "stock": 4}, format="json"
     )
