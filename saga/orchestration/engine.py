@@ -160,8 +160,10 @@ def signal(saga_id: UUID, event: str, payload: dict | None, runtime: Runtime) ->
 
 
 def _waits_for(saga: SagaInstance, definition: SagaDefinition, event: str) -> bool:
+    if saga.status != SagaStatus.WAITING:
+        return False  # (a saga past its last step, not yet marked COMPLETED, has no step here)
     step = definition.steps[saga.step_index]
-    return saga.status == SagaStatus.WAITING and isinstance(step, Wait) and step.event == event
+    return isinstance(step, Wait) and step.event == event
 
 
 def _wait_ahead(saga: SagaInstance, definition: SagaDefinition, event: str, now: datetime) -> bool:
