@@ -369,7 +369,7 @@ class Client(threading.Thread):
     def wait_for(self, placed: Placed, wanted: set[str], timeout: float) -> str:
         """Poll the order's status (backing off) until it is in `wanted` or final, or time runs out."""
         deadline, pause = time.monotonic() + timeout, 0.2
-        while placed.order_id and time.monotonic() < deadline:
+        while placed.order_id and time.monotonic() < deadline and not self.stop.is_set():
             if self.status(placed) in wanted | TERMINAL:
                 break
             time.sleep(pause)
@@ -377,7 +377,9 @@ class Client(threading.Thread):
         return placed.seen
 
     def settle(self, placed: Placed) -> None:
-        self.wait_for(placed, TERMINAL, timeout=20 + self.acceptance_timeout)
+        """Watch the order until it is final, as a checkout page does; but not for long: a stuck
+        shop (a frozen broker) keeps getting orders from new customers."""
+        self.wait_for(placed, TERMINAL, timeout=10 + self.acceptance_timeout)
 
     # --- scenarios ---------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def summary(
             "per_second": round(len(orders) / run["duration_s"], 1),
             "by_outcome": dict(Counter(status_of(o) for o in orders).most_common()),
             "by_scenario": dict(Counter(p.scenario for p in record.placed).most_common()),
+            "rolled_back_by_faults": _rolled_back_by_faults(),
             "duplicate_submissions": sum(len(g.answers) + 1 for g in record.duplicates),
             "not_known_to_clients": sum(1 for o in orders if str(o.pk) not in known),
         },
@@ -52,6 +53,7 @@ def summary(
         "sagas": {
             "by_status": _by_status(SagaInstance.objects.all()),
             "attempts_by_status": _by_status(SagaStep.objects.all()),
+            "failed_attempts_by_cause": _causes(),
             # The evidence for a saga that did not finish well: every attempt of every step.
             "histories_of_stuck_or_failed": _histories(
                 SagaInstance.objects.filter(status__in=[*ACTIVE, SagaStatus.FAILED])[:20]
@@ -97,6 +99,26 @@ def _histories(sagas: Iterable[SagaInstance]) -> dict[str, Any]:
     }
 
 
+def _rolled_back_by_faults() -> int:
+    """Sagas rolled back neither by a refusal, nor by the customer, nor by the courier's silence: a
+    fault made a step fail for good (its retries exhausted, its worker killed too often)."""
+    refused = SagaStep.objects.filter(kind=SagaStep.Kind.ACTION, status=SagaStep.Status.REFUSED).values("saga_id")
+    designed = [Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER]
+    rolled_back = SagaInstance.objects.filter(status=SagaStatus.COMPENSATED).exclude(reason__in=designed)
+    return rolled_back.exclude(id__in=refused).count()
+
+
+def _causes() -> dict[str, int]:
+    """Why step attempts failed: the faulty worker's injected errors and hangs, or anything else."""
+    causes: Counter[str] = Counter()
+    for error in SagaStep.objects.filter(status=SagaStep.Status.FAILED).values_list("error", flat=True):
+        name = error.split(":", 1)[0].rsplit(".", 1)[-1]  # the exception's class
+        if "before the deadline" in error:
+            name = "wait expired"
+        causes[{"InjectedFault": "injected", "StepTimeout": "timed out"}.get(name, name)] += 1
+    return dict(causes)
+
+
 def _by_status(rows: QuerySet[Any]) -> dict[str, int]:
     return dict(rows.values("status").annotate(n=Count("id")).order_by("-n").values_list("status", "n"))
 
@@ -139,6 +161,7 @@ def table(report: dict[str, Any]) -> str:
         f"{'orders placed':<34}{orders['placed']:>7,}  ({orders['per_second']}/s)",
     ]
     lines += [f"  {outcome:<32}{n:>7,}" for outcome, n in orders["by_outcome"].items()]
+    lines.append(f"  {'(rolled back by faults)':<32}{orders['rolled_back_by_faults']:>7,}")
     lines.append(f"{'faults injected':<34}{sum(d['count'] for d in faults['by_kind'].values()):>7,}")
     for kind, details in faults["by_kind"].items():
         note = NOTES[kind](details) if kind in NOTES else ""
@@ -147,7 +170,12 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"  {kind:<32}{details['count']:>7,}  {note}".rstrip())
     sagas = " · ".join(f"{s} {n:,}" for s, n in report["sagas"]["by_status"].items())
     attempts = report["sagas"]["attempts_by_status"]
-    trouble = " · ".join(f"{s} {attempts[s]:,}" for s in ("FAILED", "CRASHED", "ABANDONED") if s in attempts)
+    causes = ", ".join(f"{c} {n:,}" for c, n in report["sagas"]["failed_attempts_by_cause"].items())
+    trouble = " · ".join(
+        f"{s} {attempts[s]:,}" + (f" ({causes})" if s == "FAILED" and causes else "")
+        for s in ("FAILED", "CRASHED", "ABANDONED")
+        if s in attempts
+    )
     kafka, http = report["kafka"], report["http"]
     by_class: Counter[str] = Counter()
     for status, n in http["by_status"].items():

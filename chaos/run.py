@@ -207,7 +207,7 @@ def _load_faults_check(
     from saga.models import OutboxMessage
 
     sent = {str(i) for i in OutboxMessage.objects.filter(sent_at__isnull=False).values_list("id", flat=True)}
-    reading = checks.read_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics.values(), expected=sent, idle=5, timeout=180)
+    reading = checks.read_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics.values(), expected=sent, idle=3, timeout=180)
     evidence = checks.Evidence(
         record=record,
         faults=injector.faults,

@@ -194,7 +194,10 @@ class Proc:
         if self.popen is None:
             return
         if self.popen.poll() is None:
-            self.signal_group(signal.SIGTERM)
+            # To the leader only: a Celery worker's warm shutdown lets its pool finish the tasks it runs
+            # (a SIGTERM to the whole group would kill them), gunicorn's master stops its workers.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
         if self.popen.poll() is None:  # stuck: where? (PYTHONFAULTHANDLER prints every thread's stack on SIGABRT)
