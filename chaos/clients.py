@@ -288,8 +288,8 @@ class Client(threading.Thread):
         "delivery_cancel": 5,
         "delivery_timeout": 4,
         "duplicates": 6,
-        "scarce_stock_race": 3,
-        "last_funds_race": 3,
+        "scarce_stock_race": 2,  # each places three to seven orders at once
+        "last_funds_race": 2,
         "unknown_customer": 4,
         "declined_payment": 4,
         "blocked_customer": 2,

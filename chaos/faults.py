@@ -60,6 +60,8 @@ class Timing:
     def for_duration(cls, duration: float) -> Timing:
         if duration >= 300:
             return cls(freeze=(20, 30), step_faults=(30, 45))
+        if duration >= 120:
+            return cls(freeze=(12, 20), step_faults=(20, 30))
         return cls(freeze=(8, 12), step_faults=(15, 20))
 
 
@@ -83,7 +85,7 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
     the load does."""
     timing = Timing.for_duration(duration)
     first, last = min(5.0, duration * 0.1), duration * 0.85
-    if duration < 300:
+    if duration < 120:
         return _once_each(first, last, timing, rng)
     planned: list[tuple[float, str]] = []
     for kind in KINDS:

@@ -38,7 +38,7 @@ from .stack import (
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
-    parser.add_argument("--duration", type=float, default=180, help="seconds of load and faults (default 180)")
+    parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
     parser.add_argument("--clients", type=int, default=12, help="concurrent clients (default 12)")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (default 3)")

@@ -133,7 +133,7 @@ def test_an_order_accepted_through_the_api_must_not_time_out(db):
     assert checks.acceptances(evidence, {str(sale.pk): sale}, {}).passed
 
 
-def test_a_500_is_a_violation_a_503_is_not_and_a_failure_for_a_placed_order_is_named(db):
+def test_a_500_is_a_violation_a_503_is_not_and_a_failure_answered_for_a_placed_order_is_named(db):
     placed = order(uuid.uuid4(), "1.00", idempotency_key="1:k")
     later = placed.created_at.timestamp() + 1
     ok = Exchange(later, "GET", "/api/orders", 503, 0.1, "credit_only")
@@ -142,6 +142,8 @@ def test_a_500_is_a_violation_a_503_is_not_and_a_failure_for_a_placed_order_is_n
     faults = [Fault("terminate_db", at=later)]
     check = checks.no_server_errors(Record(exchanges=[failed]), faults, {str(placed.pk): placed})
     assert len(check.violations) == 2 and "was placed, yet answered 500" in check.violations[1]
+    reset = Exchange(later, "POST", "/api/orders", 0, 0.1, "credit_only", "RemoteDisconnected", key="k")
+    assert checks.no_server_errors(Record(exchanges=[reset]), faults, {str(placed.pk): placed}).passed  # no answer
 
 
 @pytest.mark.parametrize("duration", [60, 600])
