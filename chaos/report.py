@@ -41,6 +41,7 @@ def summary(
             "by_scenario": dict(Counter(p.scenario for p in record.placed).most_common()),
             "rolled_back_by_faults": _rolled_back_by_faults(),
             "duplicate_submissions": sum(len(g.answers) + 1 for g in record.duplicates),
+            "duplicate_keys": len(record.duplicates),
             "not_known_to_clients": sum(1 for o in orders if str(o.pk) not in known),
         },
         "faults": {
@@ -184,6 +185,8 @@ def table(report: dict[str, Any]) -> str:
     lines += [
         f"{'sagas':<34}{sagas}",
         f"{'step attempts that failed':<34}{trouble or 'none'}",
+        f"{'one key sent several times':<34}{orders['duplicate_keys']:>7,}  "
+        f"({orders['duplicate_submissions']:,} submissions, the last with another body)",
         f"{'Kafka deliveries':<34}{kafka['deliveries']:>7,}  ({kafka['duplicates']:,} duplicates by id)",
         f"{'HTTP requests':<34}{http['requests']:>7,}  ({answers})",
         f"{'at rest after the faults stopped':<34}" + (f"{quiet:>7.1f} s" if quiet is not None else "   never"),
