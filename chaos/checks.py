@@ -55,7 +55,7 @@ class Invariant:
             "passed": self.passed,
             "checked": self.checked,
             "violations": len(self.violations),
-            "examples": self.violations[:10],
+            "examples": self.violations[:50],
             "note": self.note,
         }
 
@@ -501,13 +501,12 @@ def designed_outcomes(record: Record, orders: dict[str, Order]) -> Invariant:
     return check
 
 
-def nearest_fault(at: float, faults: list[Fault], t0: float) -> str:
-    """The fault nearest to `at` (wall clock), within a minute."""
-    if not faults:
-        return ""
-    fault = min(faults, key=lambda f: abs(at - (t0 + f.at)))
-    gap = at - (t0 + fault.at)
-    return f"sent {abs(gap):.1f} s {'after' if gap >= 0 else 'before'} {fault.kind}" if abs(gap) < 60 else ""
+def faults_near(at: float, faults: list[Fault], t0: float) -> str:
+    """The faults that began from 5 s before to 2 s after `at` (wall clock), or the nearest one."""
+    near = [f for f in faults if -2 <= at - (t0 + f.at) <= 5] or sorted(faults, key=lambda f: abs(at - (t0 + f.at)))[:1]
+    return ", ".join(
+        f"{abs(gap):.1f} s {'after' if gap >= 0 else 'before'} {f.kind}" for f in near for gap in [at - (t0 + f.at)]
+    )
 
 
 def no_server_errors(record: Record, faults: list[Fault], orders: dict[str, Order]) -> Invariant:
@@ -532,9 +531,9 @@ def no_server_errors(record: Record, faults: list[Fault], orders: dict[str, Orde
 
 def _describe(exchange: Exchange, faults: list[Fault], record: Record) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(exchange.at))
-    fault = nearest_fault(exchange.at, faults, record.t0)
+    near = faults_near(exchange.at, faults, record.t0)
     return f"{when} {exchange.method} {exchange.path} ({exchange.scenario}) -> {exchange.status} {exchange.error}" + (
-        f" [{fault}]" if fault else ""
+        f" [sent {near}]" if near else ""
     )
 
 

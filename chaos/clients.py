@@ -368,7 +368,7 @@ class Client(threading.Thread):
 
     def wait_for(self, placed: Placed, wanted: set[str], timeout: float) -> str:
         """Poll the order's status (backing off) until it is in `wanted` or final, or time runs out."""
-        deadline, pause = time.monotonic() + timeout, 0.2
+        deadline, pause = time.monotonic() + timeout, 0.4
         while placed.order_id and time.monotonic() < deadline and not self.stop.is_set():
             if self.status(placed) in wanted | TERMINAL:
                 break
