@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test schemathesis clean-devstack bench-relay
+.PHONY: help venv run test schemathesis chaos clean-devstack bench-relay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,6 +35,9 @@ test: $(VENV)/.installed ## check import boundaries, then the engine's own tests
 SCHEMATHESIS_MAX_EXAMPLES ?= 500
 schemathesis: $(VENV)/.installed ## schemathesis over /api/schema/, all checks, many examples, a new seed (SCHEMATHESIS_MAX_EXAMPLES=500 SCHEMATHESIS_SEED=...)
 	$(PY) -m devstack exec -- sh -c 'SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} $(PY) -m pytest tests/schema --timeout 7200'
+
+chaos: $(VENV)/.installed ## the whole stack as processes under faults, then every invariant checked (CHAOS_ARGS="--duration 600 --seed 7 --clients 16")
+	$(PY) -m devstack exec -- $(PY) -m chaos $(CHAOS_ARGS)
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack

@@ -260,6 +260,8 @@ OUTBOX_RETENTION = float(env("OUTBOX_RETENTION", str(7 * 24 * 3600)))
 OUTBOX_LAG_DEGRADED_SECONDS = float(env("OUTBOX_LAG_DEGRADED_SECONDS", "60"))
 
 SHOP_ACCEPTANCE_TIMEOUT = int(env("SHOP_ACCEPTANCE_TIMEOUT", "1800"))
+# The payment provider's adapter, a dotted path (payments/gateway.py).
+PAYMENTS_GATEWAY = env("PAYMENTS_GATEWAY", "payments.gateway.SandboxGateway")
 
 # --- Logging ---------------------------------------------------------------------------------------
 # One JSON object a line in production, readable lines in development (LOG_FORMAT=json|console

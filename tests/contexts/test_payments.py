@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from typing import ClassVar
@@ -61,3 +64,16 @@ def test_void_after_authorize_and_void_before_authorize(db):
     services.payment_void(order_id=early)
     late = services.payment_authorize(order_id=early, customer_id=uuid.uuid4(), amount=Decimal("5.00"))
     assert not late.authorized
+
+
+def test_the_gateway_is_chosen_by_the_environment_as_the_readme_says():
+    """README's configuration table: PAYMENTS_GATEWAY (a dotted path) selects the provider's adapter."""
+    code = "import django; django.setup(); from payments.gateway import gateway; print(type(gateway()).__name__)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings"}
+    chosen = {"PAYMENTS_GATEWAY": "tests.contexts.test_payments.DecliningGateway"}
+
+    def gateway_in(extra: dict) -> str:
+        run = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True)
+        return run.stdout.strip() or run.stderr[-500:]
+
+    assert (gateway_in({}), gateway_in(chosen)) == ("SandboxGateway", "DecliningGateway")

@@ -1,0 +1,312 @@
+"""Faults on a schedule drawn from the seed, each recorded with its time and what it did.
+
+A fault may have an end (a frozen broker thawed, a killed process restarted, the faulty worker
+stopped), kept on a timeline beside the faults still to come, so faults overlap as they would.
+When the run stops the faults, every pending end happens at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import redis
+
+from .stack import APP_PREFIX, CHECKER, Proc, Stack, connect, own_service_pid, with_application_name
+
+KINDS = (
+    "kill_worker",  # SIGKILL a Celery worker (its whole process group), restart it
+    "kill_relay",  # SIGKILL the active relay: the standby takes over; restart it
+    "freeze_broker",  # SIGSTOP the broker for tens of seconds, then SIGCONT
+    "flush_redis",  # FLUSHALL on the stack's Redis: every queued doorbell lost
+    "terminate_db",  # pg_terminate_backend on every connection of the shop
+    "kill_web",  # SIGKILL a gunicorn worker (its master starts another)
+    "kill_participant",  # SIGKILL the remote payments participant, restart it
+    "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
+)
+
+# What the faulty worker does (saga/orchestration/faults.py): transient errors the retry policies
+# absorb (a first attempt, compensations, a retriable step at random), and the pivot hanging past
+# its 30 s timeout (retried without limit, so it ends on a healthy worker).
+STEP_FAULTS = json.dumps(
+    {
+        "reserve_stock": {"fail_attempts": 1},
+        "reserve_stock:compensation": {"fail_attempts": 2},
+        "authorize_payment:compensation": {"fail_attempts": 2},
+        "capture_payment_and_commit_stock": {"error_rate": 0.5},
+        "confirm_order": {"delay": 31},
+    }
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long faults last: tens of seconds in a long run, shorter in the short one."""
+
+    freeze: tuple[float, float]
+    step_faults: tuple[float, float]
+    restart_after: tuple[float, float] = (1.0, 3.0)
+
+    @classmethod
+    def for_duration(cls, duration: float) -> Timing:
+        if duration >= 300:
+            return cls(freeze=(20, 30), step_faults=(30, 45))
+        if duration >= 120:
+            return cls(freeze=(12, 20), step_faults=(20, 30))
+        return cls(freeze=(8, 12), step_faults=(15, 20))
+
+
+# Mean seconds between two faults of a kind in a long run: each kind several times in 10 minutes.
+PERIOD = {
+    "kill_worker": 60,
+    "kill_relay": 60,
+    "freeze_broker": 90,
+    "flush_redis": 60,
+    "terminate_db": 60,
+    "kill_web": 45,
+    "kill_participant": 60,
+    "step_faults": 90,
+}
+
+
+def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
+    """When each fault starts (seconds into the load). Every kind at least once; in a long run
+    every kind `duration / PERIOD` times, each in its own slot of the run, at a random point of it.
+    Faults with a length (freeze, step faults) never overlap one of their own kind, and end before
+    the load does."""
+    timing = Timing.for_duration(duration)
+    first, last = min(5.0, duration * 0.1), duration * 0.85
+    if duration < 120:
+        return _once_each(first, last, timing, rng)
+    planned: list[tuple[float, str]] = []
+    for kind in KINDS:
+        length = {"freeze_broker": timing.freeze[1], "step_faults": timing.step_faults[1]}.get(kind, 0.0)
+        span = max(last - length - first, 1.0)
+        count = max(1, int(span // PERIOD[kind]))
+        slot = span / count
+        planned += [(first + i * slot + rng.uniform(0, slot - min(length, slot * 0.5)), kind) for i in range(count)]
+    return sorted(planned)
+
+
+def _once_each(first: float, last: float, timing: Timing, rng: random.Random) -> list[tuple[float, str]]:
+    """A short run: each kind once, one after the other in a seeded order, but the faulty worker
+    first (it needs sagas moving to fail them) and the broker's freeze not before the third slot
+    (a frozen broker stops the sagas the faulty worker needs)."""
+    others = [k for k in KINDS if k not in ("step_faults", "freeze_broker")]
+    rng.shuffle(others)
+    others.insert(rng.randint(2, len(others)), "freeze_broker")
+    order = ["step_faults", *others]
+    slot = (last - first - timing.freeze[1]) / len(order)
+    return [(first + i * slot + rng.uniform(0, slot / 2), kind) for i, kind in enumerate(order)]
+
+
+@dataclass
+class Fault:
+    kind: str
+    at: float  # seconds since the load started
+    detail: dict[str, Any] = field(default_factory=dict)
+    ended_at: float | None = None
+    error: str = ""
+
+
+class Injector(threading.Thread):
+    """Runs the plan against the stack until stopped; `faults` is the record.
+
+    The thread lives until `release()`, after the stack has stopped: the processes it restarts die
+    with the thread that started them (chaos/stack.py, --pdeathsig), so it must outlive them."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        planned: list[tuple[float, str]],
+        *,
+        timing: Timing,
+        rng: random.Random,
+        redis_url: str,
+        t0: float,
+    ):
+        super().__init__(name="faults", daemon=True)
+        self.stack, self.timing, self.rng, self.redis_url, self.t0 = stack, timing, rng, redis_url, t0
+        self.faults: list[Fault] = []
+        self.stopping = threading.Event()
+        self.ended = threading.Event()  # every pending end has happened
+        self.released = threading.Event()
+        self.lock = threading.Lock()  # the timeline, shared with stop()
+        self._timeline: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._background: list[threading.Thread] = []
+        for at, kind in planned:
+            self._at(at, partial(self._inject, kind))
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _at(self, at: float, action: Callable[[], None]) -> None:
+        with self.lock:
+            self._seq += 1
+            heapq.heappush(self._timeline, (at, self._seq, action))
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                with self.lock:
+                    due = self._timeline[0][0] if self._timeline else None
+                if due is None or due > self.now():
+                    self.stopping.wait(min(due - self.now(), 0.5) if due is not None else 0.5)
+                    continue
+                with self.lock:
+                    _, _, action = heapq.heappop(self._timeline)
+                action()
+            with self.lock:
+                pending = [action for _, _, action in sorted(self._timeline)]
+                self._timeline = []
+            for action in pending:
+                if getattr(action, "is_end", False):
+                    action()
+            for thread in self._background:
+                thread.join(timeout=60)
+        finally:
+            self.ended.set()
+            self.released.wait()
+
+    def stop(self) -> None:
+        """No more faults; every pending end (thaw, restart) happens now, in order."""
+        self.stopping.set()
+        self.ended.wait()
+
+    def release(self) -> None:
+        """After the stack has stopped: the thread may end."""
+        self.stopping.set()
+        self.released.set()
+        if self.is_alive():
+            self.join()
+
+    # --- the faults ----------------------------------------------------------------------------
+
+    def _inject(self, kind: str) -> None:
+        fault = Fault(kind=kind, at=round(self.now(), 2))
+        self.faults.append(fault)
+        try:
+            getattr(self, kind)(fault)
+        except Exception as error:  # noqa: BLE001 - a fault that could not be injected is recorded, the run goes on
+            fault.error = f"{type(error).__name__}: {error}"
+
+    def _end(self, fault: Fault, after: float, action: Callable[[], None]) -> None:
+        def end() -> None:
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 - recorded with the fault
+                fault.error = f"ending it: {type(error).__name__}: {error}"
+            fault.ended_at = round(self.now(), 2)
+
+        end.is_end = True  # type: ignore[attr-defined]  # stop() runs ends, not faults still to come
+        self._at(self.now() + after, end)
+
+    def _restart_later(self, fault: Fault, process: Proc) -> None:
+        after = self.rng.uniform(*self.timing.restart_after)
+        fault.detail["restarted_after_s"] = round(after, 2)
+        self._end(fault, after, process.start)
+
+    def kill_worker(self, fault: Fault) -> None:
+        worker = self.rng.choice(self.stack.workers)
+        fault.detail["process"] = worker.name
+        worker.kill()
+        self._restart_later(fault, worker)
+
+    def kill_relay(self, fault: Fault) -> None:
+        active = self.stack.active_relay()
+        if active is None:
+            fault.error = "no relay was active"
+            return
+        standby = [r for r in self.stack.relays if r is not active]
+        if not all(r.running() for r in standby):
+            fault.error = "skipped: the standby is not running"
+            return
+        fault.detail["process"] = active.name
+        killed = time.monotonic()
+        active.kill()
+        deadline = killed + 30
+        while time.monotonic() < deadline:
+            taker = self.stack.active_relay()
+            if taker is not None and taker is not active:
+                fault.detail["takeover_s"] = round(time.monotonic() - killed, 3)
+                fault.detail["taken_over_by"] = taker.name
+                break
+            time.sleep(0.02)
+        else:
+            fault.error = "the standby did not take over within 30 s"
+        self._restart_later(fault, active)
+
+    def freeze_broker(self, fault: Fault) -> None:
+        address = self.stack.relays[0].env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0]
+        pid = own_service_pid(address)
+        if pid is None:
+            fault.error = f"skipped: the broker at {address} was not started by this run's launcher"
+            return
+        seconds = self.rng.uniform(*self.timing.freeze)
+        fault.detail.update(pid=pid, seconds=round(seconds, 1))
+        os.kill(pid, signal.SIGSTOP)
+        self._end(fault, seconds, lambda: os.kill(pid, signal.SIGCONT))
+
+    def flush_redis(self, fault: Fault) -> None:
+        address = self.redis_url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+        if own_service_pid(address) is None:
+            fault.error = f"skipped: the Redis at {address} was not started by this run's launcher"
+            return
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=10)
+        try:
+            fault.detail["keys_before"] = client.dbsize()
+            client.flushall()
+        finally:
+            client.close()
+
+    def terminate_db(self, fault: Fault) -> None:
+        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE %s AND pid <> pg_backend_pid()",
+                    [f"{APP_PREFIX}%"],
+                )
+                terminated = [name for name, done in cursor.fetchall() if done]
+        finally:
+            conn.close()
+        fault.detail["connections"] = len(terminated)
+        fault.detail["of"] = sorted({name.removeprefix(APP_PREFIX) for name in terminated})
+
+    def kill_web(self, fault: Fault) -> None:
+        workers = self.stack.web_workers()
+        if not workers:
+            fault.error = "no gunicorn worker found"
+            return
+        pid = self.rng.choice(workers)
+        fault.detail["pid"] = pid
+        os.kill(pid, signal.SIGKILL)
+
+    def kill_participant(self, fault: Fault) -> None:
+        fault.detail["process"] = self.stack.participant.name
+        self.stack.participant.kill()
+        self._restart_later(fault, self.stack.participant)
+
+    def step_faults(self, fault: Fault) -> None:
+        seconds = self.rng.uniform(*self.timing.step_faults)
+        faulty = self.stack.start_faulty_worker(STEP_FAULTS)
+        fault.detail.update(process=faulty.name, seconds=round(seconds, 1), SAGA_FAULTS=json.loads(STEP_FAULTS))
+
+        def stop_in_background() -> None:
+            # A warm shutdown lets a hanging step reach its timeout; the run goes on meanwhile.
+            thread = threading.Thread(target=faulty.stop, kwargs={"timeout": 45}, daemon=True)
+            thread.start()
+            self._background.append(thread)
+
+        self._end(fault, seconds, stop_in_background)

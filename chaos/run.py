@@ -1,0 +1,236 @@
+"""A chaos run from start to verdict:
+
+1. a database of the run's own on the given PostgreSQL server, migrated; Kafka topics, a Celery
+   queue and consumer groups named after the run; a token for the clients;
+2. the stack as real processes (chaos/stack.py), the customers and products through the API;
+3. the load (chaos/clients.py) and the faults (chaos/faults.py) for `--duration` seconds;
+4. the faults stop and the clients finish; the run waits, with a deadline, for the shop to come to
+   rest, stops the stack, reads Kafka until idle and checks the invariants (chaos/checks.py);
+5. the summary table on stdout, the same as JSON in reports/; exit 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .stack import (
+    CHECKER,
+    ROOT,
+    Stack,
+    StackError,
+    create_database,
+    drop_database,
+    with_application_name,
+    with_database,
+)
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
+    parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
+    parser.add_argument("--clients", type=int, default=12, help="concurrent clients (default 12)")
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument("--acceptance-timeout", type=float, default=6, help="SHOP_ACCEPTANCE_TIMEOUT (default 6 s)")
+    parser.add_argument("--rest-timeout", type=float, default=240, help="deadline to come to rest (default 240 s)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
+    parser.add_argument("--keep-database", action="store_true", help="keep the run's database for inspection")
+    args = parser.parse_args(argv)
+    if args.duration < 30 or not 1 <= args.clients <= 64:
+        parser.error("--duration must be at least 30 s, --clients between 1 and 64")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"chaos: {message}", file=sys.stderr, flush=True)
+
+
+def interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        if not os.environ.get(name):
+            log(f"{name} is not set: run `make chaos` (or `python -m devstack exec -- python -m chaos`)")
+            return 2
+    signal.signal(signal.SIGTERM, interrupted)
+    run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{args.seed}"
+    server_url, database = os.environ["DATABASE_URL"], f"chaos_{run_id.replace('-', '_')}"
+    logdir = args.reports / f"chaos-{run_id}"
+    logdir.mkdir(parents=True, exist_ok=True)
+    create_database(server_url, database)
+    log(f"run {run_id}: database {database}, logs in {logdir}")
+    try:
+        return chaos(args, run_id, with_database(server_url, database), logdir)
+    finally:
+        if args.keep_database:
+            log(f"kept the database {database}")
+        else:
+            drop_database(server_url, database)
+
+
+def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> dict[str, str]:
+    """What every process of the run shares (the checker included): the run's database, queue,
+    consumer groups and provider ledger, and timers short enough for sagas to finish fast."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        "DATABASE_URL": database_url,
+        "SHOP_CELERY_QUEUE": f"chaos-{run_id}",
+        "KAFKA_CONSUMER_GROUP": f"chaos-{run_id}",
+        "SHOP_ACCEPTANCE_TIMEOUT": str(int(args.acceptance_timeout)),
+        "SAGA_STALL_AFTER": "2",
+        "SAGA_SWEEP_INTERVAL": "0.5",
+        "SAGA_REMOTE_PARTICIPANTS": "payments",
+        "PAYMENTS_GATEWAY": "chaos.gateway.LedgerGateway",
+        "CHAOS_PROVIDER_LEDGER": str(logdir / "provider-ledger.jsonl"),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (chaos/stack.py)
+    }
+
+
+def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> int:
+    shared = settings_env(args, run_id, database_url, logdir)
+    os.environ.update({**shared, "DATABASE_URL": with_application_name(database_url, CHECKER)})
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from saga.messaging.catalog import catalog
+
+    call_command("migrate", verbosity=0)
+    topics = {role: f"chaos-{run_id}.{role}" for role in catalog.roles()}
+    settings.KAFKA_TOPICS = topics
+    env = {
+        **os.environ,
+        **shared,
+        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()},
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    token = _token()
+    stack = Stack(env=env, database_url=database_url, logdir=logdir, web_workers=args.web_workers)
+    began = time.monotonic()
+    try:
+        log(f"starting the stack: gunicorn ({args.web_workers} workers) at {stack.url}, 2 Celery workers, beat, ...")
+        stack.start()
+        log(f"stack ready in {time.monotonic() - began:.1f} s")
+        return _load_faults_check(args, run_id, stack, token, topics, logdir)
+    except StackError as error:
+        log(f"error: {error}")
+        return 2
+    finally:
+        stack.stop()
+
+
+def _token() -> str:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_superuser("chaos", "chaos@example.com", None)
+    return str(Token.objects.create(user=user).key)
+
+
+def _load_faults_check(
+    args: argparse.Namespace, run_id: str, stack: Stack, token: str, topics: dict[str, str], logdir: Path
+) -> int:
+    from django.conf import settings
+
+    from . import checks, report
+    from .clients import Api, Client, Courier, Record, build_world
+    from .faults import Injector, Timing, plan
+    from .gateway import read_ledger
+
+    rng = random.Random(args.seed)
+    record = Record()
+    api = Api(stack.port, token, record)
+    world = build_world(api, record, rng)
+    courier = Courier(settings.KAFKA_BOOTSTRAP_SERVERS, topics["fulfillment_events"])
+    schedule = plan(args.duration, rng)
+    timing = Timing.for_duration(args.duration)
+    log(f"load for {args.duration:.0f} s from {args.clients} clients, {len(schedule)} faults planned")
+
+    stop = threading.Event()
+    t0 = time.monotonic()
+    record.t0 = time.time()
+    injector = Injector(stack, schedule, timing=timing, rng=rng, redis_url=settings.REDIS_URL, t0=t0)
+    clients = [
+        Client(
+            i,
+            api=api,
+            world=world,
+            record=record,
+            courier=courier,
+            seed=args.seed,
+            stop=stop,
+            acceptance_timeout=args.acceptance_timeout,
+        )
+        for i in range(args.clients)
+    ]
+    injector.start()
+    for client in clients:
+        client.start()
+    try:
+        while time.monotonic() - t0 < args.duration:
+            time.sleep(min(10.0, max(args.duration - (time.monotonic() - t0), 0.1)))
+            log(f"{time.monotonic() - t0:5.0f} s: {len(record.placed)} orders, {len(injector.faults)} faults")
+        stop.set()
+        injector.stop()
+        stopped = time.monotonic()
+        log("faults stopped; clients finishing; waiting for the shop to come to rest")
+        for client in clients:
+            client.join(timeout=120)
+        courier.close()
+        at_rest = checks.wait_until_at_rest(args.rest_timeout - (time.monotonic() - stopped))
+        quiescence = round(time.monotonic() - stopped, 1) if at_rest else None
+        log(f"at rest after {quiescence} s" if at_rest else "NOT at rest before the deadline")
+    finally:
+        stop.set()
+        if injector.is_alive():
+            injector.stop()  # idempotent: no more faults, pending ends done
+        stack.stop()
+        injector.release()
+
+    from saga.models import OutboxMessage
+
+    sent = {str(i) for i in OutboxMessage.objects.filter(sent_at__isnull=False).values_list("id", flat=True)}
+    reading = checks.read_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics.values(), expected=sent, idle=3, timeout=180)
+    evidence = checks.Evidence(
+        record=record,
+        faults=injector.faults,
+        reading=reading,
+        ledger=read_ledger(Path(os.environ["CHAOS_PROVIDER_LEDGER"])),
+        acceptance_timeout=args.acceptance_timeout,
+        at_rest=at_rest,
+    )
+    invariants = checks.check(evidence)
+    run: dict[str, Any] = {
+        "id": run_id,
+        "seed": args.seed,
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "web_workers": args.web_workers,
+        "acceptance_timeout_s": args.acceptance_timeout,
+        "logs": str(logdir),
+    }
+    summary = report.summary(
+        run=run, record=record, faults=injector.faults, reading=reading, quiescence=quiescence, invariants=invariants
+    )
+    path = args.reports / f"chaos-{run_id}.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    print(report.table(summary), flush=True)
+    log(f"report: {path}")
+    return 0 if summary["passed"] else 1
