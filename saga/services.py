@@ -233,59 +233,64 @@ def dead_letter_replay(
 ) -> OperatorAction:
     """Consume a parked message again through the inbox, with the handlers the consumer would
     use: acted on at most once by its id. A message still unusable stays parked with its new error."""
-    _require(by, OPERATE_DEAD_LETTERS)
-    with transaction.atomic():
-        letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
-        repeated = _repeated(key, OperatorAction.Action.REPLAY_DEAD_LETTER, dead_letter=letter)
-        if repeated is not None:
-            return repeated
-        record = OperatorAction(
-            action=OperatorAction.Action.REPLAY_DEAD_LETTER, dead_letter=letter, comment=comment, key=key or None
-        )
-        _by(record, by)
-        if letter.resolution:
-            record.outcome, record.detail = OperatorAction.Outcome.NOTHING, f"already {letter.resolution}"
-        else:
-            try:
-                with transaction.atomic():
-                    outcome = inbox_.redeliver(letter, using=_handlers_for(letter.topic))
-            except MalformedMessage as error:
-                letter.error = str(error)
-                letter.save(update_fields=["error"])
-                record.outcome, record.detail = OperatorAction.Outcome.FAILED, f"still unusable: {error}"
-            else:
-                letter.resolution, letter.resolved_at = DeadLetter.Resolution.REPLAYED, timezone.now()
-                letter.save(update_fields=["resolution", "resolved_at"])
-                record.outcome = OperatorAction.Outcome.DONE
-                record.detail = (
-                    "processed" if outcome == "processed" else "its id was consumed before: not acted on again"
-                )
-        record.save(force_insert=True)
-        return record
+
+    def replay(letter: DeadLetter, record: OperatorAction) -> None:
+        try:
+            with transaction.atomic():
+                outcome = inbox_.redeliver(letter, using=_handlers_for(letter.topic))
+        except MalformedMessage as error:
+            letter.error = str(error)
+            letter.save(update_fields=["error"])
+            record.outcome, record.detail = OperatorAction.Outcome.FAILED, f"still unusable: {error}"
+            return
+        _resolve_letter(letter, DeadLetter.Resolution.REPLAYED)
+        record.outcome = OperatorAction.Outcome.DONE
+        record.detail = "processed" if outcome == "processed" else "its id was consumed before: not acted on again"
+
+    return _on_dead_letter(dead_letter_id, OperatorAction.Action.REPLAY_DEAD_LETTER, replay, by, comment, key)
 
 
 def dead_letter_discard(*, dead_letter_id: int, comment: str, by: Any = None, key: str | None = None) -> OperatorAction:
     """Set a parked message aside for good, saying why (the comment is required)."""
     if not comment.strip():
         raise ValueError("say why the message is discarded: a comment is required")
+
+    def discard(letter: DeadLetter, record: OperatorAction) -> None:
+        _resolve_letter(letter, DeadLetter.Resolution.DISCARDED)
+        record.outcome, record.detail = OperatorAction.Outcome.DONE, "discarded"
+
+    return _on_dead_letter(dead_letter_id, OperatorAction.Action.DISCARD_DEAD_LETTER, discard, by, comment, key)
+
+
+def _on_dead_letter(
+    dead_letter_id: int,
+    action: str,
+    act: Callable[[DeadLetter, OperatorAction], None],
+    by: Any,
+    comment: str,
+    key: str | None,
+) -> OperatorAction:
+    """An operator's action on a dead letter: permission-guarded, once per key, audited, and a
+    no-op on a letter already replayed or discarded."""
     _require(by, OPERATE_DEAD_LETTERS)
     with transaction.atomic():
         letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
-        repeated = _repeated(key, OperatorAction.Action.DISCARD_DEAD_LETTER, dead_letter=letter)
+        repeated = _repeated(key, action, dead_letter=letter)
         if repeated is not None:
             return repeated
-        record = OperatorAction(
-            action=OperatorAction.Action.DISCARD_DEAD_LETTER, dead_letter=letter, comment=comment, key=key or None
-        )
+        record = OperatorAction(action=action, dead_letter=letter, comment=comment, key=key or None)
         _by(record, by)
         if letter.resolution:
             record.outcome, record.detail = OperatorAction.Outcome.NOTHING, f"already {letter.resolution}"
         else:
-            letter.resolution, letter.resolved_at = DeadLetter.Resolution.DISCARDED, timezone.now()
-            letter.save(update_fields=["resolution", "resolved_at"])
-            record.outcome, record.detail = OperatorAction.Outcome.DONE, "discarded"
+            act(letter, record)
         record.save(force_insert=True)
         return record
+
+
+def _resolve_letter(letter: DeadLetter, resolution: str) -> None:
+    letter.resolution, letter.resolved_at = resolution, timezone.now()
+    letter.save(update_fields=["resolution", "resolved_at"])
 
 
 def _handlers_for(topic: str) -> Handlers:
