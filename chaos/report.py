@@ -110,7 +110,7 @@ def _rolled_back_by_faults() -> int:
 
 
 def _causes() -> dict[str, int]:
-    """Why step attempts failed: the faulty worker's injected errors and hangs, or anything else."""
+    """Why step attempts failed: the faulty workers' injected errors and hangs, or anything else."""
     causes: Counter[str] = Counter()
     for error in SagaStep.objects.filter(status=SagaStep.Status.FAILED).values_list("error", flat=True):
         name = error.split(":", 1)[0].rsplit(".", 1)[-1]  # the exception's class
@@ -141,7 +141,7 @@ NOTES = {
     "kill_relay": lambda d: f"standby took over in {_span(d.get('takeover_s'), 's', 2)}",
     "freeze_broker": lambda d: f"SIGSTOP for {_span(d.get('seconds'), 's', 0)}",
     "terminate_db": lambda d: f"{_span(d.get('connections'), 'connections', 0)} each",
-    "step_faults": lambda d: f"faulty worker on for {_span(d.get('seconds'), 's', 0)}",
+    "step_faults": lambda d: f"faulty workers on for {_span(d.get('seconds'), 's', 0)}",
     "flush_redis": lambda d: f"{_span(d.get('keys_before'), 'keys', 0)} flushed",
 }
 

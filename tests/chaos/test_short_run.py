@@ -19,10 +19,6 @@ from chaos.faults import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--duration", "60", "--seed", "11", "--clients", "8", "--rest-timeout", "180"]
-# Issue 14: a request whose database connection is terminated under it is answered 500
-# (OperationalError) instead of getting a fresh connection or a 503. Being fixed elsewhere; until
-# then a run that meets it, and nothing else, is an expected failure, not a pass.
-KNOWN_500 = re.compile(r"-> 500 OperationalError .*terminate_db.*\]$")
 
 
 @pytest.mark.timeout(600)
@@ -37,11 +33,5 @@ def test_a_short_chaos_run_keeps_every_invariant():
 
     assert report["orders"]["placed"] >= 100, table
     assert all(report["faults"]["by_kind"][kind]["count"] >= 1 for kind in KINDS), table
-    failed = {i["name"]: i for i in report["invariants"] if not i["passed"]}
-    server_errors = [name for name in failed if name.startswith("no 5xx")]
-    if server_errors and set(failed) == set(server_errors):
-        known = failed[server_errors[0]]
-        if known["violations"] == len(known["examples"]) and all(KNOWN_500.search(e) for e in known["examples"]):
-            pytest.xfail(f"issue 14's known 500 on a terminated database connection:\n{table}")
-    assert not failed, table
+    assert [i["name"] for i in report["invariants"] if not i["passed"]] == [], table
     assert run.returncode == 0, table
