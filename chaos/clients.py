@@ -131,6 +131,8 @@ class Api:
             conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
             response = conn.getresponse()
             raw, status = response.read(), response.status
+            if status == 503 and not response.getheader("Retry-After"):
+                raw = b"503 without Retry-After: " + raw
         except (OSError, http.client.HTTPException) as failure:
             raw, status = f"{type(failure).__name__}: {failure}".encode(), 0
         finally:

@@ -34,18 +34,19 @@ KINDS = (
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
 )
 
-# What the faulty worker does (saga/orchestration/faults.py): transient errors the retry policies
-# absorb (a first attempt, compensations, a retriable step at random), and the pivot hanging past
-# its 30 s timeout (retried without limit, so it ends on a healthy worker).
-STEP_FAULTS = json.dumps(
-    {
+# What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
+# transient errors the retry policies absorb: a first attempt, compensations, a retriable step at
+# random. The other hangs the pivot past its 30 s timeout (retried without limit, so it ends on a
+# healthy worker); a worker of its own, since each hang holds a pool process for 30 s.
+STEP_FAULTS = {
+    "errors": {
         "reserve_stock": {"fail_attempts": 1},
         "reserve_stock:compensation": {"fail_attempts": 2},
         "authorize_payment:compensation": {"fail_attempts": 2},
         "capture_payment_and_commit_stock": {"error_rate": 0.5},
-        "confirm_order": {"delay": 31},
-    }
-)
+    },
+    "hangs": {"confirm_order": {"delay": 31}},
+}
 
 
 @dataclass(frozen=True)
@@ -300,13 +301,14 @@ class Injector(threading.Thread):
 
     def step_faults(self, fault: Fault) -> None:
         seconds = self.rng.uniform(*self.timing.step_faults)
-        faulty = self.stack.start_faulty_worker(STEP_FAULTS)
-        fault.detail.update(process=faulty.name, seconds=round(seconds, 1), SAGA_FAULTS=json.loads(STEP_FAULTS))
+        faulty = [self.stack.start_faulty_worker(what, json.dumps(spec)) for what, spec in STEP_FAULTS.items()]
+        fault.detail.update(processes=[w.name for w in faulty], seconds=round(seconds, 1))
 
         def stop_in_background() -> None:
             # A warm shutdown lets a hanging step reach its timeout; the run goes on meanwhile.
-            thread = threading.Thread(target=faulty.stop, kwargs={"timeout": 45}, daemon=True)
-            thread.start()
-            self._background.append(thread)
+            for worker in faulty:
+                thread = threading.Thread(target=worker.stop, kwargs={"timeout": 45}, daemon=True)
+                thread.start()
+                self._background.append(thread)
 
         self._end(fault, seconds, stop_in_background)

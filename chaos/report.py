@@ -1,4 +1,4 @@
-"""The run's summary: a table for people, the same as JSON under reports/ for programs."""
+"""The run's summary as JSON (reports/chaos-<run>.json); chaos/table.py shows it to people."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _rolled_back_by_faults() -> int:
 
 
 def _causes() -> dict[str, int]:
-    """Why step attempts failed: the faulty worker's injected errors and hangs, or anything else."""
+    """Why step attempts failed: the faulty workers' injected errors and hangs, or anything else."""
     causes: Counter[str] = Counter()
     for error in SagaStep.objects.filter(status=SagaStep.Status.FAILED).values_list("error", flat=True):
         name = error.split(":", 1)[0].rsplit(".", 1)[-1]  # the exception's class
@@ -135,70 +135,3 @@ def _fault_summary(kind: str, faults: list[Fault]) -> dict[str, Any]:
     if len(processes) > 1:
         details["processes"] = dict(processes)
     return details
-
-
-NOTES = {
-    "kill_relay": lambda d: f"standby took over in {_span(d.get('takeover_s'), 's', 2)}",
-    "freeze_broker": lambda d: f"SIGSTOP for {_span(d.get('seconds'), 's', 0)}",
-    "terminate_db": lambda d: f"{_span(d.get('connections'), 'connections', 0)} each",
-    "step_faults": lambda d: f"faulty worker on for {_span(d.get('seconds'), 's', 0)}",
-    "flush_redis": lambda d: f"{_span(d.get('keys_before'), 'keys', 0)} flushed",
-}
-
-
-def _span(values: list[float] | None, unit: str, places: int) -> str:
-    if not values:
-        return "-"
-    low, high = (f"{v:.{places}f}" for v in values)
-    return f"{low} {unit}" if low == high else f"{low}-{high} {unit}"
-
-
-def table(report: dict[str, Any]) -> str:
-    run, orders, faults = report["run"], report["orders"], report["faults"]
-    quiet = report["quiescence_s"]
-    lines = [
-        f"chaos run {run['id']}: seed {run['seed']}, {run['clients']} clients, "
-        f"{run['duration_s']:.0f} s of load and faults",
-        f"{'orders placed':<34}{orders['placed']:>7,}  ({orders['per_second']}/s)",
-    ]
-    lines += [f"  {outcome:<32}{n:>7,}" for outcome, n in orders["by_outcome"].items()]
-    lines.append(f"  {'(rolled back by faults)':<32}{orders['rolled_back_by_faults']:>7,}")
-    lines.append(f"{'faults injected':<34}{sum(d['count'] for d in faults['by_kind'].values()):>7,}")
-    for kind, details in faults["by_kind"].items():
-        note = NOTES[kind](details) if kind in NOTES else ""
-        if details["not_injected"]:
-            note += f" ({details['not_injected']} not injected)"
-        lines.append(f"  {kind:<32}{details['count']:>7,}  {note}".rstrip())
-    sagas = " · ".join(f"{s} {n:,}" for s, n in report["sagas"]["by_status"].items())
-    attempts = report["sagas"]["attempts_by_status"]
-    causes = ", ".join(f"{c} {n:,}" for c, n in report["sagas"]["failed_attempts_by_cause"].items())
-    trouble = " · ".join(
-        f"{s} {attempts[s]:,}" + (f" ({causes})" if s == "FAILED" and causes else "")
-        for s in ("FAILED", "CRASHED", "ABANDONED")
-        if s in attempts
-    )
-    kafka, http = report["kafka"], report["http"]
-    by_class: Counter[str] = Counter()
-    for status, n in http["by_status"].items():
-        by_class["no answer" if status == "0" else f"{status[0]}xx"] += n
-    answers = " · ".join(f"{c} {n:,}" for c, n in sorted(by_class.items()))
-    lines += [
-        f"{'sagas':<34}{sagas}",
-        f"{'step attempts that failed':<34}{trouble or 'none'}",
-        f"{'one key sent several times':<34}{orders['duplicate_keys']:>7,}  "
-        f"({orders['duplicate_submissions']:,} submissions, the last with another body)",
-        f"{'Kafka deliveries':<34}{kafka['deliveries']:>7,}  ({kafka['duplicates']:,} duplicates by id)",
-        f"{'HTTP requests':<34}{http['requests']:>7,}  ({answers})",
-        f"{'at rest after the faults stopped':<34}" + (f"{quiet:>7.1f} s" if quiet is not None else "   never"),
-        "invariants",
-    ]
-    for invariant in report["invariants"]:
-        verdict = "PASS" if invariant["passed"] else "FAIL"
-        lines.append(f"  {verdict}  {invariant['name']}  ({invariant['checked']:,} checked)")
-        if invariant["note"]:
-            lines.append(f"        {invariant['note']}")
-        if not invariant["passed"]:
-            lines.append(f"        {invariant['violations']:,} violations, e.g.:")
-            lines += [f"        - {example}" for example in invariant["examples"][:5]]
-    lines.append("RESULT: " + ("PASS" if report["passed"] else "FAIL"))
-    return "\n".join(lines)

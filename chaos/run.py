@@ -46,6 +46,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rest-timeout", type=float, default=240, help="deadline to come to rest (default 240 s)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database for inspection")
+    parser.add_argument("--show", type=Path, metavar="REPORT", help="print the table of a past run's JSON report")
     args = parser.parse_args(argv)
     if args.duration < 30 or not 1 <= args.clients <= 64:
         parser.error("--duration must be at least 30 s, --clients between 1 and 64")
@@ -62,6 +63,11 @@ def interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
+    if args.show:
+        from .table import table
+
+        print(table(json.loads(args.show.read_text())))
+        return 0
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if not os.environ.get(name):
             log(f"{name} is not set: run `make chaos` (or `python -m devstack exec -- python -m chaos`)")
@@ -153,6 +159,7 @@ def _load_faults_check(
     from .clients import Api, Client, Courier, Record, build_world
     from .faults import Injector, Timing, plan
     from .gateway import read_ledger
+    from .table import table
 
     rng = random.Random(args.seed)
     record = Record()
@@ -231,6 +238,6 @@ def _load_faults_check(
     )
     path = args.reports / f"chaos-{run_id}.json"
     path.write_text(json.dumps(summary, indent=2, default=str))
-    print(report.table(summary), flush=True)
+    print(table(summary), flush=True)
     log(f"report: {path}")
     return 0 if summary["passed"] else 1

@@ -275,8 +275,8 @@ class Stack:
     def processes(self) -> list[Proc]:
         return [self.web, *self.workers, self.beat, *self.relays, self.consumer, self.participant, *self.faulty]
 
-    def start_faulty_worker(self, faults: str) -> Proc:
-        process = self._worker(f"worker-faulty-{len(self.faulty) + 1}", 2, SAGA_FAULTS=faults)
+    def start_faulty_worker(self, what: str, faults: str) -> Proc:
+        process = self._worker(f"worker-{what}-{len(self.faulty) // 2 + 1}", 2, SAGA_FAULTS=faults)
         self.faulty.append(process)
         process.start()
         return process

@@ -138,6 +138,8 @@ def test_a_500_is_a_violation_a_503_is_not_and_a_failure_answered_for_a_placed_o
     later = placed.created_at.timestamp() + 1
     ok = Exchange(later, "GET", "/api/orders", 503, 0.1, "credit_only")
     assert checks.no_server_errors(Record(exchanges=[ok]), [], {}).passed
+    bare = Exchange(later, "GET", "/api/orders", 503, 0.1, "credit_only", "503 without Retry-After: ...")
+    assert not checks.no_server_errors(Record(exchanges=[bare]), [], {}).passed
     failed = Exchange(later, "POST", "/api/orders", 500, 0.1, "credit_only", "OperationalError", key="k")
     faults = [Fault("terminate_db", at=later)]
     check = checks.no_server_errors(Record(exchanges=[failed]), faults, {str(placed.pk): placed})
