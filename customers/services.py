@@ -16,7 +16,7 @@ from django.db.models import F
 
 from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
-from shop.records import record_create, record_locked_or_tombstone, record_move
+from shop.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .models import Customer, FundsHold
 
@@ -65,7 +65,7 @@ def customer_delete(*, customer_id: UUID) -> None:
     publish(type="customer.deleted", key=customer_id, payload={"id": customer_id})
 
 
-@transaction.atomic
+@participant_command
 def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldResult:
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     existing = FundsHold.objects.filter(pk=order_id).first()
@@ -81,7 +81,7 @@ def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldRes
     return _record(order_id, customer, amount, FundsHold.Status.HELD)
 
 
-@transaction.atomic
+@participant_command
 def funds_release(*, order_id: UUID) -> HoldResult:
     """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
@@ -95,7 +95,7 @@ def funds_release(*, order_id: UUID) -> HoldResult:
     return _result(hold)
 
 
-@transaction.atomic
+@participant_command
 def funds_consume(*, order_id: UUID) -> HoldResult:
     """The held funds leave the customer's balance (the capture of a confirmed order)."""
     hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()

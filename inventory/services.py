@@ -18,7 +18,7 @@ from django.db.models import F
 
 from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
-from shop.records import record_announce, record_locked_or_tombstone, record_move
+from shop.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .models import Product, StockReservation, StockReservationLine
 
@@ -71,7 +71,7 @@ def product_delete(*, product_id: UUID) -> None:
     publish(type="product.deleted", key=product_id, payload={"id": product_id})
 
 
-@transaction.atomic
+@participant_command
 def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult:
     wanted = _merge(lines)
     # Locking the products first serializes reservations of the same order too.
@@ -94,7 +94,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
     return _result(reservation)
 
 
-@transaction.atomic
+@participant_command
 def stock_release(*, order_id: UUID) -> ReservationResult:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
@@ -108,7 +108,7 @@ def stock_release(*, order_id: UUID) -> ReservationResult:
     return _result(reservation)
 
 
-@transaction.atomic
+@participant_command
 def stock_commit(*, order_id: UUID) -> ReservationResult:
     """Reserved units leave the stock (the goods of a confirmed order are gone)."""
     reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()

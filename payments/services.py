@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import transaction
-
-from shop.records import record_create, record_locked_or_tombstone, record_move
+from shop.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .gateway import gateway
 from .models import Payment
@@ -34,7 +32,7 @@ class PaymentResult:
         return self.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
 
 
-@transaction.atomic
+@participant_command
 def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> PaymentResult:
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is not None:
@@ -52,7 +50,7 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
     return _result(payment)
 
 
-@transaction.atomic
+@participant_command
 def payment_void(*, order_id: UUID) -> PaymentResult:
     """Compensation of payment_authorize. With no record of the payment, the authorize call may
     still have reached the provider (its answer lost, or its transaction rolled back after it):
@@ -68,7 +66,7 @@ def payment_void(*, order_id: UUID) -> PaymentResult:
     return _result(payment)
 
 
-@transaction.atomic
+@participant_command
 def payment_capture(*, order_id: UUID) -> PaymentResult:
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is None or not _result(payment).authorized:

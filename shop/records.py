@@ -8,13 +8,22 @@ redelivered message), finds its order already undone and does nothing; the tombs
 not announced.
 """
 
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from django.db import models
+from django.db import connection, models, transaction
 
 from saga.messaging import publish_status
 
 R = TypeVar("R", bound="OrderRecord")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def participant_command(function: F) -> F:
+    """A participant's command is a transaction of its own, or part of its caller's without a
+    savepoint: a saga step that fails rolls back whole, and a caller that goes on after a failed
+    command (a careful step, a remote participant) keeps a savepoint of its own around it."""
+    return transaction.atomic(savepoint=False)(function)
 
 
 class OrderRecord(models.Model):
@@ -49,10 +58,11 @@ def record_announce(record: OrderRecord) -> None:
 def record_create(model: type[R], *, order_id: Any, status: str, **fields: Any) -> R:
     """The order's record, created in `status` and announced; or the one already there (a command
     sent again, or two at once: the primary key lets one of them win)."""
-    record, created = model._default_manager.get_or_create(pk=order_id, defaults={"status": status, **fields})
-    if created:
+    record = model(pk=order_id, status=status, **fields)
+    if _inserted(record):
         record_announce(record)
-    return record
+        return record
+    return model._default_manager.get(pk=order_id)
 
 
 def record_move(record: OrderRecord, status: str) -> None:
@@ -68,8 +78,26 @@ def record_locked_or_tombstone(model: type[R], *, order_id: Any, tombstone: str,
     record = model._default_manager.select_for_update().filter(pk=order_id).first()
     if record is not None:
         return record
-    record, created = model._default_manager.get_or_create(pk=order_id, defaults={"status": tombstone, **fields})
-    if created:
-        return record
+    tombstone_record = model(pk=order_id, status=tombstone, **fields)
+    if _inserted(tombstone_record):
+        return tombstone_record
     # The command committed its record while we looked: undo it like any other.
     return model._default_manager.select_for_update().get(pk=order_id)
+
+
+def _inserted(record: OrderRecord) -> bool:
+    """Insert the record unless its order has one: True if it is new. One statement, where
+    get_or_create takes four (a select, and the insert in a savepoint)."""
+    meta = record._meta
+    fields = meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_save(field.pre_save(record, add=True), connection) for field in fields]
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone() is not None
+    record._state.adding, record._state.db = False, connection.alias
+    return inserted

@@ -1,12 +1,20 @@
-"""Execution of sagas: one step at a time, each attempt in two short transactions.
+"""Execution of sagas: one step at a time, each attempt in one transaction, or two after a crash.
 
+Normally a step is one transaction: lock the saga row, decide the next step, run its action or
+compensation, record the attempt and move the saga, commit. A local participant's changes commit
+together with the saga's progress; a worker that dies mid-step leaves nothing behind, and its
+doorbell comes back marked redelivered (acks late, rejected when the worker is lost).
+
+A saga suspected of killing its workers (a redelivered doorbell, a crash already counted, an
+attempt claimed and not finished) is moved with care, in two transactions per attempt:
 1. Claim: lock the saga row, decide the next step, write its attempt row as RUNNING, commit.
-   A RUNNING row found here belongs to a worker that died mid-step (only one process advances a
-   saga at a time, by a session advisory lock that dies with its connection), so it is marked
-   CRASHED and counts as a failed attempt: a step that kills its worker cannot loop for ever.
+   A RUNNING row found here belongs to a worker that died mid-step (only one careful process
+   advances a saga at a time, by a session advisory lock that dies with its connection), so it
+   is marked CRASHED and counts as a failed attempt: a step that kills its worker cannot loop for
+   ever.
 2. Run: lock the saga row again, check nothing redirected it meanwhile (a cancel, an operator),
-   run the action or compensation in a savepoint, record the outcome and move the saga, commit.
-   A local participant's changes commit together with the saga's progress.
+   run the action or compensation, record the outcome and move the saga, commit.
+A step that fails rolls back with its transaction; its failure is recorded in the next one.
 
 Everything is decided from the database; a Celery message only says "look at saga X now".
 """
@@ -78,6 +86,34 @@ class Claim:
     step_index: int
 
 
+class _NeedsCare(Exception):
+    """The saga must be moved with care (claim, then run): raised before anything is done."""
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a saga stands, as a lock found it: if it is the same in the next transaction,
+    nothing happened to the saga in between."""
+
+    status: str
+    direction: str
+    step_index: int
+    attempts: int
+
+    @classmethod
+    def of(cls, saga: SagaInstance) -> "_Position":
+        return cls(saga.status, saga.direction, saga.step_index, saga.attempts)
+
+
+class _StepFailed(Exception):
+    """A step run in the saga's own transaction raised: the transaction rolls back, and the
+    failure is recorded in the next one if the saga is still where it was."""
+
+    def __init__(self, found: _Position, step_index: int, kind: str, started_at: datetime, error: Exception):
+        super().__init__(str(error))
+        self.found, self.step_index, self.kind, self.started_at, self.error = found, step_index, kind, started_at, error
+
+
 def start(
     definition: SagaDefinition, *, aggregate_id: UUID, data: dict, runtime: Runtime, request_id: UUID | None = None
 ) -> SagaInstance:
@@ -110,9 +146,23 @@ def start(
 
 
 @_log_scope
-def advance(saga_id: UUID, runtime: Runtime) -> None:
+def advance(saga_id: UUID, runtime: Runtime, *, suspect: bool = False) -> None:
     """Move the saga as far as it can go now: through every step, stopping at a wait, a backoff
-    or its end. Returns at once if another process is advancing it."""
+    or its end. `suspect`: the doorbell came back from a worker that died (maybe in this saga's
+    step), so the saga is moved with care."""
+    if not suspect:
+        try:
+            with caused_by(saga_id, None):
+                while _advance_at_once(saga_id, runtime):
+                    pass
+            return
+        except _NeedsCare:
+            pass  # nothing was done: the transaction that found out rolled back
+    _advance_with_care(saga_id, runtime)
+
+
+def _advance_with_care(saga_id: UUID, runtime: Runtime) -> None:
+    """Claim, then run, each attempt; returns at once if another careful advance is under way."""
     while True:
         with _AdvancerLock(saga_id) as mine, caused_by(saga_id, None):
             if not mine:
@@ -278,8 +328,24 @@ def definition_of(saga: SagaInstance) -> SagaDefinition:
 # --- one step -------------------------------------------------------------------------------
 
 
+def _advance_at_once(saga_id: UUID, runtime: Runtime) -> bool:
+    """Take one step in one transaction. True if the saga moved and may move again at once."""
+    try:
+        with transaction.atomic():
+            saga = _locked(saga_id)
+            if saga.claimed or saga.crashes:
+                raise _NeedsCare
+            return _decide(saga, runtime, functools.partial(_attempt_now, _Position.of(saga)))
+    except _StepFailed as failed:
+        return _record_failure(saga_id, failed, runtime)
+    except (DatabaseError, DefinitionError, _NeedsCare):
+        raise
+    except Exception as error:  # noqa: BLE001 - a failing hook (when, on_enter, on_compensated)
+        return _hook_failed(saga_id, error, runtime)
+
+
 def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
-    """Take one step. True if the saga moved and may move again at once."""
+    """Take one step with care. True if the saga moved and may move again at once."""
     try:
         claim = _claim(saga_id, runtime)
     except (DatabaseError, DefinitionError):
@@ -308,44 +374,60 @@ def _hook_failed(saga_id: UUID, error: Exception, runtime: Runtime) -> bool:
 
 def _claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
     with transaction.atomic():
-        saga = _locked(saga_id)
-        definition = definition_of(saga)
-        now = runtime.clock.now()
-        if saga.status in TERMINAL:
-            return False
-        if saga.deadline and now >= saga.deadline and saga.direction == Direction.FORWARD:
-            return _deadline_passed(saga, definition, runtime)
-        if saga.retry_at and saga.retry_at > now:
-            return False
-        if saga.status == SagaStatus.WAITING:
-            if not (saga.timer_at and saga.timer_at <= now):
-                return False
-            if isinstance(definition.steps[saga.step_index], Wait):
-                return _wait_expired(saga, definition, runtime)
-            return _reply_timed_out(saga, definition, runtime)
-        if saga.direction == Direction.FORWARD:
-            return _claim_forward(saga, definition, runtime)
-        return _claim_backward(saga, definition, runtime)
+        return _decide(_locked(saga_id), runtime, _claim_attempt)
 
 
-def _claim_forward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> Claim | bool:
+# How the next attempt of a step is taken: claimed for a second transaction (a Claim, or False
+# for a crash found), or run at once (True if the saga may move again at once).
+T = TypeVar("T", Claim | bool, bool)
+Attempt = Callable[[SagaInstance, SagaDefinition, Step, str, RetryPolicy, Runtime], T]
+
+
+def _decide(saga: SagaInstance, runtime: Runtime, attempt: Attempt[T]) -> T | bool:
+    """What the locked saga does next: nothing yet, a move of its own, or an attempt of a step."""
+    definition = definition_of(saga)
     now = runtime.clock.now()
+    if saga.status in TERMINAL:
+        return False
+    if saga.deadline and now >= saga.deadline and saga.direction == Direction.FORWARD:
+        return _deadline_passed(saga, definition, runtime)
+    if saga.retry_at and saga.retry_at > now:
+        return False
+    if saga.status == SagaStatus.WAITING:
+        if not (saga.timer_at and saga.timer_at <= now):
+            return False
+        if isinstance(definition.steps[saga.step_index], Wait):
+            return _wait_expired(saga, definition, runtime)
+        return _reply_timed_out(saga, definition, runtime)
+    if saga.direction == Direction.FORWARD:
+        return _decide_forward(saga, definition, runtime, attempt)
+    return _decide_backward(saga, definition, runtime, attempt)
+
+
+def _decide_forward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime, attempt: Attempt[T]) -> T | bool:
+    now = runtime.clock.now()
+    ctx = _context(saga, definition, now)
+    _pass_over_skipped(saga, definition, ctx, now, runtime)
     if saga.step_index >= len(definition.steps):
         _end(saga, SagaStatus.COMPLETED)
         return False
     step = definition.steps[saga.step_index]
-    ctx = _context(saga, definition, now)
-    if not step.when(ctx):
-        _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.SKIPPED, now)
-        _move(saga, definition, saga.step_index + 1, now, runtime)
-        saga.save()
-        return True
     if isinstance(step, Wait):
         return _enter_wait(saga, definition, step, ctx, runtime)
-    return _claim_attempt(saga, definition, step, SagaStep.Kind.ACTION, step.retry, runtime)
+    return attempt(saga, definition, step, SagaStep.Kind.ACTION, step.retry, runtime)
 
 
-def _claim_backward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> Claim | bool:
+def _pass_over_skipped(
+    saga: SagaInstance, definition: SagaDefinition, ctx: StepContext[Any], now: datetime, runtime: Runtime
+) -> None:
+    """Move past the steps ahead that do not apply to this saga, recording each as skipped."""
+    steps = definition.steps
+    while saga.step_index < len(steps) and not steps[saga.step_index].when(ctx):
+        _record(saga, steps[saga.step_index].name, SagaStep.Kind.ACTION, SagaStep.Status.SKIPPED, now)
+        _move(saga, definition, saga.step_index + 1, now, runtime)
+
+
+def _decide_backward(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime, attempt: Attempt[T]) -> T | bool:
     now = runtime.clock.now()
     # Steps with nothing to undo are passed over without a history row.
     ctx = _context(saga, definition, now)
@@ -358,7 +440,7 @@ def _claim_backward(saga: SagaInstance, definition: SagaDefinition, runtime: Run
         return False
     step = _step_at(definition, saga.step_index)
     saga.current_step = step.name
-    return _claim_attempt(saga, definition, step, SagaStep.Kind.COMPENSATION, step.compensation_retry, runtime)
+    return attempt(saga, definition, step, SagaStep.Kind.COMPENSATION, step.compensation_retry, runtime)
 
 
 def _claim_attempt(
@@ -366,6 +448,7 @@ def _claim_attempt(
 ) -> Claim | bool:
     now = runtime.clock.now()
     running = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
+    saga.claimed = False
     if running.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
         # Back off like after an error, and give up on a step that keeps killing its workers
         # even where the policy retries for ever: redelivery must not become a crash loop.
@@ -380,10 +463,85 @@ def _claim_attempt(
     # If the sweeper finds it still here, the advancer is dead or slow; a live one keeps its
     # advisory lock, so the extra doorbell is harmless.
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
+    saga.claimed = True
     saga.save()
     note_saga(saga)
     row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
     return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
+
+
+def _attempt_now(
+    found: _Position,
+    saga: SagaInstance,
+    definition: SagaDefinition,
+    step: Step,
+    kind: str,
+    policy: RetryPolicy,
+    runtime: Runtime,
+) -> bool:
+    """Run the step's next attempt in the saga's transaction, record it and move the saga.
+    `found`: the saga as its lock found it, to tell in the next transaction if it moved."""
+    now = runtime.clock.now()
+    saga.attempts += 1
+    saga.retry_at = None
+    note_saga(saga)
+    ctx = _context(saga, definition, now, step.name, kind)
+    try:
+        with time_limit(step.timeout):
+            outcome = _invoke(step, kind, ctx, runtime)
+    except Exception as error:  # recorded after the rollback, in _record_failure
+        raise _StepFailed(found, saga.step_index, kind, now, error) from error
+    return _conclude(saga, definition, step, _attempt_row(saga, step.name, kind, now), ctx, outcome, runtime)
+
+
+def _completed_after(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
+    """After a step, in its transaction: pass over the steps ahead that do not apply, and end the
+    saga if none is left. A hook that fails here is met again when the next step is decided."""
+    now = runtime.clock.now()
+    try:
+        _pass_over_skipped(saga, definition, _context(saga, definition, now), now, runtime)
+    except Exception:  # noqa: BLE001 - handled in the next transaction, like any failing hook
+        return False
+    if saga.step_index < len(definition.steps):
+        return False
+    _end(saga, SagaStatus.COMPLETED)
+    return True
+
+
+def _record_failure(saga_id: UUID, failed: _StepFailed, runtime: Runtime) -> bool:
+    """The step's transaction rolled back: decide again and record the failed attempt, unless the
+    saga moved meanwhile (then look again)."""
+    with transaction.atomic():
+        saga = _locked(saga_id)
+        if _Position.of(saga) != failed.found:
+            return True
+        return _decide(saga, runtime, functools.partial(_attempt_failed, failed))
+
+
+def _attempt_failed(
+    failed: _StepFailed,
+    saga: SagaInstance,
+    definition: SagaDefinition,
+    step: Step,
+    kind: str,
+    policy: RetryPolicy,
+    runtime: Runtime,
+) -> bool:
+    if (saga.step_index, kind) != (failed.step_index, failed.kind):
+        return True  # the decision differs now (a hook's answer changed): look again
+    saga.attempts += 1
+    saga.retry_at = None
+    row = _attempt_row(saga, step.name, kind, failed.started_at)
+    if isinstance(failed.error, participants.AwaitingReply):
+        return _await_reply(saga, step, row, failed.error, runtime)
+    return _failed(saga, definition, step, row, failed.error, runtime)
+
+
+def _attempt_row(saga: SagaInstance, name: str, kind: str, started_at: datetime) -> SagaStep:
+    """The attempt's history row, written when it finishes (see _finish)."""
+    return SagaStep(
+        saga=saga, name=name, kind=kind, status=SagaStep.Status.RUNNING, attempt=saga.attempts, started_at=started_at
+    )
 
 
 def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
@@ -394,7 +552,10 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
             row.pk, saga.status, saga.direction, saga.step_index
         ):
             SagaStep.objects.filter(pk=row.pk, status=SagaStep.Status.RUNNING).update(status=SagaStep.Status.ABANDONED)
+            saga.claimed = False
+            saga.save(update_fields=["claimed", "updated_at"])
             return saga.status not in TERMINAL
+        saga.claimed = False
         definition = definition_of(saga)
         step = _step_at(definition, saga.step_index)
         ctx = _context(saga, definition, runtime.clock.now(), step.name, row.kind)
@@ -405,20 +566,35 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
             return _await_reply(saga, step, row, waiting, runtime)
         except Exception as error:  # noqa: BLE001 - every failure is recorded and decided on
             return _failed(saga, definition, step, row, error, runtime)
-        saga.data = ctx.data
-        if isinstance(outcome, Refusal) and row.kind == SagaStep.Kind.ACTION and step.kind != StepKind.RETRIABLE:
-            _finish(row, SagaStep.Status.REFUSED, runtime, error=outcome.reason)
-            _begin_compensation(
-                saga, definition, saga.step_index, outcome.reason, f"{step.name} refused: {outcome.reason}", runtime
-            )
-        elif isinstance(outcome, Refusal):
-            return _failed(saga, definition, step, row, RuntimeError(f"refused: {outcome.reason}"), runtime)
-        else:
-            _finish(row, SagaStep.Status.SUCCEEDED, runtime)
-            forward = row.kind == SagaStep.Kind.ACTION
-            _move(saga, definition, saga.step_index + (1 if forward else -1), runtime.clock.now(), runtime)
-        saga.save()
-        return True
+        return _conclude(saga, definition, step, row, ctx, outcome, runtime)
+
+
+def _conclude(
+    saga: SagaInstance,
+    definition: SagaDefinition,
+    step: Step,
+    row: SagaStep,
+    ctx: StepContext[Any],
+    outcome: object,
+    runtime: Runtime,
+) -> bool:
+    """The attempt returned: record its outcome and move the saga on (or back)."""
+    saga.data = ctx.data
+    if isinstance(outcome, Refusal) and row.kind == SagaStep.Kind.ACTION and step.kind != StepKind.RETRIABLE:
+        _finish(row, SagaStep.Status.REFUSED, runtime, error=outcome.reason)
+        _begin_compensation(
+            saga, definition, saga.step_index, outcome.reason, f"{step.name} refused: {outcome.reason}", runtime
+        )
+    elif isinstance(outcome, Refusal):
+        return _failed(saga, definition, step, row, RuntimeError(f"refused: {outcome.reason}"), runtime)
+    else:
+        _finish(row, SagaStep.Status.SUCCEEDED, runtime)
+        forward = row.kind == SagaStep.Kind.ACTION
+        _move(saga, definition, saga.step_index + (1 if forward else -1), runtime.clock.now(), runtime)
+        if forward and _completed_after(saga, definition, runtime):
+            return False
+    saga.save()
+    return True
 
 
 def _invoke(step: Step[Any], kind: str, ctx: StepContext[Any], runtime: Runtime) -> object:
@@ -484,9 +660,8 @@ def _await_reply(
     rolled back with its savepoint) and wait; the reply runs the step again."""
     now = runtime.clock.now()
     participants.send_command(waiting, key=saga.aggregate_id, correlation_id=saga.id)
-    row.result = {"command": waiting.command, "command_id": str(waiting.command_id)}
-    row.save(update_fields=["result"])
-    _finish(row, SagaStep.Status.SENT, runtime)
+    sent = {"command": waiting.command, "command_id": str(waiting.command_id)}
+    _finish(row, SagaStep.Status.SENT, runtime, result=sent)
     saga.attempts -= 1  # the run after the reply is this same attempt
     saga.status = SagaStatus.WAITING
     saga.timer_at = now + timedelta(seconds=step.timeout or DEFAULT_REPLY_TIMEOUT)
@@ -684,16 +859,23 @@ def _record(
     )
 
 
-def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "") -> None:
+def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "", result: object = None) -> None:
+    """Finish an attempt: its claimed row, or the row of an attempt run at once, written now."""
     row.status = status
     row.error = error
     row.finished_at = runtime.clock.now()
-    row.save(update_fields=["status", "error", "finished_at"])
+    if result is not None:
+        row.result = result
+    if row.pk is None:
+        row.save(force_insert=True)
+    else:
+        row.save(update_fields=["status", "error", "finished_at", "result"])
     seconds = (row.finished_at - row.started_at).total_seconds()
     log.info("%s %s attempt %d: %s in %.3fs", row.kind, row.name, row.attempt, status, seconds)
 
 
 def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: str = "", result: object = None) -> None:
+    saga.claimed = False
     saga.steps.filter(status=SagaStep.Status.RUNNING).update(status=status, finished_at=now, error=error, result=result)
 
 

@@ -7,9 +7,12 @@
 - fail_attempts: the first N attempts raise a transient error (decided per saga, by attempt
   number, so every worker process agrees)
 - error_rate: probability that an attempt raises a transient error
+- exit_attempts: the first N attempts end the worker's process at once, as a step that crashes
+  its worker would (a segfault, the out-of-memory killer)
 """
 
 import json
+import os
 import random
 import time
 
@@ -40,6 +43,8 @@ class ConfiguredFaults:
         if not fault:
             return None
         time.sleep(float(fault.get("delay", 0)))
+        if ctx.attempt <= int(fault.get("exit_attempts", 0)):
+            os._exit(70)
         if ctx.attempt <= int(fault.get("fail_attempts", 0)):
             raise InjectedFault(f"injected failure of {step} ({kind}), attempt {ctx.attempt}")
         if self.rng.random() < float(fault.get("error_rate", 0)):

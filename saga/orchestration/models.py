@@ -40,6 +40,9 @@ class SagaInstance(models.Model):
     crashes = models.PositiveIntegerField(
         default=0, help_text="Workers that died in the current step since it was entered or retried."
     )
+    claimed = models.BooleanField(
+        default=False, help_text="An attempt was claimed for a second transaction and has not finished."
+    )
     aggregate_id = models.UUIDField(db_index=True, help_text="The business entity (e.g. the order).")
     correlation_id = models.UUIDField(db_index=True)
     data = models.JSONField(default=dict)

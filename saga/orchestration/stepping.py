@@ -1,7 +1,7 @@
 """Drive a saga one transaction at a time, for tests that interleave workers by hand.
 
-`engine.advance` runs each step of a saga as two transactions, a claim and a run, and goes on
-until the saga waits or stops. A test that wants to put something between them (an event, a
+`engine.advance` runs each step of a saga in one transaction (`step`), or, moving a saga with
+care, as two: a claim and a run. A test that wants to put something between them (an event, a
 cancel, an operator, a worker that dies) takes them one at a time:
 
     claimed = stepping.claim(saga_id, runtime)     # 1st transaction: the attempt row is RUNNING
@@ -23,7 +23,18 @@ from . import engine
 from .engine import Claim
 from .runtime import Runtime
 
-__all__ = ["Claim", "claim", "run"]
+__all__ = ["Claim", "claim", "run", "step"]
+
+
+def step(saga_id: UUID, runtime: Runtime) -> bool | None:
+    """One step in one transaction, as `advance` takes it: True if the saga may move again at
+    once. None if the saga must be moved with care (an attempt claimed and not run, a crash
+    counted): then nothing was done, and `advance` would claim and run instead."""
+    with caused_by(saga_id, None):
+        try:
+            return engine._advance_at_once(saga_id, runtime)
+        except engine._NeedsCare:
+            return None
 
 
 def claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:

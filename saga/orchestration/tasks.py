@@ -38,7 +38,9 @@ RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
 def advance_saga(self: Task, saga_id: str) -> None:
     at_task_start()
     try:
-        on_live_connection(lambda: engine.advance(UUID(saga_id), default_runtime()))
+        # A doorbell given back by a worker that died may be that of a step that kills workers.
+        suspect = bool((self.request.delivery_info or {}).get("redelivered"))
+        on_live_connection(lambda: engine.advance(UUID(saga_id), default_runtime(), suspect=suspect))
     except CONNECTION_ERRORS as error:
         if self.request.retries >= len(RING_AGAIN_AFTER):
             log.warning("database still unavailable; saga %s is left to the sweeper: %s", saga_id, error)

@@ -136,8 +136,10 @@ def test_worker_killed_in_the_middle_of_steps(start_worker, shop):
     first = start_worker(SAGA_FAULTS=slow)
     buyer, widget = shop.customer("1000.00"), shop.product("1.00", 100)
     placed = [place(buyer.pk, widget, 1) for _ in range(12)]
+    # A step commits with the saga's progress: the worker is in authorize_payment once a
+    # reservation has committed, and its transaction dies with it.
     wait_until(
-        lambda: SagaStep.objects.filter(status=SagaStep.Status.RUNNING, name="authorize_payment").exists(),
+        lambda: SagaStep.objects.filter(status=SagaStep.Status.SUCCEEDED, name="reserve_stock").exists(),
         what="a step in progress",
     )
     first.kill()
@@ -145,7 +147,20 @@ def test_worker_killed_in_the_middle_of_steps(start_worker, shop):
     start_worker(SAGA_FAULTS=slow)
     wait_for_terminal(placed)
     assert statuses(placed) == {"CONFIRMED": 12}
-    assert SagaStep.objects.filter(status=SagaStep.Status.CRASHED).exists()
+    shop.check()
+
+
+def test_a_step_that_kills_its_worker_every_time_is_given_up_on(start_worker, shop):
+    """The worker's child dies in the step; its doorbell comes back redelivered, and the saga is
+    then moved with care (claim, then run), so that each death is counted and the saga stops."""
+    start_worker(SAGA_FAULTS='{"authorize_payment": {"exit_attempts": 1000}}')
+    buyer, widget = shop.customer("100.00"), shop.product("1.00", 10)
+    order = place(buyer.pk, widget, 1)
+    wait_for_terminal([order], timeout=120)
+    assert order_status(order) == ("REJECTED", "PAYMENT_DECLINED")
+    saga = SagaInstance.objects.get(pk=order.saga_id)
+    assert "its worker died" in saga.error
+    assert SagaStep.objects.filter(saga=saga, name="authorize_payment", status=SagaStep.Status.CRASHED).exists()
     shop.check()
 
 

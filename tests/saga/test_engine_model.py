@@ -192,7 +192,14 @@ EVENT = weighted(
 )
 # How far a worker advances a saga, and what may arrive meanwhile (it waits for the saga's row,
 # and goes on after the worker's last transaction commits): "one step; meanwhile POST /accept".
-TAKES = {"one step": 5, "one transaction": 2, "a doorbell": 2, "two doorbells": 1}
+TAKES = {
+    "one step": 3,
+    "one step in one transaction": 3,
+    "one transaction": 2,
+    "a doorbell": 2,
+    "two doorbells": 1,
+    "a redelivered doorbell": 1,
+}
 MEANWHILE = {"nothing": 3, "the courier accepts": 4, "POST /accept": 2, "POST /cancel": 1}
 HOW = weighted(
     {
@@ -371,13 +378,20 @@ class PlaceOrderModel(RuleBasedStateMachine):
     def advance_saga(self, order: PlacedOrder, how: str) -> None:
         """A worker advances the order's saga: by one transaction (it claims the next step, or runs
         the step it claimed), by one step (transactions until it has run a step, passing over steps
-        that do not apply, or until the saga waits or stops), or as a Celery doorbell does
-        (`engine.advance`: as far as it goes now; rung twice, as at-least-once delivery may).
+        that do not apply, or until the saga waits or stops), by one step in one transaction (as
+        a doorbell does when no crash is suspected), or as a Celery doorbell does (`engine.advance`:
+        as far as it goes now; rung twice, as at-least-once delivery may; or redelivered after a
+        worker died, when the saga is moved with care).
         "; meanwhile EVENT": the event arrives during the worker's last transaction, waits for the
         saga's row, and goes on once that transaction commits."""
         takes, _, meanwhile = how.partition("; meanwhile ")
         if takes == "one transaction":
             self._worker_transaction(order)
+        elif takes == "one step in one transaction":
+            if stepping.step(order.saga_id, self.runtime) is None:
+                self._say(f"{order}: the saga needs care; the worker claims instead")
+                self._worker_transaction(order)
+            self._show(order)
         elif takes == "one step":
             for _ in range(6):  # skips, then a claim and its run; or a wait entered or passed
                 before = self._position(order)
@@ -391,17 +405,24 @@ class PlaceOrderModel(RuleBasedStateMachine):
             self._say(f"{order}: the doorbell finds the saga held by the worker that claimed it (its advisory lock)")
         else:
             for _ in range(2 if takes == "two doorbells" else 1):
-                engine.advance(order.saga_id, self.runtime)
+                engine.advance(order.saga_id, self.runtime, suspect=takes == "a redelivered doorbell")
             self._show(order)
         if meanwhile:
             self._say(f"{order}: meanwhile, {meanwhile}")
             self._event(order, meanwhile)
 
     @precondition(lambda self: self.troubles)
-    @rule(order=orders, moment=st.sampled_from(["after its claim", "before its run commits"]))
+    @rule(
+        order=orders,
+        moment=st.sampled_from(["after its claim", "before its run commits", "in its one-transaction step"]),
+    )
     def worker_dies(self, order: PlacedOrder, moment: str) -> None:
-        """The worker holding (or now claiming) the saga's next step dies: right after its claim, or
-        in the middle of the run (its transaction rolls back; calls it made outside stay made)."""
+        """The worker holding (or now claiming) the saga's next step dies: right after its claim, in
+        the middle of the run, or in the middle of a step taken in one transaction (a transaction
+        rolls back; calls it made outside stay made)."""
+        if moment == "in its one-transaction step":
+            self._worker_dies_in_one_transaction(order)
+            return
         claimed = self.claims.pop(order.saga_id, None) or stepping.claim(order.saga_id, self.runtime)
         if not isinstance(claimed, stepping.Claim):
             self._say(f"{order}: no step to claim; nothing died")
@@ -414,6 +435,17 @@ class PlaceOrderModel(RuleBasedStateMachine):
                     raise WorkerDied
             except WorkerDied:
                 self._say(f"{order}: the worker died running {self._claimed_step(claimed)}, before its commit")
+        self._show(order)
+
+    def _worker_dies_in_one_transaction(self, order: PlacedOrder) -> None:
+        try:
+            with transaction.atomic():
+                if stepping.step(order.saga_id, self.runtime) is None:
+                    self._say(f"{order}: the saga needs care; no step is taken in one transaction")
+                    return
+                raise WorkerDied
+        except WorkerDied:
+            self._say(f"{order}: the worker died in a one-transaction step, before its commit")
         self._show(order)
 
     @precondition(lambda self: self._timers_pending)
