@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from inventory import selectors as inventory
 from inventory.services import Line
 from saga import services as sagas
-from saga.messaging import publish
+from saga.messaging import publish, published_together
 
 from .models import Order, OrderLine
 from .saga_data import PlaceOrderData
@@ -70,7 +70,7 @@ def order_place(
     lines = _priced_lines(items)
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")) if lines else amount
     try:
-        with transaction.atomic():
+        with transaction.atomic(), published_together():
             order = Order.objects.create(
                 customer_id=customer_id,
                 total=total,

@@ -11,7 +11,7 @@ It knows nothing of sagas. Apps use what this module exports:
 from .catalog import COMMANDS, EVENTS, catalog, topic_for
 from .context import caused_by, current_request_id
 from .inbox import Envelope, Handler, MalformedMessage, handlers
-from .outbox import publish, publish_status
+from .outbox import publish, publish_status, published_together
 
 __all__ = [
     "COMMANDS",
@@ -25,6 +25,7 @@ __all__ = [
     "messages_declare",
     "publish",
     "publish_status",
+    "published_together",
     "topic_for",
 ]
 

@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -18,7 +19,7 @@ class OutboxMessage(models.Model):
     aggregate_type = models.CharField(max_length=50)
     aggregate_id = models.CharField(max_length=100, help_text="The Kafka key: the id of what the message is about.")
     type = models.CharField(max_length=100)
-    payload = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     correlation_id = models.UUIDField(null=True, blank=True)
     causation_id = models.UUIDField(null=True, blank=True)
     # The HTTP request behind it (sent as the Kafka header request_id, for the logs downstream).

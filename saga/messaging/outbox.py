@@ -3,17 +3,34 @@
 and nothing rolled back is ever announced. Which topic a type goes to is the catalog's business.
 """
 
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID, uuid4
-
-from django.core.serializers.json import DjangoJSONEncoder
 
 from .catalog import catalog, topic_for
 from .context import current_cause, current_request_id
 from .models import OutboxMessage
 
 SCHEMA_VERSION = 1
+
+# Messages published inside `published_together`, written when it ends; None outside.
+_pending: ContextVar[list[OutboxMessage] | None] = ContextVar("outbox_pending", default=None)
+
+
+@contextmanager
+def published_together() -> Iterator[None]:
+    """Write the messages published inside in one INSERT when the block ends, still in the
+    caller's transaction (and none if it raises). For a transaction that announces several facts,
+    such as a saga's step."""
+    pending: list[OutboxMessage] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    OutboxMessage.objects.bulk_create(pending)
 
 
 def publish(
@@ -30,18 +47,24 @@ def publish(
     correlation_id = correlation_id or cause.correlation_id
     request = current_request_id()
     message_id = uuid4()
-    return OutboxMessage.objects.create(
+    message = OutboxMessage(
         id=message_id,
         topic=topic_for(declared.role),
         aggregate_type=declared.context,
         aggregate_id=str(key),
         type=type,
-        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+        payload=payload,  # written as JSON by the field's encoder (decimals, ids and times as text)
         # A message caused by no saga starts a conversation of its own.
         correlation_id=correlation_id or message_id,
         causation_id=causation_id or cause.causation_id,
         request_id=UUID(request) if request else None,
     )
+    pending = _pending.get()
+    if pending is None:
+        message.save(force_insert=True)
+    else:
+        pending.append(message)
+    return message
 
 
 def publish_status(

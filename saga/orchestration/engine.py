@@ -32,7 +32,7 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
-from ..messaging import caused_by, publish
+from ..messaging import caused_by, publish, published_together
 from ..observability.context import bound, current_request_id, note_saga
 from . import participants
 from .definition import (
@@ -331,7 +331,7 @@ def definition_of(saga: SagaInstance) -> SagaDefinition:
 def _advance_at_once(saga_id: UUID, runtime: Runtime) -> bool:
     """Take one step in one transaction. True if the saga moved and may move again at once."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), published_together():
             saga = _locked(saga_id)
             if saga.claimed or saga.crashes:
                 raise _NeedsCare

@@ -18,7 +18,7 @@ from ..conf import saga_settings
 from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
 from . import engine
 from .models import ACTIVE, SagaInstance
-from .scheduling import default_runtime
+from .scheduling import default_runtime, doorbells_waiting
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,37 @@ def sweep_sagas(limit: int = 500) -> int:
 def _sweep(limit: int) -> int:
     runtime = default_runtime()
     now = timezone.now()
+    stall_after = timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
     with transaction.atomic():
         due = list(
             SagaInstance.objects.select_for_update(skip_locked=True)
             .filter(status__in=ACTIVE, wake_at__lte=now)
             .order_by("wake_at")
-            .values_list("id", flat=True)[:limit]
+            .values_list("id", "retry_at", "timer_at", "deadline")[:limit]
         )
+        timed = [saga_id for saga_id, *times in due if any(t is not None and t <= now for t in times)]
+        stalled = [saga_id for saga_id, *_ in due if saga_id not in set(timed)]
+        queued = _queued(stalled)
         # Not again before the stall time, whether or not this enqueue is lost.
-        stall_after = timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
-        SagaInstance.objects.filter(id__in=due).update(wake_at=now + stall_after)
-        for saga_id in due:
+        SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=now + stall_after)
+        ringing = timed if queued else timed + stalled
+        for saga_id in ringing:
             runtime.schedule(saga_id, 0)
-    if due:
-        log.info("sweeper enqueued %d due sagas", len(due))
-    return len(due)
+    if ringing:
+        log.info("sweeper enqueued %d due sagas", len(ringing))
+    return len(ringing)
+
+
+def _queued(stalled: list[UUID]) -> bool:
+    """Are the sagas that should have moved by now waiting their turn in a long queue, rather
+    than stuck (their doorbell lost, or their worker gone)? After a burst, sagas wait in the
+    queue past the stall time, and ringing again would only double the queue. If at least as
+    many doorbells wait as sagas look stalled, they wait: they are looked at again after the
+    stall time, and rung once the queue is shorter than their number."""
+    if not stalled:
+        return False
+    waiting = doorbells_waiting()
+    if waiting is not None and waiting >= len(stalled):
+        log.info("%d sagas wait past the stall time behind %d doorbells; not ringing again", len(stalled), waiting)
+        return True
+    return False
