@@ -49,9 +49,12 @@ class StockReservation(OrderRecord):
     }
 
     status = models.CharField(max_length=10, choices=Status.choices)
+    # Its lines, when the command announcing it has them at hand (saves reading them again).
+    lines_at_hand: "list[StockReservationLine] | None" = None
 
     def event_payload(self) -> dict:
-        lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in self.lines.all()]
+        at_hand = self.lines_at_hand if self.lines_at_hand is not None else self.lines.all()
+        lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in at_hand]
         return {"order_id": self.order_id, "lines": lines}
 
     def __str__(self) -> str:

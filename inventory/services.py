@@ -7,14 +7,14 @@ overlapping products queue up instead of deadlocking, and never take more than i
 """
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 
 from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
@@ -84,12 +84,11 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
     reservation = StockReservation.objects.create(
         order_id=order_id, status=status, reason=OUT_OF_STOCK if short else ""
     )
-    StockReservationLine.objects.bulk_create(
+    reservation.lines_at_hand = StockReservationLine.objects.bulk_create(
         StockReservationLine(reservation=reservation, product=p, quantity=wanted[p.pk]) for p in products
     )
     if not short:
-        for product in products:
-            Product.objects.filter(pk=product.pk).update(reserved=F("reserved") + wanted[product.pk])
+        _adjust_products(wanted, reserved=+1)
     record_announce(reservation)
     return _result(reservation)
 
@@ -102,8 +101,7 @@ def stock_release(*, order_id: UUID) -> ReservationResult:
         StockReservation, order_id=order_id, tombstone=StockReservation.Status.RELEASED
     )
     if reservation.status == StockReservation.Status.RESERVED:
-        for line in _locked_lines(reservation):
-            Product.objects.filter(pk=line.product_id).update(reserved=F("reserved") - line.quantity)
+        _adjust_products(_locked_quantities(reservation), reserved=-1)
         record_move(reservation, StockReservation.Status.RELEASED)
     return _result(reservation)
 
@@ -115,10 +113,7 @@ def stock_commit(*, order_id: UUID) -> ReservationResult:
     if reservation is None or not _result(reservation).reserved:
         raise StockNotReserved(f"order {order_id} has no stock reserved")
     if reservation.status == StockReservation.Status.RESERVED:
-        for line in _locked_lines(reservation):
-            Product.objects.filter(pk=line.product_id).update(
-                stock=F("stock") - line.quantity, reserved=F("reserved") - line.quantity
-            )
+        _adjust_products(_locked_quantities(reservation), stock=-1, reserved=-1)
         record_move(reservation, StockReservation.Status.COMMITTED)
     return _result(reservation)
 
@@ -130,15 +125,20 @@ def _merge(lines: Iterable[Line]) -> Counter:
     return wanted
 
 
-def _locked_lines(reservation: StockReservation) -> list[StockReservationLine]:
-    lines = list(reservation.lines.order_by("product_id"))
-    list(
-        Product.objects.select_for_update()
-        .filter(pk__in=[line.product_id for line in lines])
-        .order_by("pk")
-        .values_list("pk")
-    )
-    return lines
+def _locked_quantities(reservation: StockReservation) -> dict[UUID, int]:
+    """The reservation's quantities by product, with the products locked, in one statement (in
+    the order of their ids, as every command locks products)."""
+    lines = list(reservation.lines.select_related("product").select_for_update(of=("product",)).order_by("product_id"))
+    reservation.lines_at_hand = lines
+    return {line.product_id: line.quantity for line in lines}
+
+
+def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved: int = 0) -> None:
+    """Add each product's quantity, times `stock` and `reserved` (+1, -1 or 0), to its counts:
+    one statement for every product of the order."""
+    quantity = Case(*(When(pk=pk, then=Value(n)) for pk, n in quantities.items()), output_field=IntegerField())
+    changes = {name: F(name) + sign * quantity for name, sign in (("stock", stock), ("reserved", reserved)) if sign}
+    Product.objects.filter(pk__in=list(quantities)).update(**changes)
 
 
 def _announced(type: str, product: Product) -> Product:
