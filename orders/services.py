@@ -71,19 +71,19 @@ def order_place(
     total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")) if lines else amount
     try:
         with transaction.atomic(), published_together():
-            order = Order.objects.create(
+            order = Order(  # its id is known before it is written: the saga starts with it
                 customer_id=customer_id,
                 total=total,
                 fulfillment=fulfillment,
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
             )
+            order.saga_id = _start_saga(order, lines)
+            order.save(force_insert=True)
+            _announce(order, "order.created", _created_payload(order, lines))
             for line in lines:
                 line.order = order
             OrderLine.objects.bulk_create(lines)
-            order.saga_id = _start_saga(order, lines)
-            order.save(update_fields=["saga_id"])
-            _announce(order, "order.created", _created_payload(order, lines))
     except IntegrityError:
         if idempotency_key is None:
             raise

@@ -24,6 +24,12 @@ T = TypeVar("T")
 AFTER_COMMIT_ATTEMPTS = 6
 
 
+def connection_lost() -> bool:
+    """Has the connection died (after an error), as opposed to the statement failing on a live
+    one? Answered without a query, so also inside a failed transaction."""
+    return connection.connection is None or bool(connection.connection.closed)
+
+
 def drop_dead_connection() -> bool:
     """After a database error: close the connection if it is dead. True when the connection is
     gone (so that the next query opens a new one), False when it works (the error was the

@@ -32,6 +32,7 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
+from ..connections import connection_lost
 from ..messaging import caused_by, publish, published_together
 from ..observability.context import bound, current_request_id, note_saga
 from . import participants
@@ -390,7 +391,10 @@ def _decide(saga: SagaInstance, runtime: Runtime, attempt: Attempt[T]) -> T | bo
     if saga.status in TERMINAL:
         return False
     if saga.deadline and now >= saga.deadline and saga.direction == Direction.FORWARD:
-        return _deadline_passed(saga, definition, runtime)
+        if saga.step_index != definition.pivot_index:
+            return _deadline_passed(saga, definition, runtime)
+        # At its pivot a saga has all it needs: it goes forward rather than undo what is settled.
+        saga.deadline = None
     if saga.retry_at and saga.retry_at > now:
         return False
     if saga.status == SagaStatus.WAITING:
@@ -490,6 +494,8 @@ def _attempt_now(
         with time_limit(step.timeout):
             outcome = _invoke(step, kind, ctx, runtime)
     except Exception as error:  # recorded after the rollback, in _record_failure
+        if connection_lost():
+            raise  # not the step's failure: the doorbell's task runs it again on a new connection
         raise _StepFailed(found, saga.step_index, kind, now, error) from error
     return _conclude(saga, definition, step, _attempt_row(saga, step.name, kind, now), ctx, outcome, runtime)
 
@@ -747,7 +753,7 @@ def _wait_expired(saga: SagaInstance, definition: SagaDefinition[Any], runtime: 
 def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
     now = runtime.clock.now()
     _finish_running(saga, SagaStep.Status.ABANDONED, now)
-    if saga.step_index <= definition.pivot_index:
+    if saga.step_index < definition.pivot_index:
         step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
         _begin_compensation(
             saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime
@@ -880,9 +886,14 @@ def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: st
 
 
 def _locked(saga_id: UUID) -> SagaInstance:
-    saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
-    note_saga(saga)
-    return saga
+    # Every transaction starts here: written out, the ORM does not build it each time.
+    found = list(
+        SagaInstance.objects.raw(f"SELECT * FROM {SagaInstance._meta.db_table} WHERE id = %s FOR UPDATE", [saga_id])
+    )
+    if not found:
+        raise SagaInstance.DoesNotExist(f"no saga {saga_id}")
+    note_saga(found[0])
+    return found[0]
 
 
 def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:

@@ -122,6 +122,19 @@ def test_an_acceptance_after_the_deadline_is_refused_before_the_sweeper_runs(har
     assert order_state(order) == ("CANCELLED", "ACCEPTANCE_TIMEOUT")
 
 
+def test_a_saga_at_its_pivot_when_its_deadline_passes_goes_forward(harness, shop, settings):
+    """Found by `make fuzz-engine`: the courier accepted, then no worker ran for a day. The saga,
+    at its pivot with everything it needs, was rolled back with no reason (a pivot gives none)."""
+    settings.SHOP_ACCEPTANCE_TIMEOUT = 60
+    customer, product = shop
+    order = place(customer.pk, product, 1, fulfillment="delivery")
+    assert harness.run(order.saga_id).status == SagaStatus.WAITING
+    assert harness.signal(order.saga_id, "fulfillment.accepted")  # on to confirm_order, not run yet
+    harness.clock.advance(60 + 24 * 3600 + 1)
+    assert harness.run(order.saga_id).status == SagaStatus.COMPLETED
+    assert order_state(order) == ("CONFIRMED", None)
+
+
 @pytest.mark.usefixtures("payments_remote")
 def test_a_repeated_reply_does_not_wake_a_saga_waiting_for_the_courier(harness, shop):
     customer, _ = shop

@@ -65,27 +65,20 @@ def test_advance_saga_after_its_connection_was_terminated_moves_the_saga(order):
 
 
 def test_advance_saga_whose_connection_dies_under_it_moves_the_saga(order, monkeypatch):
-    real = engine.advance
+    real_advance, real_attempt = engine.advance, engine._attempt_now
     calls: list[int] = []
 
-    def dies_first(*args: object) -> None:
+    def counted(*args: object, **kwargs: object) -> None:
         calls.append(1)
+        return real_advance(*args, **kwargs)
+
+    def dies_first(*args: object) -> object:
         if len(calls) == 1:
-            real_claim = engine._claim
+            terminate_own_backend()  # in the step's transaction, which will not commit
+        return real_attempt(*args)
 
-            def claim_then_die(*a: object) -> object:
-                claimed = real_claim(*a)
-                terminate_own_backend()  # the claim committed; the step's transaction will not
-                return claimed
-
-            monkeypatch.setattr(engine, "_claim", claim_then_die)
-            try:
-                return real(*args)
-            finally:
-                monkeypatch.setattr(engine, "_claim", real_claim)
-        return real(*args)
-
-    monkeypatch.setattr(engine, "advance", dies_first)
+    monkeypatch.setattr(engine, "advance", counted)
+    monkeypatch.setattr(engine, "_attempt_now", dies_first)
     result = advance_saga.apply((str(order.saga_id),))
     assert result.successful(), result.traceback
     assert len(calls) == 2 and confirmed(order)
