@@ -468,7 +468,7 @@ def _claim_attempt(
     # advisory lock, so the extra doorbell is harmless.
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)
     saga.claimed = True
-    saga.save()
+    _save(saga)
     note_saga(saga)
     row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
     return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
@@ -599,7 +599,7 @@ def _conclude(
         _move(saga, definition, saga.step_index + (1 if forward else -1), runtime.clock.now(), runtime)
         if forward and _completed_after(saga, definition, runtime):
             return False
-    saga.save()
+    _save(saga)
     return True
 
 
@@ -633,7 +633,7 @@ def _failed(
 def _back_off(saga: SagaInstance, delay: float, runtime: Runtime) -> None:
     saga.retry_at = runtime.clock.now() + timedelta(seconds=delay)
     saga.wake_at = _due(saga, saga.retry_at)
-    saga.save()
+    _save(saga)
     runtime.schedule(saga.id, delay)
 
 
@@ -648,7 +648,7 @@ def _give_up(
     """A step failed for good: roll back if still possible, else stop for an operator."""
     if kind == SagaStep.Kind.ACTION and saga.step_index <= definition.pivot_index:
         _begin_compensation(saga, definition, saga.step_index, step.failure_reason, error, runtime)
-        saga.save()
+        _save(saga)
         return True
     saga.error = error
     _end(saga, SagaStatus.FAILED)
@@ -672,7 +672,7 @@ def _await_reply(
     saga.status = SagaStatus.WAITING
     saga.timer_at = now + timedelta(seconds=step.timeout or DEFAULT_REPLY_TIMEOUT)
     saga.wake_at = _due(saga, saga.timer_at)
-    saga.save()
+    _save(saga)
     return False
 
 
@@ -728,14 +728,14 @@ def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx:
     if step.event in early:
         _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.SUCCEEDED, now, result=early[step.event])
         _move(saga, definition, saga.step_index + 1, now, runtime)
-        saga.save()
+        _save(saga)
         return True
     if step.on_enter is not None:
         step.on_enter(ctx)
     saga.status = SagaStatus.WAITING
     saga.timer_at = now + timedelta(seconds=step.timeout(ctx))
     saga.wake_at = _due(saga, saga.timer_at)
-    saga.save()
+    _save(saga)
     _record(saga, step.name, SagaStep.Kind.ACTION, SagaStep.Status.RUNNING, now, finished=False)
     return False
 
@@ -746,7 +746,7 @@ def _wait_expired(saga: SagaInstance, definition: SagaDefinition[Any], runtime: 
     now = runtime.clock.now()
     _finish_running(saga, SagaStep.Status.FAILED, now, error=f"no {step.event} before the deadline")
     _begin_compensation(saga, definition, saga.step_index, step.timeout_reason, f"{step.name} timed out", runtime)
-    saga.save()
+    _save(saga)
     return True
 
 
@@ -758,7 +758,7 @@ def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Ru
         _begin_compensation(
             saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime
         )
-        saga.save()
+        _save(saga)
         return True
     saga.error = "the saga's deadline passed after its pivot; it needs an operator"
     _end(saga, SagaStatus.FAILED)
@@ -799,7 +799,7 @@ def _end(saga: SagaInstance, status: str) -> None:
     saga.wake_at = saga.retry_at = saga.timer_at = None
     if status != SagaStatus.FAILED:
         saga.current_step = ""
-    saga.save()
+    _save(saga)
     log.info("saga %s %s", saga.type, status)
     details: dict[str, str] = {}
     if status == SagaStatus.COMPENSATED:
@@ -896,8 +896,27 @@ def _locked(saga_id: UUID) -> SagaInstance:
     return found[0]
 
 
+# What a transaction of the engine may change in a saga's row: all but what it was started with.
+_MOVING = [
+    field
+    for field in SagaInstance._meta.concrete_fields
+    if field.name not in ("id", "type", "version", "aggregate_id", "correlation_id", "created_at")
+]
+_SAVE = "UPDATE {table} SET {columns} WHERE id = %s".format(
+    table=SagaInstance._meta.db_table, columns=", ".join(f"{field.column} = %s" for field in _MOVING)
+)
+
+
+def _save(saga: SagaInstance) -> None:
+    """Write the saga's progress: Model.save(), written out, as every transaction of every saga
+    ends with it."""
+    values = [field.get_db_prep_save(field.pre_save(saga, add=False), connection) for field in _MOVING]
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE, [*values, saga.pk])
+
+
 def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:
-    saga.save()
+    _save(saga)
     runtime.schedule(saga.id, 0)
 
 
