@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name} is not set: run `make bench` (or `python -m devstack exec -- python -m bench`)")
             return 2
     started = datetime.now(UTC)
-    run_id = f"{started:%Y%m%d_%H%M%S}"
+    run_id = f"{started:%Y%m%d_%H%M%S}_{os.getpid()}"  # two runs at once get two databases
     server_url, database = os.environ["DATABASE_URL"], f"bench_{run_id}"
     logdir = args.reports / f"bench-{run_id}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
