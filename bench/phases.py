@@ -132,9 +132,12 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     web, url = processes.web(args.web_workers)
     token = _token()
     runs = []
-    for rate in args.rates:
+    for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
         runs.append(e2e.run_rate(observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds))
+        if not runs[-1].sustained:  # higher rates would only pile up a longer backlog to wait for
+            log(f"end to end: {rate:g}/s is not sustained (p99 {runs[-1].p99_ms:,.0f} ms); no higher rate tried")
+            break
     processes.stop(web)
     sustained = e2e.sustained_rate(runs)
     half = e2e.at_half(runs, sustained)
