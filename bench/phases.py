@@ -19,6 +19,7 @@ from .run import log
 from .server import Observer
 
 Report = dict[str, Any]
+WARM_UP = 30  # orders placed before the engine and the web are measured
 # Tables the sagas fill; emptied before the engine's first run, so that it starts on empty tables.
 SAGA_TABLES = (
     "orders_order",
@@ -96,6 +97,7 @@ def _measure(
 
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
+    _warm_up_engine(observer, catalog, args.timeout)
     log(f"engine: {args.sagas} sagas, happy path")
     happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
     report.update(
@@ -131,6 +133,8 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
 
     web, url = processes.web(args.web_workers)
     token = _token()
+    # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
+    e2e.run_rate(observer, url, token, plan(catalog, WARM_UP, seed=8), rate=10, seconds=WARM_UP / 10)
     runs = []
     for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
@@ -148,6 +152,14 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
         "e2e_p50_ms": half.p50_ms if half else None,
         "e2e_p99_ms": half.p99_ms if half else None,
     }
+
+
+def _warm_up_engine(observer: Observer, catalog: Any, timeout: float) -> None:
+    """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
+    from .workload import place, plan, wait_until_settled
+
+    log(f"engine: {WARM_UP} sagas to warm up")
+    wait_until_settled(observer, place(plan(catalog, WARM_UP, seed=9))[1], timeout)
 
 
 def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
