@@ -102,7 +102,8 @@ def sustained_rate(runs: list[RateRun]) -> float:
     return max((r.rate for r in runs if r.sustained), default=0.0)
 
 
-def at_half(runs: list[RateRun], sustained: float) -> RateRun | None:
-    """The run at the highest rate not above half the sustained rate (the targets' operating point)."""
+def at_half(runs: list[RateRun], sustained: float) -> RateRun:
+    """The run at the highest rate not above half the sustained rate (the targets' operating point),
+    or at the lowest rate measured if none is that low (the report names the rate)."""
     below = [r for r in runs if r.rate <= sustained / 2]
-    return max(below, key=lambda r: r.rate) if below else None
+    return max(below, key=lambda r: r.rate) if below else min(runs, key=lambda r: r.rate)

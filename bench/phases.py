@@ -14,12 +14,12 @@ from typing import Any
 
 from chaos.stack import Proc
 
+from .console import log
 from .processes import Processes, rss_bytes
-from .run import log
 from .server import Observer
 
 Report = dict[str, Any]
-WARM_UP = 30  # orders placed before the engine and the web are measured
+WARM_UP = 30  # orders placed before the engine and the web are measured (no more than a run's sagas)
 # Tables the sagas fill; emptied before the engine's first run, so that it starts on empty tables.
 SAGA_TABLES = (
     "orders_order",
@@ -83,48 +83,65 @@ def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_u
 def _measure(
     args: argparse.Namespace, observer: Observer, processes: Processes, database_url: str, topics: dict[str, str]
 ) -> Report:
-    from . import ceiling, engine, relay
-    from .workload import plan, seed
+    from .workload import seed
 
     catalog = seed("bench")
-    report: Report = {"ceiling_by_processes": {}}
-    for n in args.ceiling_processes:
-        log(f"ceiling: {args.sagas} sagas of SQL from {n} processes")
-        rate = ceiling.sagas_per_second(database_url, plan(catalog, args.sagas, seed=n), n, topics)
-        report["ceiling_by_processes"][str(n)] = rate
-    report["ceiling_sagas_per_s"] = report["ceiling_by_processes"][str(args.ceiling_processes[0])]
-    observer.query(f"TRUNCATE {', '.join(SAGA_TABLES)} CASCADE")
-
+    report = _ceiling(args, catalog, database_url, topics)
+    observer.query(f"TRUNCATE {', '.join(SAGA_TABLES)} CASCADE")  # the engine starts on empty tables
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
-    _warm_up_engine(observer, catalog, args.timeout)
-    log(f"engine: {args.sagas} sagas, happy path")
-    happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
-    report.update(
-        engine_sagas_per_s=happy.sagas_per_s,
-        engine_ratio=happy.sagas_per_s / report["ceiling_sagas_per_s"],
-        commits_per_saga=happy.commits_per_saga,
-        statements_per_saga=happy.statements_per_saga,
-        savepoints_per_saga=happy.savepoints_per_saga,
-        tasks_per_saga=happy.tasks_per_saga,
-        extra_doorbells_pct=(happy.tasks_per_saga - 1) * 100,
-    )
-    # The happy run's messages are not the relay benchmark's business: count them as sent.
-    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
-    log(f"relay: {args.relay_messages} messages")
-    report["relay_msgs_per_s"] = relay.throughput(args.relay_messages)
-
+    _warm_up_engine(observer, catalog, min(WARM_UP, args.sagas), args.timeout)
+    report.update(_engine(args, observer, workers, catalog))
+    report["engine_ratio"] = report["engine_sagas_per_s"] / report["ceiling_sagas_per_s"]
     relay_proc = processes.relay()
-    log(f"engine: {args.sagas} sagas, {args.refusals:.0%} refused, with the relay running")
-    refused = engine.run(observer, workers, plan(catalog, args.sagas, refusals=args.refusals, seed=11), args.timeout)
-    lag = relay.lag_ms(observer, refused.first_start, refused.last_end, args.timeout)
-    report.update(engine_refusals_sagas_per_s=refused.sagas_per_s, relay_lag_p50_ms=lag[0], relay_lag_p99_ms=lag[1])
-
+    report.update(_refusals_and_relay_lag(args, observer, workers, catalog))
     report.update(_end_to_end(args, observer, processes, catalog))
     processes.stop(relay_proc)
     report.update(_growth(args, observer, workers, catalog))
     report["grown_ratio"] = report["engine_grown_sagas_per_s"] / report["engine_sagas_per_s"]
     return report
+
+
+def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: dict[str, str]) -> Report:
+    from . import ceiling
+    from .workload import plan
+
+    by_processes = {}
+    for n in args.ceiling_processes:
+        log(f"ceiling: {args.sagas} sagas of SQL from {n} processes")
+        by_processes[str(n)] = ceiling.sagas_per_second(database_url, plan(catalog, args.sagas, seed=n), n, topics)
+    return {"ceiling_by_processes": by_processes, "ceiling_sagas_per_s": by_processes[str(args.ceiling_processes[0])]}
+
+
+def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+    """The happy run, with nothing but the workers and beat on the database; then the relay alone."""
+    from . import engine, relay
+    from .workload import plan
+
+    log(f"engine: {args.sagas} sagas, happy path")
+    happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
+    # The happy run's messages are not the relay benchmark's business: count them as sent.
+    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
+    log(f"relay: {args.relay_messages} messages")
+    return {
+        "engine_sagas_per_s": happy.sagas_per_s,
+        "commits_per_saga": happy.commits_per_saga,
+        "statements_per_saga": happy.statements_per_saga,
+        "savepoints_per_saga": happy.savepoints_per_saga,
+        "tasks_per_saga": happy.tasks_per_saga,
+        "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
+        "relay_msgs_per_s": relay.throughput(args.relay_messages),
+    }
+
+
+def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+    from . import engine, relay
+    from .workload import plan
+
+    log(f"engine: {args.sagas} sagas, {args.refusals:.0%} refused, with the relay running")
+    refused = engine.run(observer, workers, plan(catalog, args.sagas, refusals=args.refusals, seed=11), args.timeout)
+    p50, p99 = relay.lag_ms(observer, refused.first_start, refused.last_end, args.timeout)
+    return {"engine_refusals_sagas_per_s": refused.sagas_per_s, "relay_lag_p50_ms": p50, "relay_lag_p99_ms": p99}
 
 
 def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Any) -> Report:
@@ -134,7 +151,8 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     web, url = processes.web(args.web_workers)
     token = _token()
     # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
-    e2e.run_rate(observer, url, token, plan(catalog, WARM_UP, seed=8), rate=10, seconds=WARM_UP / 10)
+    warm_up = min(WARM_UP, args.sagas)
+    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), rate=10, seconds=warm_up / 10)
     runs = []
     for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
@@ -148,18 +166,18 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     return {
         "e2e_runs": [vars(r) | {"sustained": r.sustained} for r in runs],
         "e2e_sustained_per_s": sustained,
-        "e2e_at_rate": half.rate if half else None,
-        "e2e_p50_ms": half.p50_ms if half else None,
-        "e2e_p99_ms": half.p99_ms if half else None,
+        "e2e_at_rate": half.rate,
+        "e2e_p50_ms": half.p50_ms,
+        "e2e_p99_ms": half.p99_ms,
     }
 
 
-def _warm_up_engine(observer: Observer, catalog: Any, timeout: float) -> None:
+def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float) -> None:
     """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
     from .workload import place, plan, wait_until_settled
 
-    log(f"engine: {WARM_UP} sagas to warm up")
-    wait_until_settled(observer, place(plan(catalog, WARM_UP, seed=9))[1], timeout)
+    log(f"engine: {sagas} sagas to warm up")
+    wait_until_settled(observer, place(plan(catalog, sagas, seed=9))[1], timeout)
 
 
 def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:

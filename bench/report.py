@@ -24,8 +24,8 @@ TARGETS = (
     Target("commits_per_saga", "commits per saga", "<= 7", lambda v: v <= 7),
     Target("savepoints_per_saga", "savepoint statements per saga", "0", lambda v: v == 0),
     Target("e2e_sustained_per_s", "e2e sustained rate", ">= 80/s", lambda v: v >= 80),
-    Target("e2e_p50_ms", "e2e p50 at half the sustained rate", "<= 50 ms", lambda v: v <= 50),
-    Target("e2e_p99_ms", "e2e p99 at half the sustained rate", "<= 250 ms", lambda v: v <= 250),
+    Target("e2e_p50_ms", "e2e p50 at half the sustained rate (*)", "<= 50 ms", lambda v: v <= 50),
+    Target("e2e_p99_ms", "e2e p99 at half the sustained rate (*)", "<= 250 ms", lambda v: v <= 250),
     Target("relay_msgs_per_s", "relay throughput", ">= 20,000 msg/s", lambda v: v >= 20_000),
     Target("relay_lag_p99_ms", "relay lag p99 under engine load", "<= 100 ms", lambda v: v <= 100),
     Target("grown_ratio", "grown / empty throughput", ">= 90 %", lambda v: v >= 0.9),
@@ -64,7 +64,7 @@ def table(report: Report) -> str:
     def row(label: str, value: Any, unit: str = "", ratio: bool = False) -> None:
         shown = "n/a" if value is None else f"{value:,.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
         versus = f"{value / ceiling:.0%}" if ratio and isinstance(value, float) else ""
-        lines.append(f"{label:<46} {shown:>14} {versus:>10}")
+        lines.append(f"{label:<46} {shown:>14} {versus:>10}".rstrip())
 
     for processes, rate in report["ceiling_by_processes"].items():
         row(f"ceiling, SQL only, {processes} processes (sagas/s)", rate, ratio=True)
@@ -92,4 +92,6 @@ def table(report: Report) -> str:
         value = report.get(target.key)
         shown = "n/a" if value is None else f"{value:,.2f}"
         lines.append(f"{target.label:<46} {target.text:>16} {shown:>12}  {marks[target.key]}")
+    if report.get("e2e_at_rate") is not None:
+        lines.append(f"(*) measured at {report['e2e_at_rate']:g} orders/s")
     return "\n".join(lines)

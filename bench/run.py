@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from chaos.stack import ROOT, create_database, drop_database, with_database
+
+from .console import log
+from .phases import run_all
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -47,10 +49,6 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
@@ -65,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     create_database(server_url, database)
     log(f"database {database}, process logs in {logdir}")
     try:
-        from .phases import run_all
-
         run_all(args, run_id, started, with_database(server_url, database), logdir)
     finally:
         if args.keep_database:

@@ -31,6 +31,8 @@ FIGURES = (
     "tasks_per_saga",
     "extra_doorbells_pct",
     "e2e_sustained_per_s",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
     "relay_msgs_per_s",
     "relay_lag_p50_ms",
     "relay_lag_p99_ms",
@@ -61,7 +63,5 @@ def test_every_benchmark_runs_and_reports_every_figure(tmp_path):
     assert report["extra_doorbells_pct"] >= -100  # fewer tasks than sagas would be a miscount
     assert isinstance(report["rss_growth_pct"], float)
     assert [run["accepted"] for run in report["e2e_runs"]] == [10]
-    for key in ("e2e_p50_ms", "e2e_p99_ms"):
-        assert key in report
     assert set(report["verdicts"].values()) <= {"PASS", "MISS", "n/a"}
     assert "engine / ceiling" in run.stdout
