@@ -42,6 +42,11 @@ chaos: $(VENV)/.installed ## the whole stack as processes under faults, then eve
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack
 
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(VENV)/.installed ## every benchmark (10-15 minutes on 2 cores), the table, reports/bench-*.json (BENCH_ARGS="--sagas 500 --grown 100000")
+	$(PY) -m devstack exec -- $(PY) -m bench $(BENCH_ARGS)
+
 bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)
 	$(PY) -m devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'
 

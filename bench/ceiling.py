@@ -1,0 +1,58 @@
+"""The ceiling: how many place-order sagas per second the database allows on this machine when
+nothing but their SQL runs (bench/ceiling_worker.py), from N processes at once.
+
+What a saga writes was read off PostgreSQL's statement log for one happy pickup order of two items
+run by the engine (`log_statement = all`): the order, its two lines, the saga and the outbox rows
+order.created and saga.started in the placing transaction; then stock.reserved with a reservation
+and its lines and both products' `reserved`; funds.held with a hold and the customer's `reserved`,
+payment.authorized with a payment; the skipped wait's step row; order.confirmed with the order's
+status; payment.captured, funds.consumed and stock.committed with the payment, hold, reservation,
+customer and products changed; saga.completed; a step row per step and the saga row at every move.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from chaos.stack import ROOT
+
+from .workload import PlannedOrder
+
+
+def sagas_per_second(database_url: str, planned: list[PlannedOrder], processes: int, topics: dict[str, str]) -> float:
+    """Run the planned sagas' SQL from `processes` processes at once; sagas per second, wall clock."""
+    shares = [planned[n::processes] for n in range(processes)]
+    with tempfile.TemporaryDirectory() as folder:
+        children = [
+            _start(Path(folder) / f"plan-{n}.json", database_url, share, topics) for n, share in enumerate(shares)
+        ]
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready", "a ceiling process failed"
+        began = time.perf_counter()
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = [json.loads(child.communicate(timeout=600)[0]) for child in children]
+        elapsed = time.perf_counter() - began
+    if any(child.returncode for child in children):
+        raise RuntimeError("a ceiling process failed (see its error above)")
+    return sum(r["sagas"] for r in results) / elapsed
+
+
+def _start(path: Path, database_url: str, share: list[PlannedOrder], topics: dict[str, str]) -> subprocess.Popen[str]:
+    orders = [asdict(order) for order in share]
+    path.write_text(json.dumps({"database_url": database_url, "topics": topics, "orders": orders}, default=str))
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.ceiling_worker", str(path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )

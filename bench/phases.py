@@ -1,0 +1,252 @@
+"""The benchmarks in order, on the run's database, and the report they make."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from chaos.stack import Proc
+
+from .console import log
+from .processes import Processes, rss_bytes
+from .server import Observer
+
+Report = dict[str, Any]
+WARM_UP = 30  # orders placed before the engine and the web are measured (no more than a run's sagas)
+# Tables the sagas fill; emptied before the engine's first run, so that it starts on empty tables.
+SAGA_TABLES = (
+    "orders_order",
+    "orders_orderline",
+    "saga_sagainstance",
+    "saga_sagastep",
+    "saga_outboxmessage",
+    "inventory_stockreservation",
+    "inventory_stockreservationline",
+    "customers_fundshold",
+    "payments_payment",
+)
+
+
+def shared_env(run_id: str, database_url: str) -> dict[str, str]:
+    """What the bench and every process it starts share: the run's database and queue, production's
+    DEBUG (off: no query log in memory) and no rate limit on placing orders (one token places them all)."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        "DATABASE_URL": database_url,
+        "SHOP_CELERY_QUEUE": f"bench-{run_id}",
+        "KAFKA_CONSUMER_GROUP": f"bench-{run_id}",
+        "DJANGO_DEBUG": "false",
+        "SHOP_ORDER_RATE": "",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_url: str, logdir: Path) -> None:
+    os.environ.update(shared_env(run_id, database_url))
+    children_log_level = os.environ.get("LOG_LEVEL", "INFO")  # the workers' INFO lines count their tasks
+    os.environ["LOG_LEVEL"] = "WARNING"  # not a line per order placed here
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from saga.messaging.catalog import catalog
+
+    call_command("migrate", verbosity=0)
+    topics = {role: f"bench-{run_id}.{role}" for role in catalog.roles()}
+    settings.KAFKA_TOPICS = topics
+    env = {
+        **os.environ,
+        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()},
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "LOG_LEVEL": children_log_level,
+    }
+    observer = Observer(database_url)
+    processes = Processes(env, logdir)
+    try:
+        report = _measure(args, observer, processes, database_url, topics)
+    finally:
+        processes.stop_all()
+    report.update(_context(args, observer, started))
+    observer.close()
+    _publish(report, args.reports / f"bench-{run_id}.json")
+
+
+def _measure(
+    args: argparse.Namespace, observer: Observer, processes: Processes, database_url: str, topics: dict[str, str]
+) -> Report:
+    from .workload import seed
+
+    catalog = seed("bench")
+    report = _ceiling(args, catalog, database_url, topics)
+    observer.query(f"TRUNCATE {', '.join(SAGA_TABLES)} CASCADE")  # the engine starts on empty tables
+    workers = processes.workers(args.workers, args.concurrency)
+    processes.beat()
+    _warm_up_engine(observer, catalog, min(WARM_UP, args.sagas), args.timeout)
+    report.update(_engine(args, observer, workers, catalog))
+    report["engine_ratio"] = report["engine_sagas_per_s"] / report["ceiling_sagas_per_s"]
+    relay_proc = processes.relay()
+    report.update(_refusals_and_relay_lag(args, observer, workers, catalog))
+    report.update(_end_to_end(args, observer, processes, catalog))
+    processes.stop(relay_proc)
+    report.update(_growth(args, observer, workers, catalog))
+    report["grown_ratio"] = report["engine_grown_sagas_per_s"] / report["engine_sagas_per_s"]
+    return report
+
+
+def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: dict[str, str]) -> Report:
+    from . import ceiling
+    from .workload import plan
+
+    by_processes = {}
+    for n in args.ceiling_processes:
+        log(f"ceiling: {args.sagas} sagas of SQL from {n} processes")
+        by_processes[str(n)] = ceiling.sagas_per_second(database_url, plan(catalog, args.sagas, seed=n), n, topics)
+    return {"ceiling_by_processes": by_processes, "ceiling_sagas_per_s": by_processes[str(args.ceiling_processes[0])]}
+
+
+def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+    """The happy run, with nothing but the workers and beat on the database; then the relay alone."""
+    from . import engine, relay
+    from .workload import plan
+
+    log(f"engine: {args.sagas} sagas, happy path")
+    happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
+    # The happy run's messages are not the relay benchmark's business: count them as sent.
+    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
+    log(f"relay: {args.relay_messages} messages")
+    return {
+        "engine_sagas_per_s": happy.sagas_per_s,
+        "commits_per_saga": happy.commits_per_saga,
+        "statements_per_saga": happy.statements_per_saga,
+        "savepoints_per_saga": happy.savepoints_per_saga,
+        "tasks_per_saga": happy.tasks_per_saga,
+        "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
+        "relay_msgs_per_s": relay.throughput(args.relay_messages),
+    }
+
+
+def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+    from . import engine, relay
+    from .workload import plan
+
+    log(f"engine: {args.sagas} sagas, {args.refusals:.0%} refused, with the relay running")
+    refused = engine.run(observer, workers, plan(catalog, args.sagas, refusals=args.refusals, seed=11), args.timeout)
+    p50, p99 = relay.lag_ms(observer, refused.first_start, refused.last_end, args.timeout)
+    return {"engine_refusals_sagas_per_s": refused.sagas_per_s, "relay_lag_p50_ms": p50, "relay_lag_p99_ms": p99}
+
+
+def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Any) -> Report:
+    from . import e2e
+    from .workload import plan
+
+    web, url = processes.web(args.web_workers)
+    token = _token()
+    # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
+    warm_up = min(WARM_UP, args.sagas)
+    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), rate=10, seconds=warm_up / 10)
+    runs = []
+    for rate in sorted(args.rates):
+        log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
+        runs.append(e2e.run_rate(observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds))
+        if not runs[-1].sustained:  # higher rates would only pile up a longer backlog to wait for
+            log(f"end to end: {rate:g}/s is not sustained (p99 {runs[-1].p99_ms:,.0f} ms); no higher rate tried")
+            break
+    processes.stop(web)
+    sustained = e2e.sustained_rate(runs)
+    half = e2e.at_half(runs, sustained)
+    return {
+        "e2e_runs": [vars(r) | {"sustained": r.sustained} for r in runs],
+        "e2e_sustained_per_s": sustained,
+        "e2e_at_rate": half.rate,
+        "e2e_p50_ms": half.p50_ms,
+        "e2e_p99_ms": half.p99_ms,
+    }
+
+
+def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float) -> None:
+    """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
+    from .workload import place, plan, wait_until_settled
+
+    log(f"engine: {sagas} sagas to warm up")
+    wait_until_settled(observer, place(plan(catalog, sagas, seed=9))[1], timeout)
+
+
+def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+    from . import engine, growth
+    from .workload import plan
+
+    log(f"growth: adding {args.grown:,} finished sagas")
+    began = time.monotonic()
+    growth.add_finished_sagas(observer, args.grown)
+    log(f"growth: added in {time.monotonic() - began:.0f} s; engine: {args.sagas} sagas")
+    grown = engine.run(observer, workers, plan(catalog, args.sagas, seed=12), args.timeout)
+    before = rss_bytes(workers)
+    log(f"memory: {args.rss_sagas:,} sagas")
+    engine.run(observer, workers, plan(catalog, args.rss_sagas, seed=13), args.timeout)
+    after = rss_bytes(workers)
+    return {
+        "engine_grown_sagas_per_s": grown.sagas_per_s,
+        "rss_before_mb": before / 2**20,
+        "rss_after_mb": after / 2**20,
+        "rss_growth_pct": (after - before) / before * 100,
+    }
+
+
+def _token() -> str:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", None)
+    return str(Token.objects.create(user=user).key)
+
+
+def _context(args: argparse.Namespace, observer: Observer, started: datetime) -> Report:
+    import celery
+    import django
+
+    return {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "memory_gb": _memory_bytes() / 2**30, "platform": platform.platform()},
+        "versions": {
+            "python": platform.python_version(),
+            "postgres": observer.server_version(),
+            "django": django.get_version(),
+            "celery": celery.__version__,
+        },
+        "settings": {
+            "sagas": args.sagas,
+            "ceiling_processes": args.ceiling_processes,
+            "refusals": args.refusals,
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "web_workers": args.web_workers,
+            "rates": args.rates,
+            "rate_seconds": args.rate_seconds,
+            "relay_messages": args.relay_messages,
+            "grown": args.grown,
+            "rss_sagas": args.rss_sagas,
+        },
+    }
+
+
+def _memory_bytes() -> int:
+    with open("/proc/meminfo") as meminfo:
+        return int(meminfo.readline().split()[1]) * 1024  # MemTotal, in kB
+
+
+def _publish(report: Report, path: Path) -> None:
+    from .report import table, verdicts
+
+    report["verdicts"] = verdicts(report)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(table(report))
+    print(f"\n(report: {path})")

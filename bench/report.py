@@ -1,0 +1,97 @@
+"""The report: the table on stdout and the same figures as JSON. A target missed is printed as
+MISS and nothing more: the benchmark measures, it does not fail. No Django."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Report = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    text: str
+    met: Callable[[float], bool]
+
+
+TARGETS = (
+    Target("engine_ratio", "engine / ceiling", ">= 50 %", lambda v: v >= 0.5),
+    Target("commits_per_saga", "commits per saga", "<= 7", lambda v: v <= 7),
+    Target("savepoints_per_saga", "savepoint statements per saga", "0", lambda v: v == 0),
+    Target("e2e_sustained_per_s", "e2e sustained rate", ">= 80/s", lambda v: v >= 80),
+    Target("e2e_p50_ms", "e2e p50 at half the sustained rate (*)", "<= 50 ms", lambda v: v <= 50),
+    Target("e2e_p99_ms", "e2e p99 at half the sustained rate (*)", "<= 250 ms", lambda v: v <= 250),
+    Target("relay_msgs_per_s", "relay throughput", ">= 20,000 msg/s", lambda v: v >= 20_000),
+    Target("relay_lag_p99_ms", "relay lag p99 under engine load", "<= 100 ms", lambda v: v <= 100),
+    Target("grown_ratio", "grown / empty throughput", ">= 90 %", lambda v: v >= 0.9),
+    Target("rss_growth_pct", "worker RSS growth", "<= 10 %", lambda v: v <= 10),
+)
+
+
+def verdicts(report: Report) -> dict[str, str]:
+    """PASS, MISS or n/a (not measured) for each target."""
+    out = {}
+    for target in TARGETS:
+        value = report.get(target.key)
+        if isinstance(value, int | float) and not math.isnan(value):
+            out[target.key] = "PASS" if target.met(value) else "MISS"
+        else:
+            out[target.key] = "n/a"
+    return out
+
+
+def table(report: Report) -> str:
+    ceiling = report.get("ceiling_sagas_per_s") or float("nan")
+    s = report["settings"]
+    lines = [
+        f"saga shop benchmark {report['started_at']}  ({report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gb']:.1f} GB; Python {report['versions']['python']}, "
+        f"PostgreSQL {report['versions']['postgres']}, Django {report['versions']['django']}, "
+        f"Celery {report['versions']['celery']})",
+        f"workers: {s['workers']} x concurrency {s['concurrency']} (+ beat); web: gunicorn -w {s['web_workers']}",
+        f"sizes: {s['sagas']:,} sagas per engine and ceiling run; rates {', '.join(f'{r:g}' for r in s['rates'])}/s "
+        f"for {s['rate_seconds']:g} s each; {s['relay_messages']:,} relay messages; {s['grown']:,} finished sagas "
+        f"for growth; RSS over {s['rss_sagas']:,} sagas",
+        "",
+        f"{'figure':<46} {'value':>14} {'/ ceiling':>10}",
+    ]
+
+    def row(label: str, value: Any, unit: str = "", ratio: bool = False) -> None:
+        shown = "n/a" if value is None else f"{value:,.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+        versus = f"{value / ceiling:.0%}" if ratio and isinstance(value, float) else ""
+        lines.append(f"{label:<46} {shown:>14} {versus:>10}".rstrip())
+
+    for processes, rate in report["ceiling_by_processes"].items():
+        row(f"ceiling, SQL only, {processes} processes (sagas/s)", rate, ratio=True)
+    row("engine, happy path (sagas/s)", report["engine_sagas_per_s"], ratio=True)
+    refusals = f"engine, {s['refusals']:.0%} refusals compensating (sagas/s)"
+    row(refusals, report["engine_refusals_sagas_per_s"], ratio=True)
+    row("  commits per saga (server)", report["commits_per_saga"])
+    row("  statements per saga (server)", report["statements_per_saga"])
+    row("  savepoint statements per saga (server)", report["savepoints_per_saga"])
+    row("  advance_saga tasks per saga", report["tasks_per_saga"])
+    row("  extra doorbells", report["extra_doorbells_pct"], " %")
+    for run in report["e2e_runs"]:
+        label = f"e2e {run['rate']:g}/s: p50 / p95 / p99 ms"
+        lines.append(f"{label:<46} {run['p50_ms']:,.0f} / {run['p95_ms']:,.0f} / {run['p99_ms']:,.0f}")
+    row("e2e highest rate with p99 < 1 s (orders/s)", report["e2e_sustained_per_s"])
+    row("relay throughput (messages/s)", report["relay_msgs_per_s"])
+    lag = f"{report['relay_lag_p50_ms']:,.0f} / {report['relay_lag_p99_ms']:,.0f}"
+    row("relay lag under engine load p50 / p99 (ms)", lag)
+    row(f"engine with {s['grown']:,} finished sagas (sagas/s)", report["engine_grown_sagas_per_s"], ratio=True)
+    rss = f"{report['rss_before_mb']:,.0f} / {report['rss_after_mb']:,.0f}"
+    row(f"worker RSS before / after {s['rss_sagas']:,} sagas (MB)", rss)
+    lines += ["", f"{'target':<46} {'wanted':>16} {'measured':>12}  verdict"]
+    marks = verdicts(report)
+    for target in TARGETS:
+        value = report.get(target.key)
+        shown = "n/a" if value is None else f"{value:,.2f}"
+        lines.append(f"{target.label:<46} {target.text:>16} {shown:>12}  {marks[target.key]}")
+    if report.get("e2e_at_rate") is not None:
+        lines.append(f"(*) measured at {report['e2e_at_rate']:g} orders/s")
+    return "\n".join(lines)
