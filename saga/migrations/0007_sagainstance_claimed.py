@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='sagainstance',
             name='claimed',
-            field=models.BooleanField(default=False, help_text='An attempt was claimed for a second transaction and has not finished.'),
+            field=models.BooleanField(default=False, db_default=False, help_text='An attempt was claimed for a second transaction and has not finished.'),
         ),
     ]

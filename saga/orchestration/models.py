@@ -41,7 +41,9 @@ class SagaInstance(models.Model):
         default=0, help_text="Workers that died in the current step since it was entered or retried."
     )
     claimed = models.BooleanField(
-        default=False, help_text="An attempt was claimed for a second transaction and has not finished."
+        default=False,
+        db_default=False,  # rows written without the ORM (bench, operators' SQL) need no value
+        help_text="An attempt was claimed for a second transaction and has not finished.",
     )
     aggregate_id = models.UUIDField(db_index=True, help_text="The business entity (e.g. the order).")
     correlation_id = models.UUIDField(db_index=True)
