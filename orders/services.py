@@ -67,10 +67,10 @@ def order_place(
     idempotency key, a repeat of the same request returns the first order (even when both arrive
     at the same moment); another request with it conflicts."""
     fingerprint = _fingerprint(request_body) if idempotency_key else ""
-    lines = _priced_lines(items)
-    total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")) if lines else amount
     try:
         with transaction.atomic(), published_together():
+            lines = _priced_lines(items)  # in the order's transaction: no commit of its own
+            total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")) if lines else amount
             order = Order(  # its id is known before it is written: the saga starts with it
                 customer_id=customer_id,
                 total=total,
