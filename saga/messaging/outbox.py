@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from typing import Any
 from uuid import UUID, uuid4
 
+from ..rows import rows_insert
 from .catalog import catalog, topic_for
 from .context import current_cause, current_request_id
 from .models import OutboxMessage
@@ -30,7 +31,7 @@ def published_together() -> Iterator[None]:
         yield
     finally:
         _pending.reset(token)
-    OutboxMessage.objects.bulk_create(pending)
+    rows_insert(pending)
 
 
 def publish(

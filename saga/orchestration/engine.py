@@ -35,6 +35,7 @@ from django.db.models import Q
 from ..connections import connection_lost
 from ..messaging import caused_by, publish, published_together
 from ..observability.context import bound, current_request_id, note_saga
+from ..rows import rows_insert, rows_update
 from . import participants
 from .definition import (
     AnyStep,
@@ -873,7 +874,7 @@ def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "", re
     if result is not None:
         row.result = result
     if row.pk is None:
-        row.save(force_insert=True)
+        rows_insert([row])
     else:
         row.save(update_fields=["status", "error", "finished_at", "result"])
     seconds = (row.finished_at - row.started_at).total_seconds()
@@ -902,17 +903,11 @@ _MOVING = [
     for field in SagaInstance._meta.concrete_fields
     if field.name not in ("id", "type", "version", "aggregate_id", "correlation_id", "created_at")
 ]
-_SAVE = "UPDATE {table} SET {columns} WHERE id = %s".format(
-    table=SagaInstance._meta.db_table, columns=", ".join(f"{field.column} = %s" for field in _MOVING)
-)
 
 
 def _save(saga: SagaInstance) -> None:
-    """Write the saga's progress: Model.save(), written out, as every transaction of every saga
-    ends with it."""
-    values = [field.get_db_prep_save(field.pre_save(saga, add=False), connection) for field in _MOVING]
-    with connection.cursor() as cursor:
-        cursor.execute(_SAVE, [*values, saga.pk])
+    """Write the saga's progress (every transaction of every saga ends with it)."""
+    rows_update(saga, _MOVING)
 
 
 def _save_and_schedule(saga: SagaInstance, runtime: Runtime) -> None:

@@ -1,0 +1,40 @@
+"""Rows written by statements prepared here rather than built by the ORM, on the paths every saga
+takes at every step (the query compiler would build the same statement thousands of times). Each
+value is prepared by its model field, as Model.save() prepares it."""
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+def rows_insert(objects: Sequence[Model]) -> None:
+    """INSERT unsaved objects of one model in one statement; an auto field is the database's."""
+    if not objects:
+        return
+    meta = objects[0]._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({_columns(fields)}) "
+        f"VALUES {', '.join([row] * len(objects))}"
+    )
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objects for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def rows_update(obj: Model, fields: Sequence[Field]) -> None:
+    """UPDATE `fields` of a saved object, by its primary key."""
+    meta = obj._meta
+    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} WHERE {meta.pk.column} = %s"
+    values = [field.get_db_prep_save(field.pre_save(obj, add=False), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, obj.pk])
+
+
+def _columns(fields: Sequence[Field]) -> str:
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
