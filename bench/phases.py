@@ -86,13 +86,18 @@ def _measure(
     from .workload import seed
 
     catalog = seed("bench")
+    seeded = _rows(observer)  # customers and products announced themselves in the outbox
     report = _ceiling(args, catalog, database_url, topics)
+    report["ceiling_rows_per_saga"] = _rows_per_saga(observer, args.sagas * len(args.ceiling_processes), seeded)
     observer.query(f"TRUNCATE {', '.join(SAGA_TABLES)} CASCADE")  # the engine starts on empty tables
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
-    _warm_up_engine(observer, catalog, min(WARM_UP, args.sagas), args.timeout)
+    warm_up = min(WARM_UP, args.sagas)
+    _warm_up_engine(observer, catalog, warm_up, args.timeout)
     report.update(_engine(args, observer, workers, catalog))
+    report["engine_rows_per_saga"] = _rows_per_saga(observer, warm_up + args.sagas, dict.fromkeys(SAGA_TABLES, 0))
     report["engine_ratio"] = report["engine_sagas_per_s"] / report["ceiling_sagas_per_s"]
+    report.update(_relay(args, observer))
     relay_proc = processes.relay()
     report.update(_refusals_and_relay_lag(args, observer, workers, catalog))
     report.update(_end_to_end(args, observer, processes, catalog))
@@ -114,15 +119,12 @@ def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: 
 
 
 def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
-    """The happy run, with nothing but the workers and beat on the database; then the relay alone."""
-    from . import engine, relay
+    """The happy run, with nothing but the workers and beat on the database."""
+    from . import engine
     from .workload import plan
 
     log(f"engine: {args.sagas} sagas, happy path")
     happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
-    # The happy run's messages are not the relay benchmark's business: count them as sent.
-    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
-    log(f"relay: {args.relay_messages} messages")
     return {
         "engine_sagas_per_s": happy.sagas_per_s,
         "commits_per_saga": happy.commits_per_saga,
@@ -130,8 +132,27 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "savepoints_per_saga": happy.savepoints_per_saga,
         "tasks_per_saga": happy.tasks_per_saga,
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
-        "relay_msgs_per_s": relay.throughput(args.relay_messages),
     }
+
+
+def _relay(args: argparse.Namespace, observer: Observer) -> Report:
+    from . import relay
+
+    # The happy runs' messages are not the relay benchmark's business: count them as sent.
+    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
+    log(f"relay: {args.relay_messages} messages")
+    return {"relay_msgs_per_s": relay.throughput(args.relay_messages)}
+
+
+def _rows(observer: Observer) -> dict[str, int]:
+    counts = observer.query(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in SAGA_TABLES))
+    return dict(counts)
+
+
+def _rows_per_saga(observer: Observer, sagas: int, before: dict[str, int]) -> dict[str, float]:
+    """Rows per saga written to each table the sagas fill since `before`: the ceiling's must be the
+    engine's (the report says when they are not, e.g. after an engine change the ceiling lacks)."""
+    return {table: (count - before[table]) / sagas for table, count in _rows(observer).items()}
 
 
 def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
