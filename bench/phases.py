@@ -132,6 +132,7 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "savepoints_per_saga": happy.savepoints_per_saga,
         "tasks_per_saga": happy.tasks_per_saga,
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
+        "engine_outcomes": happy.outcomes,
     }
 
 
@@ -162,7 +163,12 @@ def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, worker
     log(f"engine: {args.sagas} sagas, {args.refusals:.0%} refused, with the relay running")
     refused = engine.run(observer, workers, plan(catalog, args.sagas, refusals=args.refusals, seed=11), args.timeout)
     p50, p99 = relay.lag_ms(observer, refused.first_start, refused.last_end, args.timeout)
-    return {"engine_refusals_sagas_per_s": refused.sagas_per_s, "relay_lag_p50_ms": p50, "relay_lag_p99_ms": p99}
+    return {
+        "engine_refusals_sagas_per_s": refused.sagas_per_s,
+        "engine_refusals_outcomes": refused.outcomes,
+        "relay_lag_p50_ms": p50,
+        "relay_lag_p99_ms": p99,
+    }
 
 
 def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Any) -> Report:

@@ -87,6 +87,7 @@ def table(report: Report) -> str:
     rss = f"{report['rss_before_mb']:,.0f} / {report['rss_after_mb']:,.0f}"
     row(f"worker RSS before / after {s['rss_sagas']:,} sagas (MB)", rss)
     lines += _ceiling_differences(report)
+    lines += [f"WARNING: {run} run: {n} sagas FAILED" for run, n in _failures(report).items() if n]
     lines += ["", f"{'target':<46} {'wanted':>16} {'measured':>12}  verdict"]
     marks = verdicts(report)
     for target in TARGETS:
@@ -106,3 +107,11 @@ def _ceiling_differences(report: Report) -> list[str]:
         for table in ceiling
         if abs(ceiling[table] - engine[table]) > 0.01
     ]
+
+
+def _failures(report: Report) -> dict[str, int]:
+    """Sagas of the engine runs that stopped for an operator: none is designed to."""
+    return {
+        "happy": report.get("engine_outcomes", {}).get("FAILED", 0),
+        "refusals": report.get("engine_refusals_outcomes", {}).get("FAILED", 0),
+    }
