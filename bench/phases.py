@@ -10,13 +10,16 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.stack import Proc
 
 from .console import log
 from .processes import Processes, rss_bytes
 from .server import Observer
+
+if TYPE_CHECKING:  # bench.workload needs Django set up, which run_all does
+    from .workload import Catalog
 
 Report = dict[str, Any]
 WARM_UP = 30  # orders placed before the engine and the web are measured (no more than a run's sagas)
@@ -107,7 +110,7 @@ def _measure(
     return report
 
 
-def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: dict[str, str]) -> Report:
+def _ceiling(args: argparse.Namespace, catalog: Catalog, database_url: str, topics: dict[str, str]) -> Report:
     from . import ceiling
     from .workload import plan
 
@@ -118,7 +121,7 @@ def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: 
     return {"ceiling_by_processes": by_processes, "ceiling_sagas_per_s": by_processes[str(args.ceiling_processes[0])]}
 
 
-def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
     """The happy run, with nothing but the workers and beat on the database."""
     from . import engine
     from .workload import plan
@@ -156,7 +159,9 @@ def _rows_per_saga(observer: Observer, sagas: int, before: dict[str, int]) -> di
     return {table: (count - before[table]) / sagas for table, count in _rows(observer).items()}
 
 
-def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+def _refusals_and_relay_lag(
+    args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog
+) -> Report:
     from . import engine, relay
     from .workload import plan
 
@@ -171,7 +176,7 @@ def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, worker
     }
 
 
-def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Any) -> Report:
+def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Catalog) -> Report:
     from . import e2e
     from .workload import plan
 
@@ -179,11 +184,12 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     token = _token()
     # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
     warm_up = min(WARM_UP, args.sagas)
-    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), rate=10, seconds=warm_up / 10)
+    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), 10, warm_up / 10, args.timeout)
     runs = []
     for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
-        runs.append(e2e.run_rate(observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds))
+        bodies = plan(catalog, 500, seed=int(rate))
+        runs.append(e2e.run_rate(observer, url, token, bodies, rate, args.rate_seconds, args.timeout))
         if not runs[-1].sustained:  # higher rates would only pile up a longer backlog to wait for
             log(f"end to end: {rate:g}/s is not sustained (p99 {runs[-1].p99_ms:,.0f} ms); no higher rate tried")
             break
@@ -199,7 +205,7 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     }
 
 
-def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float) -> None:
+def _warm_up_engine(observer: Observer, catalog: Catalog, sagas: int, timeout: float) -> None:
     """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
     from .workload import place, plan, wait_until_settled
 
@@ -207,7 +213,7 @@ def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float
     wait_until_settled(observer, place(plan(catalog, sagas, seed=9))[1], timeout)
 
 
-def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
     from . import engine, growth
     from .workload import plan
 
