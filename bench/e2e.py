@@ -37,11 +37,12 @@ class RateRun:
 
 
 def run_rate(
-    observer: Observer, url: str, token: str, planned: list[PlannedOrder], rate: float, seconds: float
+    observer: Observer, url: str, token: str, planned: list[PlannedOrder], rate: float, seconds: float, timeout: float
 ) -> RateRun:
+    """`rate` orders/s for `seconds`; `timeout`: deadline for their sagas to finish after the last is sent."""
     results = _generate(url, token, planned, rate, seconds)
     due = {order_id: intended for intended, status, order_id in results if status == 202}
-    ended = _terminal_times(observer, list(due), timeout=seconds + 120)
+    ended = _terminal_times(observer, list(due), timeout=timeout)
     latencies = sorted((ended[order_id] - intended) * 1000 for order_id, intended in due.items())
     return RateRun(
         rate=rate,

@@ -23,6 +23,7 @@ class EngineRun:
     tasks_per_saga: float
     first_start: float  # wall clock
     last_end: float
+    outcomes: dict[str, int]  # sagas by terminal status
 
     @property
     def sagas_per_s(self) -> float:
@@ -41,6 +42,9 @@ def run(observer: Observer, workers: list[Proc], planned: list[PlannedOrder], ti
     own = observer.transactions - own_before
     cost = observer.counters().minus(before, own)
     count = len(planned)
+    outcomes = observer.query(
+        "SELECT status, count(*) FROM saga_sagainstance WHERE id = ANY(%s::uuid[]) GROUP BY status", [saga_ids]
+    )
 
     def per_saga(value: int | None) -> float | None:
         return None if value is None else value / count
@@ -54,4 +58,5 @@ def run(observer: Observer, workers: list[Proc], planned: list[PlannedOrder], ti
         tasks_per_saga=(tasks_run(workers) - tasks_before) / count,
         first_start=began,
         last_end=ended,
+        outcomes=dict(outcomes),
     )

@@ -10,13 +10,16 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaos.stack import Proc
 
 from .console import log
 from .processes import Processes, rss_bytes
 from .server import Observer
+
+if TYPE_CHECKING:  # bench.workload needs Django set up, which run_all does
+    from .workload import Catalog
 
 Report = dict[str, Any]
 WARM_UP = 30  # orders placed before the engine and the web are measured (no more than a run's sagas)
@@ -86,13 +89,18 @@ def _measure(
     from .workload import seed
 
     catalog = seed("bench")
+    seeded = _rows(observer)  # customers and products announced themselves in the outbox
     report = _ceiling(args, catalog, database_url, topics)
+    report["ceiling_rows_per_saga"] = _rows_per_saga(observer, args.sagas * len(args.ceiling_processes), seeded)
     observer.query(f"TRUNCATE {', '.join(SAGA_TABLES)} CASCADE")  # the engine starts on empty tables
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
-    _warm_up_engine(observer, catalog, min(WARM_UP, args.sagas), args.timeout)
+    warm_up = min(WARM_UP, args.sagas)
+    _warm_up_engine(observer, catalog, warm_up, args.timeout)
     report.update(_engine(args, observer, workers, catalog))
+    report["engine_rows_per_saga"] = _rows_per_saga(observer, warm_up + args.sagas, dict.fromkeys(SAGA_TABLES, 0))
     report["engine_ratio"] = report["engine_sagas_per_s"] / report["ceiling_sagas_per_s"]
+    report.update(_relay(args, observer))
     relay_proc = processes.relay()
     report.update(_refusals_and_relay_lag(args, observer, workers, catalog))
     report.update(_end_to_end(args, observer, processes, catalog))
@@ -102,7 +110,7 @@ def _measure(
     return report
 
 
-def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: dict[str, str]) -> Report:
+def _ceiling(args: argparse.Namespace, catalog: Catalog, database_url: str, topics: dict[str, str]) -> Report:
     from . import ceiling
     from .workload import plan
 
@@ -113,16 +121,13 @@ def _ceiling(args: argparse.Namespace, catalog: Any, database_url: str, topics: 
     return {"ceiling_by_processes": by_processes, "ceiling_sagas_per_s": by_processes[str(args.ceiling_processes[0])]}
 
 
-def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
-    """The happy run, with nothing but the workers and beat on the database; then the relay alone."""
-    from . import engine, relay
+def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
+    """The happy run, with nothing but the workers and beat on the database."""
+    from . import engine
     from .workload import plan
 
     log(f"engine: {args.sagas} sagas, happy path")
     happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
-    # The happy run's messages are not the relay benchmark's business: count them as sent.
-    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
-    log(f"relay: {args.relay_messages} messages")
     return {
         "engine_sagas_per_s": happy.sagas_per_s,
         "commits_per_saga": happy.commits_per_saga,
@@ -130,21 +135,48 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "savepoints_per_saga": happy.savepoints_per_saga,
         "tasks_per_saga": happy.tasks_per_saga,
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
-        "relay_msgs_per_s": relay.throughput(args.relay_messages),
+        "engine_outcomes": happy.outcomes,
     }
 
 
-def _refusals_and_relay_lag(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+def _relay(args: argparse.Namespace, observer: Observer) -> Report:
+    from . import relay
+
+    # The happy runs' messages are not the relay benchmark's business: count them as sent.
+    observer.query("UPDATE saga_outboxmessage SET sent_at = now() WHERE sent_at IS NULL")
+    log(f"relay: {args.relay_messages} messages")
+    return {"relay_msgs_per_s": relay.throughput(args.relay_messages)}
+
+
+def _rows(observer: Observer) -> dict[str, int]:
+    counts = observer.query(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in SAGA_TABLES))
+    return dict(counts)
+
+
+def _rows_per_saga(observer: Observer, sagas: int, before: dict[str, int]) -> dict[str, float]:
+    """Rows per saga written to each table the sagas fill since `before`: the ceiling's must be the
+    engine's (the report says when they are not, e.g. after an engine change the ceiling lacks)."""
+    return {table: (count - before[table]) / sagas for table, count in _rows(observer).items()}
+
+
+def _refusals_and_relay_lag(
+    args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog
+) -> Report:
     from . import engine, relay
     from .workload import plan
 
     log(f"engine: {args.sagas} sagas, {args.refusals:.0%} refused, with the relay running")
     refused = engine.run(observer, workers, plan(catalog, args.sagas, refusals=args.refusals, seed=11), args.timeout)
     p50, p99 = relay.lag_ms(observer, refused.first_start, refused.last_end, args.timeout)
-    return {"engine_refusals_sagas_per_s": refused.sagas_per_s, "relay_lag_p50_ms": p50, "relay_lag_p99_ms": p99}
+    return {
+        "engine_refusals_sagas_per_s": refused.sagas_per_s,
+        "engine_refusals_outcomes": refused.outcomes,
+        "relay_lag_p50_ms": p50,
+        "relay_lag_p99_ms": p99,
+    }
 
 
-def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Any) -> Report:
+def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Catalog) -> Report:
     from . import e2e
     from .workload import plan
 
@@ -152,11 +184,12 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     token = _token()
     # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
     warm_up = min(WARM_UP, args.sagas)
-    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), rate=10, seconds=warm_up / 10)
+    e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), 10, warm_up / 10, args.timeout)
     runs = []
     for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
-        runs.append(e2e.run_rate(observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds))
+        bodies = plan(catalog, 500, seed=int(rate))
+        runs.append(e2e.run_rate(observer, url, token, bodies, rate, args.rate_seconds, args.timeout))
         if not runs[-1].sustained:  # higher rates would only pile up a longer backlog to wait for
             log(f"end to end: {rate:g}/s is not sustained (p99 {runs[-1].p99_ms:,.0f} ms); no higher rate tried")
             break
@@ -172,7 +205,7 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     }
 
 
-def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float) -> None:
+def _warm_up_engine(observer: Observer, catalog: Catalog, sagas: int, timeout: float) -> None:
     """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
     from .workload import place, plan, wait_until_settled
 
@@ -180,7 +213,7 @@ def _warm_up_engine(observer: Observer, catalog: Any, sagas: int, timeout: float
     wait_until_settled(observer, place(plan(catalog, sagas, seed=9))[1], timeout)
 
 
-def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Any) -> Report:
+def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
     from . import engine, growth
     from .workload import plan
 

@@ -86,6 +86,8 @@ def table(report: Report) -> str:
     row(f"engine with {s['grown']:,} finished sagas (sagas/s)", report["engine_grown_sagas_per_s"], ratio=True)
     rss = f"{report['rss_before_mb']:,.0f} / {report['rss_after_mb']:,.0f}"
     row(f"worker RSS before / after {s['rss_sagas']:,} sagas (MB)", rss)
+    lines += _ceiling_differences(report)
+    lines += [f"WARNING: {run} run: {n} sagas FAILED" for run, n in _failures(report).items() if n]
     lines += ["", f"{'target':<46} {'wanted':>16} {'measured':>12}  verdict"]
     marks = verdicts(report)
     for target in TARGETS:
@@ -95,3 +97,21 @@ def table(report: Report) -> str:
     if report.get("e2e_at_rate") is not None:
         lines.append(f"(*) measured at {report['e2e_at_rate']:g} orders/s")
     return "\n".join(lines)
+
+
+def _ceiling_differences(report: Report) -> list[str]:
+    """A warning for each table where the ceiling writes other rows per saga than the engine."""
+    ceiling, engine = report["ceiling_rows_per_saga"], report["engine_rows_per_saga"]
+    return [
+        f"WARNING: {table}: the ceiling writes {ceiling[table]:.2f} rows per saga, the engine {engine[table]:.2f}"
+        for table in ceiling
+        if abs(ceiling[table] - engine[table]) > 0.01
+    ]
+
+
+def _failures(report: Report) -> dict[str, int]:
+    """Sagas of the engine runs that stopped for an operator: none is designed to."""
+    return {
+        "happy": report.get("engine_outcomes", {}).get("FAILED", 0),
+        "refusals": report.get("engine_refusals_outcomes", {}).get("FAILED", 0),
+    }

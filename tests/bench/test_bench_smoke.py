@@ -64,4 +64,12 @@ def test_every_benchmark_runs_and_reports_every_figure(tmp_path):
     assert isinstance(report["rss_growth_pct"], float)
     assert [run["accepted"] for run in report["e2e_runs"]] == [10]
     assert set(report["verdicts"].values()) <= {"PASS", "MISS", "n/a"}
+    assert report["engine_outcomes"] == {"COMPLETED": 10}
+    assert set(report["engine_refusals_outcomes"]) <= {"COMPLETED", "COMPENSATED"}
+    # The ceiling writes what the engine writes (a retried step adds attempt rows to the engine's).
+    ceiling, engine = report["ceiling_rows_per_saga"], report["engine_rows_per_saga"]
+    assert {t: n for t, n in ceiling.items() if t != "saga_sagastep"} == {
+        t: n for t, n in engine.items() if t != "saga_sagastep"
+    }, "the ceiling (bench/ceiling_worker.py) no longer does what the engine does"
+    assert ceiling["saga_sagastep"] <= engine["saga_sagastep"]
     assert "engine / ceiling" in run.stdout
