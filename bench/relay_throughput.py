@@ -88,8 +88,7 @@ def _throughput(count: int, batch_size: int | None = None) -> tuple[float, float
         with transaction.atomic():
             _publish(keys, count)
         started, cpu = time.perf_counter(), time.process_time()
-        while relay.relay_batch():
-            pass
+        relay.relay_backlog()  # as relay_outbox does: one batch read while the one before is acknowledged
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         relay.close()

@@ -15,7 +15,7 @@ import select
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
@@ -25,9 +25,10 @@ from django.db import connection
 from django.utils import timezone
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner.default import murmur2
+from kafka.producer.future import FutureRecordMetadata
 
 from ..conf import saga_settings
 from ..observability.counters import RELAY_SENT
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SEND_TIMEOUT = 20.0  # seconds to wait for a batch's acknowledgements
 LOCK_KEY = 0x5A6A_0B0C  # the relay's advisory lock, one per database
 CHANNEL = "saga_outbox"
 
@@ -60,6 +62,7 @@ _UNSENT = f"""
 # backlog) for each batch. Not sorting keeps it to the index, whatever the statistics say; SET
 # LOCAL lasts for this statement only (statements sent together run as one transaction).
 _FETCH_UNSENT = "SET LOCAL enable_sort = off; " + _UNSENT
+_FETCH_UNSENT_AFTER = _FETCH_UNSENT.replace("WHERE sent_at IS NULL", "WHERE sent_at IS NULL AND position > %s")
 _MARK_SENT = f"UPDATE {OutboxMessage._meta.db_table} SET sent_at = now() WHERE position = ANY(%s)"
 
 
@@ -155,18 +158,61 @@ class Relay:
 
     def relay_batch(self) -> int:
         """Send one batch of unsent rows; return how many were acknowledged and marked sent."""
-        with connection.cursor() as cursor:
-            cursor.execute(_FETCH_UNSENT, [self.batch_size])
-            rows = cursor.fetchall()
+        rows = self._unsent()
         if not rows:
             return 0
+        futures = self._send(rows)
+        self._producer().flush(timeout=SEND_TIMEOUT)
+        return self._mark(rows, futures)
+
+    def relay_backlog(self, check: Callable[[], None] = lambda: None) -> int:
+        """Relay until fewer than a batch are waiting; return how many were marked sent.
+
+        While the broker acknowledges one batch, the next is read and handed to the producer, so
+        neither the database nor the producer waits for the other. Batches are marked in order,
+        each only once all before it were acknowledged, and only its acknowledged prefix: the
+        idempotent producer keeps each partition in order across batches as within one. `check`
+        runs before each batch (the lock's connection): when it raises, at most the batch in flight
+        has been marked since the last check.
+        """
+        marked = 0
+        in_flight: tuple[list[tuple[Any, ...]], list[FutureRecordMetadata]] | None = None
+        while True:
+            check()
+            # Past the batch in flight: a row committed late below it waits for the next pass.
+            rows = self._unsent(after=in_flight[0][-1][0] if in_flight else None)
+            futures = self._send(rows)
+            if len(rows) < self.batch_size:
+                self._producer().flush(timeout=SEND_TIMEOUT)  # the last batch: no linger
+            if in_flight:
+                marked += self._mark(*in_flight)  # raises if any is not acknowledged
+            if len(rows) < self.batch_size:
+                return marked + self._mark(rows, futures)
+            in_flight = rows, futures
+
+    def _unsent(self, after: int | None = None) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            if after is None:
+                cursor.execute(_FETCH_UNSENT, [self.batch_size])
+            else:
+                cursor.execute(_FETCH_UNSENT_AFTER, [after, self.batch_size])
+            return cursor.fetchall()
+
+    def _send(self, rows: list[tuple[Any, ...]]) -> list[FutureRecordMetadata]:
+        if not rows:
+            return []
         producer = self._producer()
         futures = []
         for row in rows:
             _, topic, key, kind, _, correlation_id, _, request_id, _, _ = row
             headers = _headers_of(kind, correlation_id, request_id)
             futures.append(producer.send(topic, key=key.encode(), value=_value_of(row), headers=headers))
-        producer.flush(timeout=20)
+        return futures
+
+    def _mark(self, rows: list[tuple[Any, ...]], futures: list[FutureRecordMetadata]) -> int:
+        """Mark sent the acknowledged prefix of `rows`, once each is acknowledged or failed (or
+        timed out); raise the first failure."""
+        _settle(futures, SEND_TIMEOUT)
         acknowledged = 0
         for future in futures:
             if not future.succeeded():
@@ -179,7 +225,8 @@ class Relay:
         for topic, count in Counter(row[1] for row in rows[:acknowledged]).items():
             RELAY_SENT.labels(topic=topic).inc(count)
         if acknowledged < len(rows):
-            raise futures[acknowledged].exception or KafkaError("a message was not acknowledged")
+            error = futures[acknowledged].exception if futures[acknowledged].is_done else None
+            raise error or KafkaTimeoutError("a message was not acknowledged in time")
         return acknowledged
 
     def _relay_while_leader(self, listener: "psycopg2.extensions.connection") -> None:
@@ -191,7 +238,7 @@ class Relay:
                 if not topics_ready:
                     ensure_topics(saga_settings.KAFKA_BOOTSTRAP_SERVERS)
                     topics_ready = True
-                sent = self.relay_batch()
+                self.relay_backlog(check=lambda: _check_alive(listener))
             except KafkaError as error:
                 self._kafka_state(down=True, error=error)
                 self.close()  # a restarted broker forgets our producer id: start afresh
@@ -200,8 +247,7 @@ class Relay:
                 continue
             self._kafka_state(down=False)
             backoff = 0.5
-            if sent < self.batch_size:
-                _wait_for_notify(listener, self.poll_interval, self.stop)
+            _wait_for_notify(listener, self.poll_interval, self.stop)  # fewer than a batch were left
 
     def _kafka_state(self, *, down: bool, error: Exception | None = None) -> None:
         if down and not self.kafka_down:
@@ -238,6 +284,15 @@ class Relay:
             yield raw
         finally:
             raw.close()
+
+
+def _settle(futures: list[FutureRecordMetadata], timeout: float) -> None:
+    """Wait until each future is done (acknowledged or failed), for `timeout` seconds at most."""
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        if not future.is_done:
+            with suppress(Exception):  # failed or timed out: _mark reads which
+                future.get(timeout=max(deadline - time.monotonic(), 0))
 
 
 def _check_alive(listener: "psycopg2.extensions.connection") -> None:

@@ -19,7 +19,9 @@ from saga.observability import bound
 
 
 class Sent:
-    """A send's future: acknowledged or not."""
+    """A send's future, done: acknowledged or not."""
+
+    is_done = True
 
     def __init__(self, ok: bool):
         self.ok = ok
@@ -28,17 +30,24 @@ class Sent:
     def succeeded(self) -> bool:
         return self.ok
 
+    def get(self, timeout=None):
+        if self.exception:
+            raise self.exception
+
 
 class FakeProducer:
     """Records what is sent; the sends from `fail_from` on are not acknowledged."""
 
-    def __init__(self, fail_from: int | None = None, on_flush=None):
+    def __init__(self, fail_from: int | None = None, on_flush=None, on_send=None):
         self.fail_from = fail_from
         self.on_flush = on_flush
+        self.on_send = on_send
         self.sent: list[dict] = []
 
     def send(self, topic, *, key, value, headers):
         self.sent.append({"topic": topic, "key": key, "value": value, "headers": headers})
+        if self.on_send:
+            self.on_send(len(self.sent))
         return Sent(self.fail_from is None or len(self.sent) <= self.fail_from)
 
     def flush(self, timeout=None):
@@ -154,3 +163,72 @@ def test_the_key_partitioner_agrees_with_kafka_pythons_default(partitions):
     assert [ours.partition("t", k, k, None, None, cluster) for k in keys * 2] == [
         default.partition("t", k, k, None, None, cluster) for k in keys * 2
     ]
+
+
+def sent_numbers(producer: FakeProducer) -> list[int]:
+    return [json.loads(s["value"])["payload"]["n"] for s in producer.sent]
+
+
+def test_a_backlog_goes_batch_after_batch_in_order(db):
+    messages = [publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": n}) for n in range(23)]
+    producer = FakeProducer()
+    relay = relay_with(producer, batch_size=5)
+    checks = []
+    with CaptureQueriesContext(connection) as queries:
+        assert relay.relay_backlog(check=lambda: checks.append(len(producer.sent))) == 23
+    assert sent_numbers(producer) == list(range(23))
+    assert unsent() == [] and relay.sent_total == 23
+    assert checks == [0, 5, 10, 15, 20]  # before each batch
+    assert len(queries) == 10  # a read and an update per batch
+    assert messages  # (all sent, none twice)
+
+
+def test_a_failure_in_a_backlog_marks_only_what_precedes_it(db):
+    messages = [publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": n}) for n in range(15)]
+    relay = relay_with(FakeProducer(fail_from=7), batch_size=5)
+    with pytest.raises(KafkaTimeoutError):
+        relay.relay_backlog()
+    assert relay.sent_total == 7  # the first batch and two of the second; the third was in flight
+    assert unsent() == [m.position for m in messages[7:]]
+    retry = FakeProducer()
+    relay.producer = retry  # type: ignore[assignment]
+    assert relay.relay_backlog() == 8
+    assert sent_numbers(retry) == list(range(7, 15))
+
+
+def test_a_relay_that_fails_its_check_has_marked_at_most_the_batch_in_flight(db):
+    for n in range(30):
+        publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": n})
+    producer = FakeProducer()
+    relay = relay_with(producer, batch_size=5)
+    checks = iter([None, None, None])
+
+    def check():
+        if next(checks, "lost") == "lost":
+            raise RuntimeError("lock lost")
+
+    with pytest.raises(RuntimeError):
+        relay.relay_backlog(check=check)
+    assert len(producer.sent) == 15 and relay.sent_total == 10  # the third batch is in flight, not marked
+    assert len(unsent()) == 20
+
+
+def test_a_row_committed_late_below_the_batch_in_flight_is_sent_by_the_next_pass(db):
+    first = [publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": n}) for n in range(5)]
+    late = publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": 5})
+    rest = [publish(type="toy.reserved", key=uuid.uuid4(), payload={"n": n}) for n in range(6, 12)]
+    with connection.cursor() as cursor:  # not yet committed when the relay reads
+        cursor.execute("UPDATE saga_outboxmessage SET sent_at = now() WHERE position = %s", [late.position])
+
+    def commit_late(count):
+        if count == 6:  # the first batch read, the second being sent
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE saga_outboxmessage SET sent_at = NULL WHERE position = %s", [late.position])
+
+    producer = FakeProducer(on_send=commit_late)
+    relay = relay_with(producer, batch_size=5)
+    assert relay.relay_backlog() == 11
+    assert unsent() == [late.position]
+    assert relay.relay_backlog() == 1
+    assert sent_numbers(producer) == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 5]
+    assert unsent() == [] and len(first) + len(rest) == 11
