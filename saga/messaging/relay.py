@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
@@ -122,7 +123,7 @@ class Relay:
     def __init__(
         self,
         *,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_interval: float = 1.0,
         max_backoff: float = 5.0,
         stop: threading.Event | None = None,
@@ -166,29 +167,42 @@ class Relay:
         return self._mark(rows, futures)
 
     def relay_backlog(self, check: Callable[[], None] = lambda: None) -> int:
-        """Relay until fewer than a batch are waiting; return how many were marked sent.
+        """Relay until fewer than a batch are waiting (or `stop` is set); return how many were marked sent.
 
-        While the broker acknowledges one batch, the next is read and handed to the producer, so
+        While a thread of the pass (with a database connection of its own) waits for one batch's
+        acknowledgements and marks it, the next batch is read and handed to the producer, so
         neither the database nor the producer waits for the other. Batches are marked in order,
         each only once all before it were acknowledged, and only its acknowledged prefix: the
         idempotent producer keeps each partition in order across batches as within one. `check`
-        runs before each batch (the lock's connection): when it raises, at most the batch in flight
-        has been marked since the last check.
+        runs before each batch (the lock's connection) and a batch is marked only after a check
+        that followed its sending: when one raises, the batch in flight stays unsent.
         """
         marked = 0
+        marker: ThreadPoolExecutor | None = None
         in_flight: tuple[list[tuple[Any, ...]], list[FutureRecordMetadata]] | None = None
-        while True:
-            check()
-            # Past the batch in flight: a row committed late below it waits for the next pass.
-            rows = self._unsent(after=in_flight[0][-1][0] if in_flight else None)
-            futures = self._send(rows)
-            if len(rows) < self.batch_size:
-                self._producer().flush(timeout=SEND_TIMEOUT)  # the last batch: no linger
-            if in_flight:
-                marked += self._mark(*in_flight)  # raises if any is not acknowledged
-            if len(rows) < self.batch_size:
-                return marked + self._mark(rows, futures)
-            in_flight = rows, futures
+        try:
+            while True:
+                check()
+                marking = None
+                if in_flight is not None:
+                    if marker is None:
+                        marker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-mark")
+                    marking = marker.submit(self._mark, *in_flight)
+                # Past the batch in flight: a row committed late below it waits for the next pass.
+                # Asked to stop: no more, only the batch in flight is seen through.
+                rows = [] if self.stop.is_set() else self._unsent(after=in_flight[0][-1][0] if in_flight else None)
+                futures = self._send(rows)
+                if len(rows) < self.batch_size:  # the pass's last batch: no linger
+                    self._producer().flush(timeout=SEND_TIMEOUT)
+                if marking is not None:
+                    marked += marking.result()  # raises if any of the batch before was not acknowledged
+                if len(rows) < self.batch_size:
+                    return marked + self._mark(rows, futures)
+                in_flight = rows, futures
+        finally:
+            if marker is not None:
+                marker.submit(_close_connection)  # the thread's own connection
+                marker.shutdown(wait=True)  # after any marking under way
 
     def _unsent(self, after: int | None = None) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
@@ -284,6 +298,12 @@ class Relay:
             yield raw
         finally:
             raw.close()
+
+
+def _close_connection() -> None:
+    """Close this thread's database connection (`connection.close`, looked up in another thread,
+    would be that thread's)."""
+    connection.close()
 
 
 def _settle(futures: list[FutureRecordMetadata], timeout: float) -> None:
