@@ -134,6 +134,7 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "statements_per_saga": happy.statements_per_saga,
         "savepoints_per_saga": happy.savepoints_per_saga,
         "tasks_per_saga": happy.tasks_per_saga,
+        "worker_cpu_ms_per_saga": happy.worker_cpu_ms_per_saga,
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
         "engine_outcomes": happy.outcomes,
     }

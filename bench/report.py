@@ -75,6 +75,7 @@ def table(report: Report) -> str:
     row("  statements per saga (server)", report["statements_per_saga"])
     row("  savepoint statements per saga (server)", report["savepoints_per_saga"])
     row("  advance_saga tasks per saga", report["tasks_per_saga"])
+    row("  worker CPU per saga (ms)", report["worker_cpu_ms_per_saga"])
     row("  extra doorbells", report["extra_doorbells_pct"], " %")
     for run in report["e2e_runs"]:
         label = f"e2e {run['rate']:g}/s: p50 / p95 / p99 ms"

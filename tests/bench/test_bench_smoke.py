@@ -29,6 +29,7 @@ FIGURES = (
     "statements_per_saga",
     "savepoints_per_saga",
     "tasks_per_saga",
+    "worker_cpu_ms_per_saga",
     "extra_doorbells_pct",
     "e2e_sustained_per_s",
     "e2e_p50_ms",
