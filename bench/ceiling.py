@@ -17,16 +17,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from chaos.stack import ROOT
 
+from .processes import machine_cpu_seconds
 from .workload import PlannedOrder
 
 
-def sagas_per_second(database_url: str, planned: list[PlannedOrder], processes: int, topics: dict[str, str]) -> float:
-    """Run the planned sagas' SQL from `processes` processes at once; sagas per second, wall clock."""
+@dataclass(frozen=True)
+class CeilingRun:
+    sagas_per_s: float  # wall clock
+    machine_cpu_ms_per_saga: float  # the ceiling's processes and the database's together
+
+
+def run(database_url: str, planned: list[PlannedOrder], processes: int, topics: dict[str, str]) -> CeilingRun:
+    """Run the planned sagas' SQL from `processes` processes at once."""
     shares = [planned[n::processes] for n in range(processes)]
     with tempfile.TemporaryDirectory() as folder:
         children = [
@@ -34,16 +41,17 @@ def sagas_per_second(database_url: str, planned: list[PlannedOrder], processes: 
         ]
         for child in children:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready", "a ceiling process failed"
-        began = time.perf_counter()
+        began, cpu_before = time.perf_counter(), machine_cpu_seconds()
         for child in children:
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
         results = [json.loads(child.communicate(timeout=600)[0]) for child in children]
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, machine_cpu_seconds() - cpu_before
     if any(child.returncode for child in children):
         raise RuntimeError("a ceiling process failed (see its error above)")
-    return sum(r["sagas"] for r in results) / elapsed
+    sagas = sum(r["sagas"] for r in results)
+    return CeilingRun(sagas_per_s=sagas / elapsed, machine_cpu_ms_per_saga=cpu * 1000 / sagas)
 
 
 def _start(path: Path, database_url: str, share: list[PlannedOrder], topics: dict[str, str]) -> subprocess.Popen[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from chaos.stack import Proc
 
-from .processes import cpu_seconds, tasks_run
+from .processes import cpu_seconds, machine_cpu_seconds, tasks_run
 from .server import Observer
 from .workload import PlannedOrder, place, wait_until_settled
 
@@ -22,6 +22,7 @@ class EngineRun:
     savepoints_per_saga: float | None
     tasks_per_saga: float
     worker_cpu_ms_per_saga: float  # the workers' CPU time (pool processes included) per saga
+    machine_cpu_ms_per_saga: float  # every process's: workers, database, beat, the placing
     first_start: float  # wall clock
     last_end: float
     outcomes: dict[str, int]  # sagas by terminal status
@@ -35,7 +36,7 @@ def run(observer: Observer, workers: list[Proc], planned: list[PlannedOrder], ti
     """Everything the server counts between the two snapshots is the sagas' (the workers, beat's
     sweeps, the placing), apart from the observer's own polls, which are subtracted: run nothing
     else against the bench database meanwhile."""
-    tasks_before, cpu_before = tasks_run(workers), cpu_seconds(workers)
+    tasks_before, cpu_before, machine_before = tasks_run(workers), cpu_seconds(workers), machine_cpu_seconds()
     before = observer.counters()
     own_before = observer.transactions
     began, saga_ids = place(planned)
@@ -58,6 +59,7 @@ def run(observer: Observer, workers: list[Proc], planned: list[PlannedOrder], ti
         savepoints_per_saga=per_saga(cost.savepoints),
         tasks_per_saga=(tasks_run(workers) - tasks_before) / count,
         worker_cpu_ms_per_saga=(cpu_seconds(workers) - cpu_before) * 1000 / count,
+        machine_cpu_ms_per_saga=(machine_cpu_seconds() - machine_before) * 1000 / count,
         first_start=began,
         last_end=ended,
         outcomes=dict(outcomes),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from chaos.stack import Proc
 
 from .console import log
-from .processes import Processes, rss_bytes
+from .processes import Processes, cpu_seconds, rss_bytes
 from .server import Observer
 
 if TYPE_CHECKING:  # bench.workload needs Django set up, which run_all does
@@ -114,11 +114,16 @@ def _ceiling(args: argparse.Namespace, catalog: Catalog, database_url: str, topi
     from . import ceiling
     from .workload import plan
 
-    by_processes = {}
+    runs = {}
     for n in args.ceiling_processes:
         log(f"ceiling: {args.sagas} sagas of SQL from {n} processes")
-        by_processes[str(n)] = ceiling.sagas_per_second(database_url, plan(catalog, args.sagas, seed=n), n, topics)
-    return {"ceiling_by_processes": by_processes, "ceiling_sagas_per_s": by_processes[str(args.ceiling_processes[0])]}
+        runs[n] = ceiling.run(database_url, plan(catalog, args.sagas, seed=n), n, topics)
+    first = runs[args.ceiling_processes[0]]
+    return {
+        "ceiling_by_processes": {str(n): r.sagas_per_s for n, r in runs.items()},
+        "ceiling_sagas_per_s": first.sagas_per_s,
+        "ceiling_machine_cpu_ms_per_saga": first.machine_cpu_ms_per_saga,
+    }
 
 
 def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
@@ -135,6 +140,7 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "savepoints_per_saga": happy.savepoints_per_saga,
         "tasks_per_saga": happy.tasks_per_saga,
         "worker_cpu_ms_per_saga": happy.worker_cpu_ms_per_saga,
+        "machine_cpu_ms_per_saga": happy.machine_cpu_ms_per_saga,
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
         "engine_outcomes": happy.outcomes,
     }
@@ -186,11 +192,13 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     # Each gunicorn worker's first requests load what Django loads lazily (URLs, DRF, the schema).
     warm_up = min(WARM_UP, args.sagas)
     e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), 10, warm_up / 10, args.timeout)
-    runs = []
+    runs, web_cpu_ms = [], []  # per run: gunicorn's CPU time per order accepted
     for rate in sorted(args.rates):
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
         bodies = plan(catalog, 500, seed=int(rate))
+        cpu_before = cpu_seconds([web])
         runs.append(e2e.run_rate(observer, url, token, bodies, rate, args.rate_seconds, args.timeout))
+        web_cpu_ms.append((cpu_seconds([web]) - cpu_before) * 1000 / max(runs[-1].accepted, 1))
         if not runs[-1].sustained:  # higher rates would only pile up a longer backlog to wait for
             log(f"end to end: {rate:g}/s is not sustained (p99 {runs[-1].p99_ms:,.0f} ms); no higher rate tried")
             break
@@ -198,11 +206,15 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     sustained = e2e.sustained_rate(runs)
     half = e2e.at_half(runs, sustained)
     return {
-        "e2e_runs": [vars(r) | {"sustained": r.sustained} for r in runs],
+        "e2e_runs": [
+            vars(r) | {"sustained": r.sustained, "web_cpu_ms_per_order": ms}
+            for r, ms in zip(runs, web_cpu_ms, strict=True)
+        ],
         "e2e_sustained_per_s": sustained,
         "e2e_at_rate": half.rate,
         "e2e_p50_ms": half.p50_ms,
         "e2e_p99_ms": half.p99_ms,
+        "web_cpu_ms_per_order": web_cpu_ms[runs.index(half)],
     }
 
 

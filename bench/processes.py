@@ -92,6 +92,13 @@ def cpu_seconds(workers: list[Proc]) -> float:
     return sum(_cpu(pid) for w in workers for pid in [w.pid, *children_of(w.pid)])
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine (every core, every process: the database too) has spent busy so
+    far, from /proc/stat: what a saga costs in all, beside what the workers alone spend."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

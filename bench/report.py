@@ -68,6 +68,7 @@ def table(report: Report) -> str:
 
     for processes, rate in report["ceiling_by_processes"].items():
         row(f"ceiling, SQL only, {processes} processes (sagas/s)", rate, ratio=True)
+    row("  machine CPU per saga (ms, all processes)", report["ceiling_machine_cpu_ms_per_saga"])
     row("engine, happy path (sagas/s)", report["engine_sagas_per_s"], ratio=True)
     refusals = f"engine, {s['refusals']:.0%} refusals compensating (sagas/s)"
     row(refusals, report["engine_refusals_sagas_per_s"], ratio=True)
@@ -75,12 +76,14 @@ def table(report: Report) -> str:
     row("  statements per saga (server)", report["statements_per_saga"])
     row("  savepoint statements per saga (server)", report["savepoints_per_saga"])
     row("  advance_saga tasks per saga", report["tasks_per_saga"])
-    row("  worker CPU per saga (ms)", report["worker_cpu_ms_per_saga"])
+    row("  machine CPU per saga (ms, all processes)", report["machine_cpu_ms_per_saga"])
+    row("  of which the workers' (ms)", report["worker_cpu_ms_per_saga"])
     row("  extra doorbells", report["extra_doorbells_pct"], " %")
     for run in report["e2e_runs"]:
         label = f"e2e {run['rate']:g}/s: p50 / p95 / p99 ms"
         lines.append(f"{label:<46} {run['p50_ms']:,.0f} / {run['p95_ms']:,.0f} / {run['p99_ms']:,.0f}")
     row("e2e highest rate with p99 < 1 s (orders/s)", report["e2e_sustained_per_s"])
+    row(f"  web CPU per order at {report['e2e_at_rate']:g}/s (ms, gunicorn)", report["web_cpu_ms_per_order"])
     row("relay throughput (messages/s)", report["relay_msgs_per_s"])
     lag = f"{report['relay_lag_p50_ms']:,.0f} / {report['relay_lag_p99_ms']:,.0f}"
     row("relay lag under engine load p50 / p99 (ms)", lag)
