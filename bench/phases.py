@@ -237,10 +237,12 @@ def _growth(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
     grown = engine.run(observer, workers, plan(catalog, args.sagas, seed=12), args.timeout)
     before = rss_bytes(workers)
     log(f"memory: {args.rss_sagas:,} sagas")
-    engine.run(observer, workers, plan(catalog, args.rss_sagas, seed=13), args.timeout)
+    # Placed faster than the workers run them: most wait in the queue longer than SAGA_STALL_AFTER.
+    burst = engine.run(observer, workers, plan(catalog, args.rss_sagas, seed=13), args.timeout)
     after = rss_bytes(workers)
     return {
         "engine_grown_sagas_per_s": grown.sagas_per_s,
+        "burst_extra_doorbells_pct": (burst.tasks_per_saga - 1) * 100,
         "rss_before_mb": before / 2**20,
         "rss_after_mb": after / 2**20,
         "rss_growth_pct": (after - before) / before * 100,

@@ -40,7 +40,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     # engine about two hours: the defaults keep `make bench` near 10 minutes.
     add("--grown", type=int, default=200_000, help="finished sagas added before the growth run (default 200000)")
     add("--rss-sagas", type=int, default=2000, help="sagas between the two RSS readings (default 2000)")
-    add("--timeout", type=float, default=900, help="deadline of each run to finish, seconds (default 900)")
+    add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
     add("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
     add("--keep-database", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)

@@ -44,6 +44,7 @@ FIGURES = (
     "grown_ratio",
     "rss_before_mb",
     "rss_after_mb",
+    "burst_extra_doorbells_pct",
 )
 
 
