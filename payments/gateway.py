@@ -6,6 +6,7 @@ every other amount is authorized.
 """
 
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Protocol
@@ -40,10 +41,11 @@ DECLINED_CENTS = 66
 
 
 class SandboxGateway:
-    """Stands in for a provider's sandbox. Like a provider's dashboard, it keeps what it was
-    asked (`calls`) and what stands authorized, for every instance in this process."""
+    """Stands in for a provider's sandbox. Like a provider's dashboard, it keeps the latest calls
+    it was asked (`calls`) and what stands authorized, for every instance in this process."""
 
-    calls: ClassVar[list[tuple[str, UUID]]] = []
+    KEPT_CALLS = 1000  # a worker runs for months: its memory must not grow with every order
+    calls: ClassVar[deque[tuple[str, UUID]]] = deque(maxlen=KEPT_CALLS)
     _authorized: ClassVar[dict[str, tuple[UUID, str]]] = {}  # authorization key -> (order, reference)
 
     def authorize(self, *, order_id: UUID, amount: Decimal, idempotency_key: str) -> Authorization:

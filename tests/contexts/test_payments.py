@@ -77,3 +77,17 @@ def test_the_gateway_is_chosen_by_the_environment_as_the_readme_says():
         return run.stdout.strip() or run.stderr[-500:]
 
     assert (gateway_in({}), gateway_in(chosen)) == ("SandboxGateway", "DecliningGateway")
+
+
+def test_the_sandbox_keeps_its_latest_calls_not_every_call_since_the_worker_started():
+    """A worker runs for months: what the sandbox remembers must not grow with every order."""
+    sandbox = SandboxGateway()
+    first = uuid.uuid4()
+    sandbox.authorize(order_id=first, amount=Decimal("1.00"), idempotency_key=f"{first}:authorize")
+    for _ in range(SandboxGateway.KEPT_CALLS):
+        order_id = uuid.uuid4()
+        sandbox.void(order_id=order_id, authorization_key=f"{order_id}:authorize", idempotency_key=f"{order_id}:void")
+
+    assert len(SandboxGateway.calls) == SandboxGateway.KEPT_CALLS
+    assert ("authorize", first) not in SandboxGateway.calls
+    assert SandboxGateway.calls[-1] == ("void", order_id)
