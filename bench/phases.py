@@ -6,13 +6,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos.stack import Proc
+from chaos.stack import Proc, django_for_run
 
 from .console import log
 from .processes import Processes, cpu_seconds, rss_bytes
@@ -55,23 +54,8 @@ def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_u
     os.environ.update(shared_env(run_id, database_url))
     children_log_level = os.environ.get("LOG_LEVEL", "INFO")  # the workers' INFO lines count their tasks
     os.environ["LOG_LEVEL"] = "WARNING"  # not a line per order placed here
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from saga.messaging.catalog import catalog
-
-    call_command("migrate", verbosity=0)
-    topics = {role: f"bench-{run_id}.{role}" for role in catalog.roles()}
-    settings.KAFKA_TOPICS = topics
-    env = {
-        **os.environ,
-        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()},
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "LOG_LEVEL": children_log_level,
-    }
+    topics, children_env = django_for_run("bench", run_id)
+    env = {**os.environ, **children_env, "LOG_LEVEL": children_log_level}
     observer = Observer(database_url)
     processes = Processes(env, logdir)
     try:

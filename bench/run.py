@@ -18,7 +18,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.stack import ROOT, create_database, drop_database, with_database
+from chaos.stack import ROOT, run_database
 
 from .console import log
 from .phases import run_all
@@ -60,13 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url, database = os.environ["DATABASE_URL"], f"bench_{run_id}"
     logdir = args.reports / f"bench-{run_id}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    create_database(server_url, database)
-    log(f"database {database}, process logs in {logdir}")
-    try:
-        run_all(args, run_id, started, with_database(server_url, database), logdir)
-    finally:
-        if args.keep_database:
-            log(f"kept the database {database}")
-        else:
-            drop_database(server_url, database)
+    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+        log(f"database {database}, process logs in {logdir}")
+        run_all(args, run_id, started, database_url, logdir)
     return 0

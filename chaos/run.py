@@ -24,16 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .stack import (
-    CHECKER,
-    ROOT,
-    Stack,
-    StackError,
-    create_database,
-    drop_database,
-    with_application_name,
-    with_database,
-)
+from .stack import CHECKER, ROOT, Stack, StackError, django_for_run, run_database, with_application_name
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -77,15 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     server_url, database = os.environ["DATABASE_URL"], f"chaos_{run_id.replace('-', '_')}"
     logdir = args.reports / f"chaos-{run_id}"
     logdir.mkdir(parents=True, exist_ok=True)
-    create_database(server_url, database)
-    log(f"run {run_id}: database {database}, logs in {logdir}")
-    try:
-        return chaos(args, run_id, with_database(server_url, database), logdir)
-    finally:
-        if args.keep_database:
-            log(f"kept the database {database}")
-        else:
-            drop_database(server_url, database)
+    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+        log(f"run {run_id}: database {database}, logs in {logdir}")
+        return chaos(args, run_id, database_url, logdir)
 
 
 def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> dict[str, str]:
@@ -110,23 +95,8 @@ def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdi
 def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> int:
     shared = settings_env(args, run_id, database_url, logdir)
     os.environ.update({**shared, "DATABASE_URL": with_application_name(database_url, CHECKER)})
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from saga.messaging.catalog import catalog
-
-    call_command("migrate", verbosity=0)
-    topics = {role: f"chaos-{run_id}.{role}" for role in catalog.roles()}
-    settings.KAFKA_TOPICS = topics
-    env = {
-        **os.environ,
-        **shared,
-        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()},
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
+    topics, children_env = django_for_run("chaos", run_id)
+    env = {**os.environ, **shared, **children_env}
     token = _token()
     stack = Stack(env=env, database_url=database_url, logdir=logdir, web_workers=args.web_workers)
     began = time.monotonic()

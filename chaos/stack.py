@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -77,6 +77,42 @@ def drop_database(server_url: str, name: str) -> None:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def run_database(server_url: str, name: str, *, keep: bool, log: Callable[[str], None]) -> Iterator[str]:
+    """A database of the run's own on the server, for the run's length (or kept, for inspection);
+    yields its URL."""
+    create_database(server_url, name)
+    try:
+        yield with_database(server_url, name)
+    finally:
+        if keep:
+            log(f"kept the database {name}")
+        else:
+            drop_database(server_url, name)
+
+
+def django_for_run(kind: str, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Set Django up in this process on the run's database (DATABASE_URL), migrate it and give the
+    run Kafka topics of its own (`<kind>-<run_id>.<role>`). Returns the topics by role and what the
+    run's child processes need in their environment beside this process's: the topics, this
+    Python's scripts (celery, gunicorn) on PATH."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from saga.messaging.catalog import catalog
+
+    call_command("migrate", verbosity=0)
+    topics = {role: f"{kind}-{run_id}.{role}" for role in catalog.roles()}
+    settings.KAFKA_TOPICS = topics
+    return topics, {
+        **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()},
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
 
 
 def free_port() -> int:
