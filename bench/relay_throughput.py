@@ -12,12 +12,12 @@ Uses a topic of its own (bench_relay) and deletes its rows afterwards.
 
 import argparse
 import json
-import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from typing import Any
 
 TOPIC = "bench_relay"
 PADDING = "x" * 200  # about 300-byte messages, as in DESIGN.md
@@ -96,7 +96,7 @@ def _throughput(count: int, batch_size: int | None = None) -> tuple[float, float
     return count / elapsed, cpu / count * 1e6
 
 
-def _steady_publisher(rate: int, seconds: float, ready: Any) -> None:
+def _steady_publisher(rate: int, seconds: float) -> None:
     """In a process of its own (as the web and worker processes are): `rate` messages a second,
     in transactions of a hundredth of a second's worth. The rows are what `publish` writes, but
     inserted together (one process calling `publish` row by row manages under 1,000 a second)."""
@@ -110,7 +110,7 @@ def _steady_publisher(rate: int, seconds: float, ready: Any) -> None:
     topic = topic_for("bench_events")
     tick = 0.01
     per_tick = max(1, round(rate * tick))
-    ready.wait()
+    sys.stdin.readline()  # the go
     started = time.monotonic()
     sent = 0
     while (now := time.monotonic()) < started + seconds:
@@ -153,10 +153,12 @@ def _lag(rate: int, seconds: float) -> tuple[float, float, float]:
     _forget()
     relay = Relay(poll_interval=1.0)
     thread = threading.Thread(target=relay.run, daemon=True)
-    context = multiprocessing.get_context("spawn")
-    ready = context.Event()
-    publisher = context.Process(target=_steady_publisher, args=(rate, seconds, ready), daemon=True)
-    publisher.start()
+    publisher = subprocess.Popen(  # a process of its own, set up while the relay starts
+        [sys.executable, "-m", "bench.relay_throughput", "--publisher", str(rate), str(seconds)],
+        stdin=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     thread.start()
     try:
         _publish([uuid.uuid4()], 1)
@@ -168,8 +170,10 @@ def _lag(rate: int, seconds: float) -> tuple[float, float, float]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT max(position) FROM saga_outboxmessage")
             (before,) = cursor.fetchone()
-        ready.set()
-        publisher.join(seconds + 60)
+        assert publisher.stdin is not None
+        publisher.stdin.write("go\n")
+        publisher.stdin.close()
+        publisher.wait(seconds + 60)
         deadline = time.monotonic() + 60
         while OutboxMessage.objects.filter(type="bench.ping", sent_at__isnull=True).exists():
             if time.monotonic() > deadline:
@@ -191,8 +195,9 @@ def _lag(rate: int, seconds: float) -> tuple[float, float, float]:
     finally:
         relay.stop.set()
         thread.join(30)
-        if publisher.is_alive():
-            publisher.terminate()
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait()
         _forget()
     return float(p50), float(p99), n / seconds
 
@@ -247,8 +252,11 @@ if __name__ == "__main__":
     parser.add_argument("--lag", nargs=2, type=float, metavar=("RATE", "SECONDS"), help="measure lag instead")
     parser.add_argument("--ceiling", action="store_true", help="a bare producer to the broker instead")
     parser.add_argument("--batch-size", type=int, help="the relay's batch size (default: the relay's own)")
+    parser.add_argument("--publisher", nargs=2, type=float, help=argparse.SUPPRESS)  # --lag's other process
     args = parser.parse_args()
-    if args.lag:
+    if args.publisher:
+        _steady_publisher(int(args.publisher[0]), args.publisher[1])
+    elif args.lag:
         lag_rate, seconds = int(args.lag[0]), args.lag[1]
         p50, p99, achieved = _lag(lag_rate, seconds)
         print(
