@@ -8,29 +8,34 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
-def rows_insert(objects: Sequence[Model]) -> None:
-    """INSERT unsaved objects of one model in one statement; an auto field is the database's."""
+def rows_insert(objects: Sequence[Model], *, skip_conflicts: bool = False) -> int:
+    """INSERT unsaved objects of one model in one statement; an auto field is the database's.
+    `skip_conflicts`: a row whose key is taken is left out (ON CONFLICT DO NOTHING). Returns how
+    many rows were inserted."""
     if not objects:
-        return
+        return 0
     meta = objects[0]._meta
     fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
     row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
         f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({_columns(fields)}) "
-        f"VALUES {', '.join([row] * len(objects))}"
+        f"VALUES {', '.join([row] * len(objects))}{' ON CONFLICT DO NOTHING' if skip_conflicts else ''}"
     )
     values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objects for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
+        inserted = cursor.rowcount
     for obj in objects:
         obj._state.adding, obj._state.db = False, connection.alias
+    return inserted
 
 
 def rows_update(obj: Model, fields: Sequence[Field]) -> None:
     """UPDATE `fields` of a saved object, by its primary key."""
     meta = obj._meta
-    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
-    sql = f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} WHERE {meta.pk.column} = %s"
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
     values = [field.get_db_prep_save(field.pre_save(obj, add=False), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, obj.pk])

@@ -11,9 +11,10 @@ not announced.
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 
 from saga.messaging import publish_status
+from saga.rows import rows_insert
 
 R = TypeVar("R", bound="OrderRecord")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,16 +89,4 @@ def record_locked_or_tombstone(model: type[R], *, order_id: Any, tombstone: str,
 def _inserted(record: OrderRecord) -> bool:
     """Insert the record unless its order has one: True if it is new. One statement, where
     get_or_create takes four (a select, and the insert in a savepoint)."""
-    meta = record._meta
-    fields = meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    values = [field.get_db_prep_save(field.pre_save(record, add=True), connection) for field in fields]
-    sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        inserted = cursor.fetchone() is not None
-    record._state.adding, record._state.db = False, connection.alias
-    return inserted
+    return rows_insert([record], skip_conflicts=True) == 1

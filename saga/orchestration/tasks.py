@@ -74,7 +74,8 @@ def _sweep(limit: int) -> int:
             .values_list("id", "retry_at", "timer_at", "deadline")[:limit]
         )
         timed = [saga_id for saga_id, *times in due if any(t is not None and t <= now for t in times)]
-        stalled = [saga_id for saga_id, *_ in due if saga_id not in set(timed)]
+        timed_ids = set(timed)
+        stalled = [saga_id for saga_id, *_ in due if saga_id not in timed_ids]
         queued = _queued(stalled)
         # Not again before the stall time, whether or not this enqueue is lost.
         SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=now + stall_after)
