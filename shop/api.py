@@ -4,23 +4,24 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from django.http import Http404
 from django.urls import Resolver404, resolve
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_standardized_errors import formatter, handler
+from drf_standardized_errors.types import VALIDATION_ERROR, Error, ErrorResponse
 from rest_framework import exceptions, permissions, serializers, status, viewsets
+from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from saga.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_connection
 from saga.rest import TEXT_PATTERN, UUID_PATTERN, Conflict, Text, conflicts_as_409
@@ -34,10 +35,11 @@ __all__ = [
     "Conflict",
     "CrudServices",
     "DatabaseUnavailable",
+    "ErrorFormatter",
+    "ExceptionHandler",
     "ServiceViewSet",
     "Text",
     "conflicts_as_409",
-    "exception_handler",
     "on_live_connection",
 ]
 
@@ -51,43 +53,67 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The database is unavailable; try again shortly."
     default_code = "database_unavailable"
-    wait = RETRY_AFTER_SECONDS  # DRF's handler turns `wait` into Retry-After
+    wait = RETRY_AFTER_SECONDS  # the handler turns `wait` into Retry-After
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, plus a machine-readable `code` beside every `detail`.
+class ExceptionHandler(handler.ExceptionHandler):
+    """drf-standardized-errors' handler, answering what the shop turns into a 4xx or 503 besides
+    DRF's own exceptions.
 
     Django validation errors and out-of-range values that slip past a serializer become 400s
     instead of 500s; a lost or unreachable database is a 503 with Retry-After (the connection,
     if dead, is dropped at once, so the client's retry gets a new one).
     """
-    if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-    elif isinstance(exc, CONNECTION_ERRORS):
-        log.warning("database unavailable under %s: %s", context.get("request"), str(exc).strip())
-        drop_dead_connection()
-        exc = DatabaseUnavailable()
-    elif isinstance(exc, RequestDataTooBig):  # request.body past DATA_UPLOAD_MAX_MEMORY_SIZE
-        exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-    elif isinstance(exc, exceptions.UnsupportedMediaType):
-        # Bad input answers 400 throughout the API, a body of the wrong type included.
-        exc = exceptions.ParseError(
-            f"{exc.detail} Send JSON (Content-Type: application/json).", code="unsupported_media_type"
-        )
-    elif isinstance(exc, StillReferenced):
-        exc = Conflict(str(exc), code="still_referenced")
-    elif isinstance(exc, DataError):
-        exc = exceptions.ValidationError({"detail": "A value is out of range.", "code": "invalid"})
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
-        detail = exc.detail if isinstance(exc, exceptions.APIException) else None
-        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        response.data.setdefault("code", code)
-    return response
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, DjangoValidationError):
+            return exceptions.ValidationError(get_error_detail(exc))  # its codes kept
+        if isinstance(exc, CONNECTION_ERRORS):
+            log.warning("database unavailable under %s: %s", self.context.get("request"), str(exc).strip())
+            drop_dead_connection()
+            return DatabaseUnavailable()
+        if isinstance(exc, RequestDataTooBig):  # request.body past DATA_UPLOAD_MAX_MEMORY_SIZE
+            return RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+        if isinstance(exc, exceptions.UnsupportedMediaType):
+            # Bad input answers 400 throughout the API, a body of the wrong type included.
+            return exceptions.ParseError(
+                f"{exc.detail} Send JSON (Content-Type: application/json).", code="unsupported_media_type"
+            )
+        if isinstance(exc, StillReferenced):
+            return Conflict(str(exc), code="still_referenced")
+        if isinstance(exc, DataError):
+            return exceptions.ValidationError("A value is out of range.", code="out_of_range")
+        return super().convert_known_exceptions(exc)  # Django's Http404 and PermissionDenied
+
+    def should_not_handle(self, exc: Exception) -> bool:
+        # Anything else is a bug: Django answers it with its 500 and logs it, as it would without DRF.
+        return not isinstance(exc, exceptions.APIException)
+
+    def report_exception(self, exc: exceptions.APIException, response: Response) -> None:
+        """Every exception answered here is an answer (a 503 included), not a crash: Django logs
+        the response like any other, without a traceback or the got_request_exception signal."""
+
+
+class ErrorFormatter(formatter.ExceptionFormatter):
+    """drf-standardized-errors' {type, errors: [{code, detail, attr}]} (attr: the field's name, a
+    dotted path such as items.0.quantity; null for an error about no field), with the contract's
+    top-level `detail` and `code`: the error itself, or for a validation error `invalid` and every
+    field error in one sentence. The schema's `Error` (shop/schema.py) describes it."""
+
+    def get_errors(self) -> list[Error]:
+        # Every error has a code: a Django ValidationError raised without one has the exception's.
+        default = self.exc.default_code
+        errors = [Error(error.code or default, error.detail, error.attr) for error in super().get_errors()]
+        return errors or [Error(default, str(self.exc.default_detail), None)]
+
+    def format_error_response(self, error_response: ErrorResponse) -> dict[str, Any]:
+        errors = error_response.errors
+        if error_response.type == VALIDATION_ERROR:
+            detail = " ".join(f"{error.attr}: {error.detail}" if error.attr else error.detail for error in errors)
+            code = exceptions.ValidationError.default_code
+        else:
+            detail, code = errors[0].detail, errors[0].code
+        return {"type": error_response.type, "detail": detail, "code": code, "errors": [asdict(e) for e in errors]}
 
 
 @dataclass(frozen=True)
@@ -269,7 +295,8 @@ class StrictFilterSet(filters.FilterSet):
         valid = super().is_valid()
         for name, declared in self.filters.items():
             if type(declared) is not filters.CharFilter and (self.data or {}).get(name) == "":
-                self.form.add_error(name, "This parameter may not be empty.")
+                self.form.errors.pop(name, None)  # what the field said of "": this says it better
+                self.form.add_error(name, forms.ValidationError("This parameter may not be empty.", code="blank"))
                 valid = False
         return valid
 

@@ -4,25 +4,49 @@ give besides its success, so that a client generated from it is right.
 Every operation that reads the database may answer 503 (database unavailable, with Retry-After);
 one with a body or query parameters 400; one with a body 413; one behind authentication 401 and
 403; one on a resource's path, or paginated, 404; one with throttles 429. A view names its 409s
-(`schema_conflicts`, or `extend_schema`), since only it knows which states refuse it.
+(`schema_conflicts`, or `extend_schema`), since only it knows which states refuse it. Every one
+of them has the one error shape, `Error` (what shop.api's handler answers).
 """
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import serializers
 from rest_framework.throttling import ScopedRateThrottle
 
 from saga.rest import ErrorOutput
 
-# DRF's field-error shape ({"field": ["message", ...], "items": [{...}], "non_field_errors": [...]}),
-# or {"detail", "code"} for a body that is not JSON at all.
-INVALID = {
-    "description": "Invalid input: DRF's field errors, or {detail, code} for a body that is no JSON object.",
-    "type": "object",
-    "additionalProperties": {},
-}
+
+class ErrorItem(serializers.Serializer):
+    code = serializers.CharField(help_text="What is wrong, for programs: invalid, blank, max_value, not_found, ...")
+    detail = serializers.CharField(help_text="What is wrong, for people.")
+    attr = serializers.CharField(
+        allow_null=True,
+        help_text="The field (or header, or query parameter) it is about: a dotted path inside lists and "
+        "objects, such as items.0.quantity, or FIELD.non_field_errors for a rule over several of its fields; "
+        "null when the error is about no field.",
+    )
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorBody(ErrorOutput):
+    """The body of every error answer (4xx and 503). `detail` and `code` say what went wrong; a
+    validation error (code invalid) has an item in `errors` per field error, any other error one
+    item equal to `detail` and `code`."""
+
+    type = serializers.ChoiceField(choices=["validation_error", "client_error", "server_error"])
+    detail = serializers.CharField(help_text="What went wrong, for people (a validation error: each field error).")
+    code = serializers.CharField(help_text="What went wrong, for programs: invalid, parse_error, not_found, ...")
+    errors = ErrorItem(many=True)  # type: ignore[assignment]  # a declared field: DRF moves it off the class
+
+
+def _error_body(response: Any) -> Any:
+    """The engine declares its errors as {detail, code} (ErrorOutput); the shop answers them whole."""
+    if isinstance(response, OpenApiResponse) and response.response is ErrorOutput:
+        return OpenApiResponse(ErrorBody, response.description, response.examples)
+    return ErrorBody if response is ErrorOutput else response
 
 
 def _retry_after(description: str) -> dict[str, Any]:
@@ -42,6 +66,9 @@ class AutoSchema(openapi.AutoSchema):
         if output is not None and self.method in ("POST", "PUT", "PATCH"):
             return output
         return super().get_response_serializers()
+
+    def _get_response_for_code(self, serializer: Any, status_code: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return super()._get_response_for_code(_error_body(serializer), status_code, *args, **kwargs)
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
@@ -76,22 +103,22 @@ class AutoSchema(openapi.AutoSchema):
         body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         listing = self._is_list_view() and self._get_paginator() is not None
         if body or listing or self._get_filter_parameters():
-            errors["400"] = OpenApiResponse(INVALID, "Invalid input.")
+            errors["400"] = OpenApiResponse(ErrorBody, "Invalid input (code invalid: each field error), or no JSON.")
         if view.get_authenticators():
-            errors["401"] = OpenApiResponse(ErrorOutput, "Not authenticated (no or a bad token).")
+            errors["401"] = OpenApiResponse(ErrorBody, "Not authenticated (no or a bad token).")
         if view.get_permissions():
-            errors["403"] = OpenApiResponse(ErrorOutput, "Authenticated, without the permission this needs.")
+            errors["403"] = OpenApiResponse(ErrorBody, "Authenticated, without the permission this needs.")
         if "{" in self.path or listing:
-            errors["404"] = OpenApiResponse(ErrorOutput, "No such resource (or no such page).")
+            errors["404"] = OpenApiResponse(ErrorBody, "No such resource (or no such page).")
         conflict = getattr(view, "schema_conflicts", {}).get(getattr(view, "action", None))
         if conflict:
-            errors["409"] = OpenApiResponse(ErrorOutput, conflict)
+            errors["409"] = OpenApiResponse(ErrorBody, conflict)
         if body:
-            errors["413"] = OpenApiResponse(ErrorOutput, "The body is larger than the API accepts.")
+            errors["413"] = OpenApiResponse(ErrorBody, "The body is larger than the API accepts.")
         if self._throttled():
-            errors["429"] = OpenApiResponse(ErrorOutput, "Too many requests; see Retry-After.")
+            errors["429"] = OpenApiResponse(ErrorBody, "Too many requests; see Retry-After.")
         if self._reads_database():
-            errors["503"] = OpenApiResponse(ErrorOutput, "The database is unavailable; see Retry-After.")
+            errors["503"] = OpenApiResponse(ErrorBody, "The database is unavailable; see Retry-After.")
         return errors
 
 

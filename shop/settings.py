@@ -204,8 +204,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["shop.parsers.JSONParser"],
     # ... so DRF's test client sends JSON unless told otherwise (its default, multipart, is refused).
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    "EXCEPTION_HANDLER": "shop.api.exception_handler",
+    # One error shape for every 4xx and 503 (drf-standardized-errors, composed in shop/api.py):
+    # {"type", "detail", "code", "errors": [{"code", "detail", "attr"}]}.
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+}
+
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "shop.api.ExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "shop.api.ErrorFormatter",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -48,3 +48,20 @@ def test_the_schema_says_what_the_api_refuses(db, tmp_path):
     assert schemas["OrderInput"]["properties"]["items"]["minItems"] == 1
     output_email = schemas["CustomerOutput"]["properties"]["email"]
     assert {"type": "string", "maxLength": 0} in output_email["oneOf"]  # a customer without email
+
+
+def test_every_error_answer_is_the_one_error_shape(db, tmp_path):
+    document = schema(tmp_path)
+    errors, checked = document["components"]["schemas"], 0
+    one_shape = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    assert set(errors["Error"]["required"]) == {"type", "detail", "code", "errors"}
+    assert errors["Error"]["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/ErrorItem"}
+    assert set(errors["ErrorItem"]["required"]) == {"code", "detail", "attr"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if not (status.startswith("4") or status == "503") or path == "/api/health":
+                    continue  # health's 503 is its own report of each part, as the contract has it
+                assert response["content"] == one_shape, (method, path, status)
+                checked += 1
+    assert checked > 100
