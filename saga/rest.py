@@ -20,6 +20,15 @@ TEXT_PATTERN = r"\A[^\x00]*[^\x00-\x20\x7f][^\x00]*\Z"
 NO_NUL_PATTERN = r"\A[^\x00]*\Z"
 
 
+class _PatternBesideNul(RegexValidator):
+    """A Text's pattern, checked on the text without its NULs: CharField's own validator refuses a
+    NUL and says so, and a name with a NUL in it is not also "blank". (The schema shows the whole
+    pattern, NUL excluded, read off this RegexValidator.)"""
+
+    def __call__(self, value: Any) -> None:
+        super().__call__(value.replace("\x00", ""))
+
+
 class Text(serializers.CharField):
     """A JSON string, kept as sent (DRF's CharField takes 5 as "5" and trims " a " to "a", which the
     schema does not say): not blank unless allow_blank, no NUL; or matching `pattern`. The schema
@@ -31,7 +40,7 @@ class Text(serializers.CharField):
         if self.allow_blank and pattern == TEXT_PATTERN:
             pattern = NO_NUL_PATTERN
         message = "This field may not be blank." if pattern == TEXT_PATTERN else "This value does not match " + pattern
-        self.validators.append(RegexValidator(pattern, message=message))
+        self.validators.append(_PatternBesideNul(pattern, message=message))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):

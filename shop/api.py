@@ -5,6 +5,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
@@ -186,6 +187,9 @@ _WHOLE_DIGITS = MAX_DIGITS - PLACES
 # Amounts of money: a decimal string, no sign, exponent, spaces or leading zeros, at most two places.
 MONEY_PATTERN = rf"^(?:0|[1-9]\d{{0,{_WHOLE_DIGITS - 1}}})(?:\.\d{{1,{PLACES}}})?$"
 POSITIVE_MONEY_PATTERN = rf"^(?:[1-9]\d{{0,{_WHOLE_DIGITS - 1}}}(?:\.\d{{1,{PLACES}}})?|0\.(?:0[1-9]|[1-9]\d?))$"
+# An amount written as the patterns want it, but with more whole digits than an amount has.
+_TOO_MANY_WHOLE_DIGITS = rf"^[1-9]\d{{{_WHOLE_DIGITS},}}(?:\.\d{{1,{PLACES}}})?$"
+LARGEST_AMOUNT = Decimal(10) ** _WHOLE_DIGITS - Decimal(1).scaleb(-PLACES)
 
 
 class Email(serializers.EmailField):
@@ -234,13 +238,16 @@ class Money(serializers.DecimalField):
     pattern = MONEY_PATTERN
     default_error_messages: ClassVar[dict[str, Any]] = {
         "invalid": 'Send an amount of money as a string such as "25.00": digits, no sign, exponent, spaces or '
-        "leading zeros, at most two decimal places."
+        "leading zeros, at most two decimal places.",
+        "max_value": "Send an amount of at most {max_value}.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=MAX_DIGITS, decimal_places=PLACES, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and re.fullmatch(_TOO_MANY_WHOLE_DIGITS, data):
+            self.fail("max_value", max_value=LARGEST_AMOUNT)
         if not isinstance(data, str) or not re.fullmatch(self.pattern, data):
             self.fail("invalid")
         return super().to_internal_value(data)

@@ -161,6 +161,24 @@ def test_bad_values_are_400_field_errors(api, state, path, payload):
     assert all(field_errors(api.post(path, payload, format="json")))  # each error names its field
 
 
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/api/orders", {"customer_id": str(uuid.uuid4()), "amount": "99999999999999999999.99"}, "amount"),
+        ("/api/customers", {"name": "A", "balance": "10000000000"}, "balance"),
+        ("/api/products", {"sku": "S", "name": "S", "price": "12345678901.5", "stock": 1}, "price"),
+    ],
+)
+def test_an_amount_too_large_says_so_with_the_largest(api, state, path, payload, field):
+    errors = field_errors(api.post(path, payload, format="json"))
+    assert errors == {field: [("max_value", "Send an amount of at most 9999999999.99.")]}
+
+
+def test_text_with_a_nul_is_refused_for_the_nul_alone(api, state):
+    errors = field_errors(api.post("/api/customers", {"name": "nul\x00byte", "balance": "1.00"}, format="json"))
+    assert errors == {"name": [("null_characters_not_allowed", "Null characters are not allowed.")]}
+
+
 def test_unicode_is_kept_as_sent(api):
     name = "Zoë 名前 🎉 \u200f عربى  "  # non-ASCII, an emoji, a right-to-left mark, trailing spaces
     response = api.post("/api/customers", {"name": name, "balance": "1.00"}, format="json")
