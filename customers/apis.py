@@ -9,6 +9,8 @@ from shop.money import MAX_DIGITS, PLACES
 from . import selectors, services
 from .models import Customer
 
+_CHANGE_REFUSED = "Another customer has this email (in any case), or the balance is below the funds open orders hold."
+
 
 class CustomerInput(serializers.Serializer):
     name = api.Text(max_length=200)
@@ -44,8 +46,9 @@ class CustomerViewSet(ServiceViewSet):
     input_serializer_class = CustomerInput
     output_serializer_class = CustomerOutput
     schema_conflicts: ClassVar[dict[str, str]] = {
-        "update": "The new balance is below the funds that open orders hold.",
-        "partial_update": "The new balance is below the funds that open orders hold.",
+        "create": "Another customer has this email (in any case).",
+        "update": _CHANGE_REFUSED,
+        "partial_update": _CHANGE_REFUSED,
         "destroy": "Orders refer to this customer (code still_referenced).",
     }
     services = CrudServices(

@@ -3,9 +3,12 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 from shop.money import ZERO, MoneyField
 from shop.records import OrderRecord
+
+EMAIL_TAKEN = "A customer with this email already exists."
 
 
 class Customer(models.Model):
@@ -23,6 +26,13 @@ class Customer(models.Model):
             models.CheckConstraint(condition=Q(balance__gte=0), name="customer_balance_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="customer_reserved_not_negative"),
             models.CheckConstraint(condition=Q(reserved__lte=F("balance")), name="customer_reserved_within_balance"),
+            # One customer per email, whatever its case; any number of customers without one.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~Q(email=""),
+                name="customer_email_unique",
+                violation_error_message=EMAIL_TAKEN,
+            ),
         ]
 
     def __str__(self) -> str:

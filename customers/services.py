@@ -18,7 +18,7 @@ from saga.messaging import publish
 from shop.crud import model_delete, model_save, model_update
 from shop.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
-from .models import Customer, FundsHold
+from .models import EMAIL_TAKEN, Customer, FundsHold
 
 UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
 INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
@@ -27,6 +27,7 @@ CUSTOMER_BLOCKED = "CUSTOMER_BLOCKED"
 _CONSTRAINT_MESSAGES = {
     "customer_balance_not_negative": ("balance", "balance must not be negative."),
     "customer_reserved_within_balance": ("balance", "balance must cover the funds held by open orders."),
+    "customer_email_unique": ("email", EMAIL_TAKEN),
 }
 _EDITABLE = {"name", "email", "balance", "blocked"}
 

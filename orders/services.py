@@ -19,6 +19,7 @@ from .models import Order, OrderLine
 from .saga_data import PlaceOrderData
 
 PLACE_ORDER = "place_order"
+MAX_QUANTITY = 10_000  # of one product in one order, whether asked for in one item or several
 ACCEPTED = "fulfillment.accepted"
 CANCELLED_REASONS = {Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER}
 # Allowed moves of an order's status; anything else is a bug and raises.
@@ -31,6 +32,10 @@ TRANSITIONS: dict[str, set[str]] = {
     },
     Order.Status.AWAITING_ACCEPTANCE: {Order.Status.CONFIRMED, Order.Status.REJECTED, Order.Status.CANCELLED},
 }
+
+
+class TooManyOfOneProduct(Exception):
+    """The items naming one product ask, together, for more of it than an order may take."""
 
 
 class IdempotencyConflict(Exception):
@@ -187,19 +192,30 @@ def _replayed(idempotency_key: str, fingerprint: str) -> Order:
 
 
 def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
+    """One line per product, in the order of its first mention: items naming the same product,
+    by id or by sku, add up (as in a cart), so an order never lists a product twice."""
     by_id = inventory.products_by_ids(ids={i.product_id for i in items if i.product_id})
     by_sku = inventory.products_by_skus(skus={i.sku for i in items if i.sku})
-    lines, errors = [], []
+    lines: dict[UUID, OrderLine] = {}
+    errors = []
     for position, item in enumerate(items):
         product = by_id.get(item.product_id) if item.product_id else by_sku.get(item.sku or "")
         if product is None:
             errors.append(f"item {position}: no product {item.product_id or item.sku}")
             continue
-        lines.append(
-            OrderLine(product_id=product.pk, sku=product.sku, quantity=item.quantity, unit_price=product.price)
+        line = lines.setdefault(
+            product.pk, OrderLine(product_id=product.pk, sku=product.sku, quantity=0, unit_price=product.price)
         )
+        line.quantity += item.quantity
     if errors:
         raise ValidationError({"items": errors})
+    return _within_quantity_limit(list(lines.values()))
+
+
+def _within_quantity_limit(lines: list[OrderLine]) -> list[OrderLine]:
+    too_many = [f"{line.sku}: {line.quantity} in all" for line in lines if line.quantity > MAX_QUANTITY]
+    if too_many:
+        raise TooManyOfOneProduct(f"{', '.join(too_many)}; an order takes no more than {MAX_QUANTITY} of one product.")
     return lines
 
 

@@ -111,6 +111,18 @@ def test_a_customer_added_and_changed_in_the_admin_goes_through_the_service(root
     assert updated.payload["balance"] == "80.00" and updated.payload["blocked"] is True
 
 
+def test_adding_a_customer_with_a_taken_email_is_a_form_error(root, shop):
+    customer, _ = shop
+    before = OutboxMessage.objects.count()
+    response = root.post(
+        "/admin/customers/customer/add/",
+        {"name": "Ada again", "email": customer.email.upper(), "balance": "1.00", "blocked": ""},
+    )
+    assert response.status_code == 200 and b"A customer with this email already exists." in response.content
+    assert customer_selectors.customer_list().filter(email__iexact=customer.email).count() == 1
+    assert OutboxMessage.objects.count() == before
+
+
 def test_a_customer_cannot_be_left_with_less_than_is_held(root, sagas, shop):
     customer, _ = shop
     held = customer_selectors.customer_get(customer_id=customer.pk).reserved

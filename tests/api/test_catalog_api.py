@@ -9,9 +9,11 @@ from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from customers import selectors as customers_selectors
 from customers import services as customers
 from inventory import services as inventory
 from inventory.services import Line
+from tests.conftest import run_concurrently
 from tests.error_shape import error_shape, field_errors
 
 
@@ -96,6 +98,46 @@ def test_deleting_a_customer_that_orders_refer_to_is_409(api, customer):
 def test_deleting_an_unreferenced_customer_works(api, customer):
     assert api.delete(f"/api/customers/{customer.pk}").status_code == 204
     assert api.get(f"/api/customers/{customer.pk}").status_code == 404
+
+
+def test_an_email_taken_in_another_case_is_409_and_creates_nothing(api, customer):
+    response = api.post("/api/customers", {"name": "Ada 2", "email": "ADA@Example.com", "balance": "1"}, format="json")
+    assert error_shape(response, 409, "conflict")["detail"] == "A customer with this email already exists."
+    assert api.get("/api/customers").json()["count"] == 1
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_changing_to_an_email_another_customer_has_is_409(api, customer, method):
+    grace = customers.customer_create(name="Grace", email="grace@example.com", balance=Decimal("1.00"))
+    body = {"name": "Grace", "email": "Ada@example.com", "balance": "1.00"}
+    response = getattr(api, method)(f"/api/customers/{grace.pk}", body, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
+    assert api.get(f"/api/customers/{grace.pk}").json()["email"] == "grace@example.com"
+
+
+def test_a_customer_may_change_the_case_of_its_own_email(api, customer):
+    response = api.patch(f"/api/customers/{customer.pk}", {"email": "ADA@example.com"}, format="json")
+    assert response.status_code == 200 and response.json()["email"] == "ADA@example.com"
+
+
+def test_customers_without_email_are_many(api):
+    for name in ("A", "B", "C"):
+        assert api.post("/api/customers", {"name": name, "balance": "1.00"}, format="json").status_code == 201
+    assert api.post("/api/customers", {"name": "D", "email": "", "balance": "1"}, format="json").status_code == 201
+    assert api.get("/api/customers").json()["count"] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_creates_of_one_email_at_once_make_one_customer(superuser):
+    def create(email: str):
+        client = APIClient()
+        client.force_authenticate(superuser)
+        return client.post("/api/customers", {"name": "Grace", "email": email, "balance": "500.00"}, format="json")
+
+    # Both pass every check before either commits: only the database can refuse the second.
+    responses = run_concurrently([lambda: create("grace@example.com"), lambda: create("Grace@Example.com")])
+    assert sorted(r.status_code for r in responses) == [201, 409]
+    assert customers_selectors.customer_list().filter(email__iexact="grace@example.com").count() == 1
 
 
 def test_products_crud_and_unique_sku(api):

@@ -1,11 +1,16 @@
 """Placing and reading orders over HTTP."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
 from rest_framework.test import APIClient
 
+from inventory import services as inventory
+from orders.apis import MAX_ITEMS
 from orders.models import Order
+from orders.services import MAX_QUANTITY
+from saga.models import OutboxMessage
 from tests.conftest import run_concurrently
 
 
@@ -84,6 +89,53 @@ def test_an_item_naming_no_product_is_409_and_creates_nothing(api, customer, pro
     response = place(api, {"customer_id": str(customer.pk), "items": items})
     assert response.status_code == 409 and response.json()["code"] == "unknown_product", response.content
     assert Order.objects.count() == 0
+
+
+def test_lines_of_one_product_are_merged_into_one(api, customer, product):
+    # By sku twice and by product_id once: one product, so one line of 1 + 2 + 4.
+    items = [{"sku": "WIDGET", "quantity": 1}, {"product_id": str(product.pk), "quantity": 2}]
+    response = place(api, {"customer_id": str(customer.pk), "items": [*items, {"sku": "WIDGET", "quantity": 4}]})
+    assert response.status_code == 202, response.content
+    assert response.json()["items"] == [
+        {"product_id": str(product.pk), "sku": "WIDGET", "quantity": 7, "unit_price": "25.00"}
+    ]
+    assert response.json()["total"] == "175.00"
+    created = OutboxMessage.objects.get(type="order.created", aggregate_id=response.json()["id"])
+    assert [(i["sku"], i["quantity"]) for i in created.payload["items"]] == [("WIDGET", 7)]
+
+
+def test_merged_lines_keep_the_order_of_their_first_mention(api, customer, product):
+    other = inventory.product_create(sku="GADGET", name="Gadget", price=Decimal("1.00"), stock=5)
+    items = [{"sku": "GADGET", "quantity": 1}, {"sku": "WIDGET", "quantity": 1}, {"sku": "GADGET", "quantity": 2}]
+    response = place(api, {"customer_id": str(customer.pk), "items": items})
+    assert [(i["product_id"], i["quantity"]) for i in response.json()["items"]] == [
+        (str(other.pk), 3),
+        (str(product.pk), 1),
+    ]
+
+
+@pytest.mark.parametrize("second", [{"sku": "WIDGET"}, {"product_id": "the product"}])
+def test_lines_of_one_product_beyond_the_quantity_limit_are_400(api, customer, product, second):
+    second = {k: str(product.pk) if v == "the product" else v for k, v in second.items()}
+    items = [{"sku": "WIDGET", "quantity": MAX_QUANTITY}, {**second, "quantity": 1}]
+    response = place(api, {"customer_id": str(customer.pk), "items": items})
+    assert response.status_code == 400, response.content
+    assert f"more than {MAX_QUANTITY}" in response.content.decode()
+    assert Order.objects.count() == 0
+
+
+def test_a_hundred_full_lines_of_one_product_are_400_not_an_overflow(api, customer, product):
+    items = [{"sku": "WIDGET", "quantity": MAX_QUANTITY}] * MAX_ITEMS
+    response = place(api, {"customer_id": str(customer.pk), "items": items})
+    assert response.status_code == 400 and Order.objects.count() == 0
+
+
+def test_the_same_key_and_body_with_repeated_lines_returns_the_first_order(api, customer, product):
+    body = {"customer_id": str(customer.pk), "items": [{"sku": "WIDGET", "quantity": 1}] * 3}
+    first, second = place(api, body, key="k-merged"), place(api, body, key="k-merged")
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json() and first.json()["items"][0]["quantity"] == 3
+    assert Order.objects.count() == 1
 
 
 @pytest.mark.parametrize("customer_id", ["nope", None, [], "1234"])

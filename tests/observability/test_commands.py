@@ -82,6 +82,14 @@ def test_seed_demo_dry_run_changes_nothing(db, capsys):
     assert (Customer.objects.count(), Product.objects.count()) == (3, 3)
 
 
+def test_seed_demo_keeps_a_customer_whose_email_differs_only_in_case(db, capsys):
+    call_command("seed_demo")
+    Customer.objects.filter(email="ada@example.com").update(email="ADA@example.com")
+    call_command("seed_demo")
+    assert "created 0 customers and 0 products" in capsys.readouterr().out
+    assert Customer.objects.count() == 3
+
+
 def test_commands_exit_non_zero_on_failure(db):
     for args in (["replay_saga", str(uuid.uuid4())], ["republish_events", "--saga", str(uuid.uuid4())]):
         with pytest.raises(CommandError):

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         token = self._demo_user()
         customers = products = 0
         for name, email, balance, blocked in CUSTOMERS:
-            if not customer_selectors.customer_list().filter(email=email).exists():
+            if not customer_selectors.customer_list().filter(email__iexact=email).exists():
                 customer_services.customer_create(name=name, email=email, balance=balance, blocked=blocked)
                 customers += 1
                 self.stdout.write(f"{prefix}customer {name}: balance {balance}{' (blocked)' if blocked else ''}")
