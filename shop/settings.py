@@ -277,11 +277,22 @@ LOGGING = {
         "json": {"()": "shop.logging.json_formatter"},
         "console": {"()": "shop.logging.console_formatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        "discard": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
-    # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
-    "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")}},
+    "loggers": {
+        # Each record once, through the root's handler: not also through Django's own (DEBUG) one.
+        "django": {"handlers": []},
+        # The shop logs every request it serves (saga.http, with its request id and duration):
+        # not again as runserver's access line, nor as Django's warning for each 4xx.
+        "django.server": {"handlers": ["discard"], "propagate": False},
+        "django.request": {"level": "ERROR"},
+        # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
+        # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
+        "kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")},
+    },
 }
 # /metrics (Prometheus): a logged-in user with saga.view_sagainstance, or this bearer token.
 SAGA_METRICS_TOKEN = env("SAGA_METRICS_TOKEN", "")
