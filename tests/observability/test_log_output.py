@@ -1,6 +1,7 @@
-"""Issue 24 (items 2 and 12): what the shop's log shows, through the logging configuration of
+"""Issue 24 (items 2, 4 and 12): what the shop's log shows, through the logging configuration of
 the settings, in both formats, as a terminal sees it: an unhandled error once, as a plain
-traceback without local variables; each HTTP request once."""
+traceback without local variables; each HTTP request once; a failed attempt of a step as a
+warning with its error and the saga's ids."""
 
 import contextlib
 import copy
@@ -9,6 +10,7 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from typing import TextIO
 
 import pytest
@@ -19,11 +21,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils.log import configure_logging
 
+from orders.saga import PLACE_ORDER
+from saga.orchestration.testing import SagaHarness
 from shop.urls import urlpatterns as shop_urlpatterns
 
 from .log_lines import FORMATS, Line, parse
 
 SECRET = "a-local-variable-that-must-not-reach-the-log"
+IDS = ("saga_id", "order_id", "step", "attempt", "request_id")
 
 
 def explode(request: HttpRequest) -> HttpResponse:
@@ -133,3 +138,33 @@ def test_each_request_is_logged_once_under_the_development_server(output):
 
     text = output.text()
     assert [line.event for line in parsed(output, text)] == ["GET /test/hello 200", "GET /test/nothing-here 404"], text
+
+
+@pytest.mark.django_db
+def test_a_failed_attempt_is_a_warning_with_its_error_and_every_line_names_the_saga(output, api, customer):
+    request_id = str(uuid.uuid4())
+    body = {"customer_id": str(customer.pk), "amount": "10.00"}
+    order = api.post("/api/orders", body, format="json", HTTP_X_REQUEST_ID=request_id).json()
+    harness = SagaHarness(PLACE_ORDER)
+    harness.raise_in("authorize_payment", times=1)
+    output.text()
+    harness.run(uuid.UUID(order["saga_id"]))
+    lines = parsed(output, output.text())
+
+    events = [(line.level, line.event.split(" in ")[0]) for line in lines]
+    assert events == [
+        ("warning", "action authorize_payment attempt 1: FAILED"),
+        ("info", "action authorize_payment attempt 2: SUCCEEDED"),
+        ("info", "action confirm_order attempt 1: SUCCEEDED"),
+        ("info", "action capture_payment_and_commit_stock attempt 1: SUCCEEDED"),
+        ("info", "saga place_order COMPLETED"),
+    ], events
+    assert "InjectedError: injected into authorize_payment" in lines[0].event
+    for line in lines:
+        ids = {name: line.fields.get(name) for name in IDS}
+        assert (ids["saga_id"], ids["order_id"], ids["request_id"]) == (order["saga_id"], order["id"], request_id)
+        assert ids["step"] and ids["attempt"], (line.event, ids)
+    # an attempt's line names that step and that attempt
+    for line in lines[:-1]:
+        words = line.event.split()
+        assert (line.fields["step"], line.fields["attempt"]) == (words[1], words[3].rstrip(":")), line
