@@ -289,6 +289,13 @@ LOGGING = {
         # not again as runserver's access line, nor as Django's warning for each 4xx.
         "django.server": {"handlers": ["discard"], "propagate": False},
         "django.request": {"level": "ERROR"},
+        # Celery's line for each task sent, received and done: the tasks are doorbells, and what
+        # they did is logged by the engine with the saga's ids (the sweeper, when it rang any).
+        # CELERY_LOG_LEVEL=INFO to see them.
+        **{
+            name: {"level": env("CELERY_LOG_LEVEL", "WARNING")}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
         # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
         # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
         "kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")},

@@ -1,7 +1,7 @@
-"""Issue 24 (item 4): what a real worker writes, as under `make run`: every line about a saga
-names the saga, its order, step, attempt and request, in both formats (with two worker
-processes, the lines of two sagas must be told apart); a failed attempt is a warning with its
-error."""
+"""Issue 24 (items 4 and 12): what a real worker and its beat write, as under `make run`: every
+line about a saga names the saga, its order, step, attempt and request, in both formats (with two
+worker processes, the lines of two sagas must be told apart); a failed attempt is a warning with
+its error; an idle sweep writes nothing at INFO."""
 
 import uuid
 
@@ -54,3 +54,18 @@ def test_every_line_a_worker_writes_about_a_saga_names_it_and_its_order(start_wo
     ], events
     assert lines[0].event.endswith("InjectedFault: injected failure of authorize_payment (action), attempt 1")
     assert (lines[0].fields["step"], lines[0].fields["attempt"]) == ("authorize_payment", "1")
+
+
+def test_an_idle_sweeper_writes_nothing_at_info(start_worker, transactional_db):
+    """The beat rings the sweeper every SAGA_SWEEP_INTERVAL (0.5 s here): with nothing due, its
+    lines (Celery's for the task sent, received and done, and its own) are DEBUG."""
+    worker = start_worker(LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+
+    def about_sweeps() -> list[Line]:
+        return [line for raw in written(worker) if "sweep" in raw and (line := parse("json", raw))]
+
+    def idle_sweeps() -> list[Line]:
+        return [line for line in about_sweeps() if line.event.startswith("sweeper found no saga to ring")]
+
+    wait_until(lambda: len(idle_sweeps()) >= 3, what="three idle sweeps")
+    assert [line for line in about_sweeps() if line.level != "debug"] == []
