@@ -3,7 +3,11 @@ DJANGO_ENV=production), aligned readable lines in development (LOG_FORMAT=consol
 
 Every line made while a request, a saga or a consumed message is handled carries its ids (the
 engine puts them on each log record: saga/observability/logs.py): request_id, saga_id, order_id
-(the engine's aggregate_id: a saga of this shop is about an order), step and attempt."""
+(the engine's aggregate_id: a saga of this shop is about an order), step and attempt.
+
+An error's traceback is printed as Python prints it, without local variables: structlog's
+defaults (rich's or better-exceptions' tracebacks, dict tracebacks) show every local of every
+frame, thousands of lines and seconds of rendering for one error in a view of the admin."""
 
 import logging
 from typing import Any
@@ -41,7 +45,7 @@ def json_formatter(**kwargs: Any) -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=_chain(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.dict_tracebacks,
+            structlog.processors.format_exc_info,  # `exception`: the traceback as Python prints it
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
     )
@@ -52,6 +56,6 @@ def console_formatter(**kwargs: Any) -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=_chain(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=False),
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
         ],
     )

@@ -284,11 +284,29 @@ LOGGING = {
         "json": {"()": "shop.logging.json_formatter"},
         "console": {"()": "shop.logging.console_formatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        "discard": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
-    # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
-    "loggers": {"kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")}},
+    "loggers": {
+        # Each record once, through the root's handler: not also through Django's own (DEBUG) one.
+        "django": {"handlers": []},
+        # The shop logs every request it serves (saga.http, with its request id and duration):
+        # not again as runserver's access line, nor as Django's warning for each 4xx.
+        "django.server": {"handlers": ["discard"], "propagate": False},
+        "django.request": {"level": "ERROR"},
+        # Celery's line for each task sent, received and done: the tasks are doorbells, and what
+        # they did is logged by the engine with the saga's ids (the sweeper, when it rang any).
+        # CELERY_LOG_LEVEL=INFO to see them.
+        **{
+            name: {"level": env("CELERY_LOG_LEVEL", "WARNING")}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
+        # kafka-python logs every failed attempt; the relay and the consumer report Kafka's state
+        # themselves, once per change. KAFKA_LOG_LEVEL=INFO to see the library's own account.
+        "kafka": {"level": env("KAFKA_LOG_LEVEL", "CRITICAL")},
+    },
 }
 # /metrics (Prometheus): a logged-in user with saga.view_sagainstance, or this bearer token.
 SAGA_METRICS_TOKEN = env("SAGA_METRICS_TOKEN", "")

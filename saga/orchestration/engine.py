@@ -455,6 +455,7 @@ def _claim_attempt(
     running = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
     saga.claimed = False
     if running.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
+        log.warning("%s %s attempt %d: CRASHED: its worker died during it", kind, step.name, saga.attempts)
         # Back off like after an error, and give up on a step that keeps killing its workers
         # even where the policy retries for ever: redelivery must not become a crash loop.
         saga.crashes += 1
@@ -878,7 +879,13 @@ def _finish(row: SagaStep, status: str, runtime: Runtime, *, error: str = "", re
     else:
         row.save(update_fields=["status", "error", "finished_at", "result"])
     seconds = (row.finished_at - row.started_at).total_seconds()
-    log.info("%s %s attempt %d: %s in %.3fs", row.kind, row.name, row.attempt, status, seconds)
+    # The line names this attempt: the saga's own count may have moved on (a failure is recorded
+    # in the transaction after the step's).
+    with bound(step=row.name, attempt=row.attempt):
+        if status == SagaStep.Status.FAILED:
+            log.warning("%s %s attempt %d: FAILED in %.3fs: %s", row.kind, row.name, row.attempt, seconds, error)
+        else:
+            log.info("%s %s attempt %d: %s in %.3fs", row.kind, row.name, row.attempt, status, seconds)
 
 
 def _finish_running(saga: SagaInstance, status: str, now: datetime, *, error: str = "", result: object = None) -> None:

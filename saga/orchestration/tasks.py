@@ -82,8 +82,11 @@ def _sweep(limit: int) -> int:
         ringing = timed if queued else timed + stalled
         for saga_id in ringing:
             runtime.schedule(saga_id, 0)
+    # Every few seconds: a line only when it did something.
     if ringing:
         log.info("sweeper enqueued %d due sagas", len(ringing))
+    else:
+        log.debug("sweeper found no saga to ring (%d due)", len(due))
     return len(ringing)
 
 
