@@ -69,7 +69,7 @@ class OrderOutput(serializers.Serializer):
     items = LineOutput(many=True, source="lines.all")
     total = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
     status = serializers.ChoiceField(choices=Order.Status.choices)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.ChoiceField(choices=Order.Reason.choices, allow_null=True)
     saga_id = serializers.UUIDField(allow_null=True)
     fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices)
     created_at = serializers.DateTimeField()
@@ -85,7 +85,7 @@ class OrderFilter(api.StrictFilterSet):
 class OrderStatusOutput(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Order.Status.choices)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.ChoiceField(choices=Order.Reason.choices, allow_null=True)
 
 
 @method_decorator(
