@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
+from saga.apis import OperatorInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
 from saga.connections import AFTER_COMMIT_ATTEMPTS
 from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
 from shop import api
@@ -232,7 +232,7 @@ def _operated(request: type[serializers.Serializer], status: int = 202) -> Any:
     retry=_operated(OperatorInput),
     compensate=_operated(OperatorInput),
     rewind=_operated(RewindInput),
-    resolve=_operated(ResolveInput, 200),
+    resolve=_operated(OperatorInput, 200),
 )
 class OrderSagaViewSet(SagaViewSet):
     """Sagas with their step history (the place-order saga's aggregate is its order); operators

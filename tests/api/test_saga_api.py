@@ -108,11 +108,12 @@ def test_retry_and_compensate_need_the_change_permission(db, customer, superuser
 def test_operator_compensate_then_retry_is_409(api, customer, harness):
     order = place(api, customer, fulfillment="delivery")
     harness.run(uuid.UUID(order["saga_id"]))
-    assert api.post(f"/api/sagas/{order['saga_id']}/compensate").status_code == 202
+    why = {"comment": "the courier went home"}
+    assert api.post(f"/api/sagas/{order['saga_id']}/compensate", why, format="json").status_code == 202
     harness.run(uuid.UUID(order["saga_id"]))
     assert api.get(f"/api/orders/{order['id']}/status").json()["status"] == "CANCELLED"
-    assert api.post(f"/api/sagas/{order['saga_id']}/retry").status_code == 409
-    assert api.post(f"/api/sagas/{order['saga_id']}/compensate").status_code == 409
+    assert api.post(f"/api/sagas/{order['saga_id']}/retry", why, format="json").status_code == 409
+    assert api.post(f"/api/sagas/{order['saga_id']}/compensate", why, format="json").status_code == 409
 
 
 def _wait_for_the_courier(api, customer, harness):
@@ -155,7 +156,7 @@ def test_replay_saga_dry_run_and_replay_of_a_completed_saga_change_nothing(api, 
     assert api.get(f"/api/sagas/{saga_id}").json()["status"] == "STARTED"
     harness.run(saga_id)
     before = api.get(f"/api/sagas/{saga_id}").json()
-    call_command("replay_saga", str(saga_id))
+    call_command("replay_saga", str(saga_id), "--comment", "checking it is finished")
     assert "nothing to do" in capsys.readouterr().out
     assert api.get(f"/api/sagas/{saga_id}").json() == before
 

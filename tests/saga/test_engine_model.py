@@ -139,6 +139,7 @@ REASONS = {
     Order.Status.REJECTED: {"OUT_OF_STOCK", "INSUFFICIENT_CREDIT", "PAYMENT_DECLINED", "UNKNOWN_CUSTOMER"},
     Order.Status.CANCELLED: {"ACCEPTANCE_TIMEOUT", "CANCELLED_BY_CUSTOMER", "CANCELLED_BY_OPERATOR"},
 }
+OPERATOR_COMMENT = "the model's operator"
 TERMINAL_EVENTS = {
     "order.confirmed": Order.Status.CONFIRMED,
     "order.rejected": Order.Status.REJECTED,
@@ -479,9 +480,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
             self._say(f"{order}: nothing for an operator to do ({saga.status}, not overdue)")
             return
         if action == "retry":
-            call = lambda: sagas.saga_retry(saga_id=order.saga_id)  # noqa: E731
+            call = lambda: sagas.saga_retry(saga_id=order.saga_id, comment=OPERATOR_COMMENT)  # noqa: E731
         elif action == "compensate":
-            call = lambda: sagas.saga_compensate(saga_id=order.saga_id)  # noqa: E731
+            call = lambda: sagas.saga_compensate(saga_id=order.saga_id, comment=OPERATOR_COMMENT)  # noqa: E731
         else:
             call = lambda: engine.rewind(order.saga_id, action.removeprefix("rewind to "), self.runtime)  # noqa: E731
         self._operator(order, action, call)
@@ -710,7 +711,11 @@ class PlaceOrderModel(RuleBasedStateMachine):
                     )
                     retried[saga.pk] += 1
                     note(f"{placed}: FAILED ({saga.error}); an operator retries it")
-                    self._operator(placed, "retry", lambda saga_id=saga.pk: sagas.saga_retry(saga_id=saga_id))
+                    self._operator(
+                        placed,
+                        "retry",
+                        lambda saga_id=saga.pk: sagas.saga_retry(saga_id=saga_id, comment=OPERATOR_COMMENT),
+                    )
                     self._flush_notes()
             active = list(SagaInstance.objects.filter(pk__in=sagas_, status__in=[*ACTIVE, SagaStatus.FAILED]))
             if not active:
