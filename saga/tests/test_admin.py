@@ -75,6 +75,16 @@ def test_rewind_goes_back_to_a_step_reached(harness, toys):
     assert harness.run(saga_id).status == SagaStatus.WAITING  # the toy box reserved once: nothing twice
 
 
+def test_an_operators_compensate_rolls_back_with_the_definitions_operator_reason(harness, toys):
+    """Neither the wait's timeout reason nor a step's failure reason: the operator decided."""
+    saga_id = harness.start(data=order_data(uuid.uuid4(), delivery=True))
+    assert harness.run(saga_id).status == SagaStatus.WAITING
+    services.saga_compensate(saga_id=saga_id, comment="no courier today", runtime=harness.runtime)
+    saga = harness.run(saga_id)
+    assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, harness.definition.operator_reason)
+    assert saga.reason == "COMPENSATED_BY_OPERATOR"  # the engine's default
+
+
 def test_no_action_without_the_permission(failed, harness):
     viewer = operator("view_sagainstance", "view_deadletter")
     with pytest.raises(PermissionDenied):

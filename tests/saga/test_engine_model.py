@@ -268,6 +268,7 @@ class PlacedOrder:
     acceptance_uncertain: bool = False  # an acceptance arrived where the contract leaves it open
     late_acceptances: int = 0  # acceptances that arrived when the order could no longer wait
     cancel_accepted: bool = False  # POST /cancel answered 202
+    rolled_back_by_operator: bool = False  # an operator's compensate started its roll-back
     retried_after_step: int = 0  # the saga's last step row when an operator last retried it
     wait_timer: datetime | None = None  # when its acceptance window closes, once it is waiting
 
@@ -673,6 +674,10 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 assert (order.status, order.reason) == ("CANCELLED", "CANCELLED_BY_CUSTOMER"), (
                     f"{where}: its cancel was accepted"
                 )
+            if placed.rolled_back_by_operator:
+                assert (order.status, order.reason) == ("CANCELLED", "CANCELLED_BY_OPERATOR"), (
+                    f"{where}: an operator's compensate rolled it back"
+                )
         for name, customer_id in self.customer_ids.items():
             customer = Customer.objects.filter(pk=customer_id).first()
             if customer is not None:
@@ -867,6 +872,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
 
     def _operator(self, placed: PlacedOrder, action: str, call) -> None:
         last_step = self._last_step(placed)
+        forward = SagaInstance.objects.get(pk=placed.saga_id).direction == Direction.FORWARD
         try:
             call()
         except engine.SagaStateConflict as conflict:
@@ -875,6 +881,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
         self._say(f"{placed}: the operator's {action} was accepted")
         if action == "retry":
             placed.retried_after_step = last_step
+        elif action == "compensate":  # a saga already rolling back keeps its reason
+            placed.rolled_back_by_operator |= forward
         elif action.startswith("rewind"):  # the wait runs again, in a new window; earlier acceptances may count
             placed.wait_timer = None
             placed.accepted_in_time = False
