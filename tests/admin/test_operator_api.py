@@ -114,3 +114,5 @@ def test_the_schema_documents_the_operator_actions(db):
         assert {"403", "409"} <= set(operation["responses"])
     rewind = schema["paths"]["/api/sagas/{id}/rewind/"]["post"]["requestBody"]["content"]["application/json"]
     assert rewind["schema"]["$ref"].endswith("/RewindInput")
+    inputs = schema["components"]["schemas"]
+    assert "comment" in inputs["OperatorInput"]["required"] and "comment" in inputs["RewindInput"]["required"]
