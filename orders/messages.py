@@ -10,8 +10,8 @@ EVENTS = {
     "order.created": "order_id, customer_id, total, fulfillment, items[{product_id, sku, quantity, unit_price}]",
     "order.awaiting_acceptance": "order_id",
     "order.confirmed": "order_id, total",
-    "order.rejected": f"order_id, reason ({' | '.join(sorted(set(Order.Reason) - services.CANCELLED_REASONS))})",
-    "order.cancelled": f"order_id, reason ({' | '.join(sorted(services.CANCELLED_REASONS))})",
+    "order.rejected": f"order_id, reason ({' / '.join(sorted(set(Order.Reason) - services.CANCELLED_REASONS))})",
+    "order.cancelled": f"order_id, reason ({' / '.join(sorted(services.CANCELLED_REASONS))})",
 }
 
 
