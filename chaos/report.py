@@ -101,10 +101,10 @@ def _histories(sagas: Iterable[SagaInstance]) -> dict[str, Any]:
 
 
 def _rolled_back_by_faults() -> int:
-    """Sagas rolled back neither by a refusal, nor by the customer, nor by the courier's silence: a
-    fault made a step fail for good (its retries exhausted, its worker killed too often)."""
+    """Sagas rolled back neither by a refusal, nor by the customer, the operator or the courier's
+    silence: a fault made a step fail for good (its retries exhausted, its worker killed too often)."""
     refused = SagaStep.objects.filter(kind=SagaStep.Kind.ACTION, status=SagaStep.Status.REFUSED).values("saga_id")
-    designed = [Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER]
+    designed = [Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER, Order.Reason.CANCELLED_BY_OPERATOR]
     rolled_back = SagaInstance.objects.filter(status=SagaStatus.COMPENSATED).exclude(reason__in=designed)
     return rolled_back.exclude(id__in=refused).count()
 

@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.apis import OperatorInput, ResolveInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
+from saga.apis import OperatorInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
 from saga.connections import AFTER_COMMIT_ATTEMPTS
 from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
 from shop import api
@@ -74,7 +74,7 @@ class OrderOutput(serializers.Serializer):
     items = LineOutput(many=True, source="lines.all")
     total = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=PLACES)
     status = serializers.ChoiceField(choices=Order.Status.choices)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.ChoiceField(choices=Order.Reason.choices, allow_null=True)
     saga_id = serializers.UUIDField(allow_null=True)
     fulfillment = serializers.ChoiceField(choices=Order.Fulfillment.choices)
     created_at = serializers.DateTimeField()
@@ -90,7 +90,7 @@ class OrderFilter(api.StrictFilterSet):
 class OrderStatusOutput(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Order.Status.choices)
-    reason = serializers.CharField(allow_null=True)
+    reason = serializers.ChoiceField(choices=Order.Reason.choices, allow_null=True)
 
 
 @method_decorator(
@@ -239,7 +239,7 @@ def _operated(request: type[serializers.Serializer], status: int = 202) -> Any:
     retry=_operated(OperatorInput),
     compensate=_operated(OperatorInput),
     rewind=_operated(RewindInput),
-    resolve=_operated(ResolveInput, 200),
+    resolve=_operated(OperatorInput, 200),
 )
 class OrderSagaViewSet(SagaViewSet):
     """Sagas with their step history (the place-order saga's aggregate is its order); operators

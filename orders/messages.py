@@ -4,13 +4,14 @@ courier's acceptance it reads from fulfillment_events."""
 from saga.messaging import Envelope, MalformedMessage
 
 from . import services
+from .models import Order
 
 EVENTS = {
     "order.created": "order_id, customer_id, total, fulfillment, items[{product_id, sku, quantity, unit_price}]",
     "order.awaiting_acceptance": "order_id",
     "order.confirmed": "order_id, total",
-    "order.rejected": "order_id, reason",
-    "order.cancelled": "order_id, reason",
+    "order.rejected": f"order_id, reason ({' / '.join(sorted(set(Order.Reason) - services.CANCELLED_REASONS))})",
+    "order.cancelled": f"order_id, reason ({' / '.join(sorted(services.CANCELLED_REASONS))})",
 }
 
 

@@ -21,6 +21,7 @@ class Order(models.Model):
         UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
         ACCEPTANCE_TIMEOUT = "ACCEPTANCE_TIMEOUT"
         CANCELLED_BY_CUSTOMER = "CANCELLED_BY_CUSTOMER"
+        CANCELLED_BY_OPERATOR = "CANCELLED_BY_OPERATOR"
 
     class Fulfillment(models.TextChoices):
         PICKUP = "pickup"

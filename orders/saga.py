@@ -6,6 +6,7 @@
 3. (delivery) wait for courier acceptance   at most SHOP_ACCEPTANCE_TIMEOUT, then ACCEPTANCE_TIMEOUT
 4. confirm the order                        the pivot: from here on, only forward
 5. capture the payment and commit stock     retried until it succeeds
+An operator's compensate (before the pivot) rolls it back with CANCELLED_BY_OPERATOR.
 
 Payments is called as a participant (`s.call`): in the worker, or through Kafka when it is listed
 in SAGA_REMOTE_PARTICIPANTS; this definition is the same either way.
@@ -136,5 +137,6 @@ PLACE_ORDER = SagaDefinition(
         ),
     ),
     on_compensated=close_order,
+    operator_reason=Order.Reason.CANCELLED_BY_OPERATOR,
     deadline=acceptance_window_and_a_day,
 )

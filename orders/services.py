@@ -21,7 +21,11 @@ from .saga_data import PlaceOrderData
 PLACE_ORDER = "place_order"
 MAX_QUANTITY = 10_000  # of one product in one order, whether asked for in one item or several
 ACCEPTED = "fulfillment.accepted"
-CANCELLED_REASONS = {Order.Reason.ACCEPTANCE_TIMEOUT, Order.Reason.CANCELLED_BY_CUSTOMER}
+CANCELLED_REASONS = {
+    Order.Reason.ACCEPTANCE_TIMEOUT,
+    Order.Reason.CANCELLED_BY_CUSTOMER,
+    Order.Reason.CANCELLED_BY_OPERATOR,
+}
 # Allowed moves of an order's status; anything else is a bug and raises.
 TRANSITIONS: dict[str, set[str]] = {
     Order.Status.PENDING: {
@@ -141,7 +145,7 @@ def order_confirm(*, order_id: UUID) -> Order:
 
 
 def order_close(*, order_id: UUID, reason: str) -> Order:
-    """The saga rolled back: the order is CANCELLED (timeout, customer) or REJECTED (refusals)."""
+    """The saga rolled back: the order is CANCELLED (timeout, customer, operator) or REJECTED (refusals)."""
     status = Order.Status.CANCELLED if reason in CANCELLED_REASONS else Order.Status.REJECTED
     return _transition(order_id, status, reason=reason)
 

@@ -141,7 +141,8 @@ class StartedFilter(admin.SimpleListFilter):
 
 class OperateForm(forms.Form):
     comment = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 70}), help_text="Why: kept in the audit trail."
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        help_text="Required: why, or what was done. Kept in the audit trail with who and when.",
     )
     token = forms.CharField(widget=forms.HiddenInput)
     step = forms.ChoiceField(required=False, help_text="The step to run again from.")
@@ -156,9 +157,9 @@ class OperateForm(forms.Form):
             step.required = True
         else:
             del self.fields["step"]
-        if action in ("resolve", "discard"):
-            self.fields["comment"].required = True
-            self.fields["comment"].help_text = "Required: what was done, or why. Kept in the audit trail."
+        if action == "replay":  # a dead letter's replay changes no saga by itself: the handler decides
+            self.fields["comment"].required = False
+            self.fields["comment"].help_text = "Why: kept in the audit trail."
 
 
 def _operation(action: str, request: HttpRequest, saga_id: uuid.UUID, data: dict[str, Any]) -> OperatorAction:

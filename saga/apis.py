@@ -56,15 +56,15 @@ class SagaFilter(filters.FilterSet):
 
 
 class OperatorInput(serializers.Serializer):
-    comment = Text(required=False, allow_blank=True, max_length=2000, default="")
+    comment = Text(
+        max_length=2000,
+        help_text="Required: why (for a resolve: how the saga was repaired); kept in the audit trail.",
+        error_messages={"required": services.COMMENT_REQUIRED, "blank": services.COMMENT_REQUIRED},
+    )
 
 
 class RewindInput(OperatorInput):
     step = Text(max_length=100, help_text="The step to run the saga forward again from.")
-
-
-class ResolveInput(serializers.Serializer):
-    comment = Text(max_length=2000, help_text="Required: how the saga was repaired.")
 
 
 _KEY = OpenApiParameter(
@@ -119,11 +119,11 @@ class SagaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         """Run the saga forward again from `step` (never back across its pivot)."""
         return self._operate(request, RewindInput, services.saga_rewind)
 
-    @extend_schema(request=ResolveInput, responses={200: SagaOutput, **_ERRORS}, parameters=[_KEY])
+    @extend_schema(request=OperatorInput, responses={200: SagaOutput, **_ERRORS}, parameters=[_KEY])
     @action(detail=True, methods=["post"], permission_classes=OPERATE)
     def resolve(self, request: Request, pk: str) -> Response:
         """Mark a FAILED saga resolved, with a comment; it stays FAILED and is no longer operated."""
-        return self._operate(request, ResolveInput, services.saga_resolve, answer=http.HTTP_200_OK)
+        return self._operate(request, OperatorInput, services.saga_resolve, answer=http.HTTP_200_OK)
 
     def _operate(
         self,

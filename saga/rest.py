@@ -39,7 +39,8 @@ class Text(serializers.CharField):
         super().__init__(**kwargs)
         if self.allow_blank and pattern == TEXT_PATTERN:
             pattern = NO_NUL_PATTERN
-        message = "This field may not be blank." if pattern == TEXT_PATTERN else "This value does not match " + pattern
+        blank = str(self.error_messages["blank"])  # the field's own words for a blank text
+        message = blank if pattern == TEXT_PATTERN else "This value does not match " + pattern
         self.validators.append(_PatternBesideNul(pattern, message=message))
 
     def to_internal_value(self, data: Any) -> str:

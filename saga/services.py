@@ -22,6 +22,7 @@ from .orchestration.runtime import Runtime
 from .orchestration.scheduling import default_runtime
 
 __all__ = [
+    "COMMENT_REQUIRED",
     "OPERATE_DEAD_LETTERS",
     "OPERATE_SAGAS",
     "DeadLetterStateConflict",
@@ -102,11 +103,15 @@ def saga_cancel(*, saga_id: UUID, reason: str, runtime: Runtime | None = None) -
     return engine.cancel(saga_id, reason, runtime or default_runtime())
 
 
-# --- operators: each action checks the operator's permission, is safe to repeat, and leaves its
-# OperatorAction row (who, what, when, why, what came of it) in the transaction of its effect.
+# --- operators: each action checks the operator's permission, needs the operator's comment (why),
+# is safe to repeat, and leaves its OperatorAction row (who, what, when, why, what came of it) in
+# the transaction of its effect.
 # `by` is the operator (None: the system itself, e.g. a management command); `key` is the
 # operator's request key (a confirmation form's token, an API Idempotency-Key): sent again, it gets
 # the first row back and changes nothing. A refused action raises, after its row is written.
+
+
+COMMENT_REQUIRED = "Say why: a comment is required (kept in the audit trail with who and when)."
 
 
 class OperatorKeyReused(Exception):
@@ -118,7 +123,7 @@ class DeadLetterStateConflict(Exception):
 
 
 def saga_retry(
-    *, saga_id: UUID, by: Any = None, comment: str = "", key: str | None = None, runtime: Runtime | None = None
+    *, saga_id: UUID, comment: str, by: Any = None, key: str | None = None, runtime: Runtime | None = None
 ) -> OperatorAction:
     """Resume a FAILED saga where it stopped (or nudge a stuck one); the engine moves it."""
     rt = runtime or default_runtime()
@@ -128,7 +133,7 @@ def saga_retry(
 
 
 def saga_compensate(
-    *, saga_id: UUID, by: Any = None, comment: str = "", key: str | None = None, runtime: Runtime | None = None
+    *, saga_id: UUID, comment: str, by: Any = None, key: str | None = None, runtime: Runtime | None = None
 ) -> OperatorAction:
     """Roll back a saga that is stuck or FAILED before its pivot."""
     rt = runtime or default_runtime()
@@ -144,8 +149,8 @@ def saga_rewind(
     *,
     saga_id: UUID,
     step: str,
+    comment: str,
     by: Any = None,
-    comment: str = "",
     key: str | None = None,
     runtime: Runtime | None = None,
 ) -> OperatorAction:
@@ -166,9 +171,7 @@ def saga_rewind(
 def saga_resolve(
     *, saga_id: UUID, comment: str, by: Any = None, key: str | None = None, runtime: Runtime | None = None
 ) -> OperatorAction:
-    """Mark a FAILED saga resolved, saying how (the comment is required). It stays FAILED."""
-    if not comment.strip():
-        raise ValueError("say how the saga was resolved: a comment is required")
+    """Mark a FAILED saga resolved, saying how. It stays FAILED."""
     rt = runtime or default_runtime()
 
     def resolve(saga: SagaInstance) -> tuple[bool, str]:
@@ -199,6 +202,8 @@ def _operate_saga(
     step: str = "",
 ) -> OperatorAction:
     _require(by, OPERATE_SAGAS)
+    if not comment.strip():
+        raise ValueError(COMMENT_REQUIRED)
     refused: SagaStateConflict | None = None
     with transaction.atomic():
         saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
@@ -336,20 +341,33 @@ class ReplayPlan:
 
 
 def saga_replay(
-    *, saga_id: UUID, from_step: str | None = None, dry_run: bool = False, runtime: Runtime | None = None
+    *,
+    saga_id: UUID,
+    comment: str = "",
+    from_step: str | None = None,
+    dry_run: bool = False,
+    by: Any = None,
+    runtime: Runtime | None = None,
 ) -> ReplayPlan:
     """Re-drive a saga in this process. Finished sagas are left as they are, so replaying one
-    changes nothing; participants are idempotent, so re-running a step that happened is safe."""
+    changes nothing; participants are idempotent, so re-running a step that happened is safe.
+    A replay that moves the saga is an operator's action like the others (a rewind with
+    `from_step`, else a retry): it needs the comment and leaves its audit row."""
     runtime = runtime or default_runtime()
     plan = _replay_plan(SagaInstance.objects.get(pk=saga_id), from_step)
     if dry_run or plan.action == "nothing":
         return plan
-    with transaction.atomic():
+
+    def replay(saga: SagaInstance) -> tuple[bool, str]:
         if plan.action == "rewind":
             assert from_step is not None  # the plan rewinds only to a step it was given
-            engine.rewind(saga_id, from_step, runtime)
+            engine.rewind(saga.id, from_step, runtime)
         elif plan.action == "retry":
-            engine.retry(saga_id, runtime)
+            engine.retry(saga.id, runtime)
+        return True, plan.description  # an "advance" is the advance below
+
+    action = OperatorAction.Action.REWIND if plan.action == "rewind" else OperatorAction.Action.RETRY
+    _operate_saga(action, saga_id, by, comment, None, replay, step=from_step or "", runtime=runtime)
     engine.advance(saga_id, runtime)
     return plan
 

@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
+        "OrderReasonEnum": "orders.models.Order.Reason",
         "SagaStatusEnum": "saga.models.SagaStatus",
         "SagaStepStatusEnum": "saga.models.SagaStep.Status",
     },

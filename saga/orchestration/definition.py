@@ -165,6 +165,8 @@ class SagaDefinition(Generic[D]):
     deadline: Callable[[StepContext[D]], float] | None = None
     # The class of the saga's data, which its functions read as `ctx.saga_data`.
     data: type[D] | None = None
+    # The reason of a roll-back an operator asked for: the operator's decision, not a step's failure.
+    operator_reason: str = "COMPENSATED_BY_OPERATOR"
     pivot_index: int = field(init=False)
 
     def __post_init__(self) -> None:

@@ -259,7 +259,8 @@ def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
 
 @_log_scope
 def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
-    """Operator: roll back a saga that is stuck or FAILED before its pivot."""
+    """Operator: roll back a saga that is stuck or FAILED before its pivot, with the definition's
+    operator reason. A saga already rolling back (FAILED in a compensation) keeps its reason."""
     with transaction.atomic():
         saga = _locked(saga_id)
         definition = definition_of(saga)
@@ -269,9 +270,13 @@ def compensate(saga_id: UUID, runtime: Runtime) -> SagaInstance:
             return retry(saga_id, runtime)
         if saga.step_index > definition.pivot_index:
             raise SagaStateConflict("the saga has passed its pivot; it can only go forward")
-        step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
         _begin_compensation(
-            saga, definition, saga.step_index, step.failure_reason, "compensation requested by an operator", runtime
+            saga,
+            definition,
+            saga.step_index,
+            definition.operator_reason,
+            "compensation requested by an operator",
+            runtime,
         )
         _save_and_schedule(saga, runtime)
         return saga

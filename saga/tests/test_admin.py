@@ -50,7 +50,7 @@ def test_each_action_leaves_its_audit_row_and_acts_once_per_key(failed, harness)
     )
     assert harness.run(failed.pk).status == SagaStatus.COMPENSATED
     with pytest.raises(services.SagaStateConflict):
-        services.saga_compensate(saga_id=failed.pk, by=user, runtime=harness.runtime)
+        services.saga_compensate(saga_id=failed.pk, by=user, comment="roll back", runtime=harness.runtime)
     refused = OperatorAction.objects.latest("id")
     assert (refused.action, refused.outcome) == ("compensate", "refused")
 
@@ -69,16 +69,26 @@ def test_resolve_keeps_the_status_and_is_idempotent(failed, harness):
 def test_rewind_goes_back_to_a_step_reached(harness, toys):
     saga_id = harness.start(data=order_data(uuid.uuid4(), delivery=True))
     assert harness.run(saga_id).status == SagaStatus.WAITING
-    record = services.saga_rewind(saga_id=saga_id, step="reserve_toys", runtime=harness.runtime)
+    record = services.saga_rewind(saga_id=saga_id, step="reserve_toys", comment="again", runtime=harness.runtime)
     assert (record.step, record.outcome) == ("reserve_toys", "done")
     assert SagaInstance.objects.get(pk=saga_id).current_step == "reserve_toys"
     assert harness.run(saga_id).status == SagaStatus.WAITING  # the toy box reserved once: nothing twice
 
 
+def test_an_operators_compensate_rolls_back_with_the_definitions_operator_reason(harness, toys):
+    """Neither the wait's timeout reason nor a step's failure reason: the operator decided."""
+    saga_id = harness.start(data=order_data(uuid.uuid4(), delivery=True))
+    assert harness.run(saga_id).status == SagaStatus.WAITING
+    services.saga_compensate(saga_id=saga_id, comment="no courier today", runtime=harness.runtime)
+    saga = harness.run(saga_id)
+    assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, harness.definition.operator_reason)
+    assert saga.reason == "COMPENSATED_BY_OPERATOR"  # the engine's default
+
+
 def test_no_action_without_the_permission(failed, harness):
     viewer = operator("view_sagainstance", "view_deadletter")
     with pytest.raises(PermissionDenied):
-        services.saga_retry(saga_id=failed.pk, by=viewer, runtime=harness.runtime)
+        services.saga_retry(saga_id=failed.pk, by=viewer, comment="x", runtime=harness.runtime)
     letter = DeadLetter.objects.create(topic="courier_events", partition=0, offset=1, value="{}", error="x")
     with pytest.raises(PermissionDenied):
         services.dead_letter_replay(dead_letter_id=letter.pk, by=viewer)

@@ -49,9 +49,10 @@ def test_reading_sagas_needs_the_view_permission(sagas):
 
 
 def test_operating_a_saga_needs_the_change_permission_and_a_state_that_allows_it(sagas):
-    assert client_with("view_sagainstance").post(f"/api/sagas/{sagas['COMPLETED']}/retry/").status_code == 403
+    why = {"comment": "stuck"}
+    assert client_with("view_sagainstance").post(f"/api/sagas/{sagas['COMPLETED']}/retry/", why).status_code == 403
     operator = client_with("view_sagainstance", "change_sagainstance")
-    response = operator.post(f"/api/sagas/{sagas['COMPLETED']}/compensate/")
+    response = operator.post(f"/api/sagas/{sagas['COMPLETED']}/compensate/", why)
     assert response.status_code == 409 and "cannot be compensated" in response.json()["detail"]
 
 
@@ -60,5 +61,7 @@ def test_an_operator_retry_resumes_a_failed_saga(harness, toys):
     harness.raise_in("reserve_toys", RuntimeError("undo down"), times=10, kind="compensation")
     failed = harness.run(harness.start(data=order_data(uuid.uuid4())))
     assert failed.status == SagaStatus.FAILED
-    response = client_with("view_sagainstance", "change_sagainstance").post(f"/api/sagas/{failed.id}/retry/")
+    response = client_with("view_sagainstance", "change_sagainstance").post(
+        f"/api/sagas/{failed.id}/retry/", {"comment": "undo is back"}
+    )
     assert (response.status_code, response.json()["status"]) == (202, "COMPENSATING")

@@ -122,7 +122,7 @@ def test_retrying_from_the_admin_is_what_the_service_does(operator, sagas):
     failed = sagas["failed"]
     record = services.saga_retry(saga_id=failed.pk, by=operator, comment="x")
     assert (record.outcome, SagaInstance.objects.get(pk=failed.pk).status) == ("done", SagaStatus.STARTED)
-    again = services.saga_retry(saga_id=failed.pk, by=operator)
+    again = services.saga_retry(saga_id=failed.pk, by=operator, comment="y")
     assert again.outcome == "nothing" and "nudged" in again.detail
 
 

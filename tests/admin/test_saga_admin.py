@@ -123,7 +123,7 @@ def test_compensate_before_the_pivot_rolls_back_and_is_refused_after_it(operator
     response, _, _ = operate(client, sagas["waiting"], "compensate", comment="courier lost")
     assert response.status_code == 302
     assert SagaInstance.objects.get(pk=sagas["waiting"].pk).status == SagaStatus.COMPENSATING
-    response, _, _ = operate(client, sagas["failed"], "compensate")
+    response, _, _ = operate(client, sagas["failed"], "compensate", comment="courier lost")
     assert SagaInstance.objects.get(pk=sagas["failed"].pk).status == SagaStatus.FAILED
     refused = OperatorAction.objects.get(saga=sagas["failed"])
     assert refused.outcome == "refused" and "pivot" in refused.detail
@@ -153,11 +153,29 @@ def test_resolve_needs_a_comment_then_marks_the_failed_saga_and_stops_its_action
     assert saga.status == SagaStatus.FAILED and saga.resolved_at is not None
     response, _, _ = operate(client, failed, "resolve", comment="again")
     assert OperatorAction.objects.filter(saga=failed, outcome="nothing").count() == 1  # already resolved
-    operate(client, failed, "retry")
+    operate(client, failed, "retry", comment="try again")
     assert SagaInstance.objects.get(pk=failed.pk).status == SagaStatus.FAILED
     assert OperatorAction.objects.get(action="retry").outcome == "refused"
     page = client.get("/admin/saga/sagainstance/?resolved=yes").content.decode()
     assert "FAILED · resolved" in page
+
+
+@pytest.mark.parametrize(
+    ("action", "fields"), [("retry", {}), ("compensate", {}), ("rewind", {"step": "reserve_stock"})]
+)
+def test_every_action_form_needs_a_comment(operator, sagas, action, fields):
+    client = client_for(operator)
+    saga = sagas["waiting"]
+    page = client.get(f"/admin/saga/sagainstance/{saga.pk}/operate/{action}/").content.decode()
+    assert re.search(r'<textarea name="comment"[^>]* required', page)
+    response, _, _ = operate(client, saga, action, comment=" ", **fields)
+    assert response.status_code == 200 and b"This field is required" in response.content
+    listing = client.post("/admin/saga/sagainstance/", {"action": f"{action}_selected", "_selected_action": [saga.pk]})
+    token = confirm_token(listing.content.decode())
+    bulk = {"action": f"{action}_selected", "_selected_action": [saga.pk], "confirm": "yes", "token": token}
+    assert b"This field is required" in client.post("/admin/saga/sagainstance/", {**bulk, **fields}).content
+    assert not OperatorAction.objects.exists()
+    assert SagaInstance.objects.get(pk=saga.pk).status == saga.status
 
 
 def test_list_actions_confirm_then_act_on_each_selected_saga(operator, sagas):

@@ -9,6 +9,8 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
+from saga.models import OutboxMessage
+from saga.orchestration import engine
 from saga.orchestration.testing import SagaHarness
 
 
@@ -106,11 +108,44 @@ def test_retry_and_compensate_need_the_change_permission(db, customer, superuser
 def test_operator_compensate_then_retry_is_409(api, customer, harness):
     order = place(api, customer, fulfillment="delivery")
     harness.run(uuid.UUID(order["saga_id"]))
-    assert api.post(f"/api/sagas/{order['saga_id']}/compensate").status_code == 202
+    why = {"comment": "the courier went home"}
+    assert api.post(f"/api/sagas/{order['saga_id']}/compensate", why, format="json").status_code == 202
     harness.run(uuid.UUID(order["saga_id"]))
     assert api.get(f"/api/orders/{order['id']}/status").json()["status"] == "CANCELLED"
-    assert api.post(f"/api/sagas/{order['saga_id']}/retry").status_code == 409
-    assert api.post(f"/api/sagas/{order['saga_id']}/compensate").status_code == 409
+    assert api.post(f"/api/sagas/{order['saga_id']}/retry", why, format="json").status_code == 409
+    assert api.post(f"/api/sagas/{order['saga_id']}/compensate", why, format="json").status_code == 409
+
+
+def _wait_for_the_courier(api, customer, harness):
+    order = place(api, customer, fulfillment="delivery")
+    harness.run(uuid.UUID(order["saga_id"]))  # waits for the courier, well within its window
+    return order
+
+
+def _retry_the_pivot(api, customer, harness):
+    order = place(api, customer)
+    harness.raise_in("confirm_order")
+    for _ in range(3):  # the failed confirmation waits for its backoff: the saga stays at the pivot
+        engine.advance(uuid.UUID(order["saga_id"]), harness.runtime)
+    return order
+
+
+@pytest.mark.parametrize("stopped", [_wait_for_the_courier, _retry_the_pivot])
+def test_an_operators_compensate_cancels_the_order_by_the_operator(api, customer, harness, stopped):
+    """Neither the wait's timeout nor a step's failure: the operator chose to roll back."""
+    order = stopped(api, customer, harness)
+    saga_id = uuid.UUID(order["saga_id"])
+    response = api.post(f"/api/sagas/{saga_id}/compensate", {"comment": "the customer phoned"}, format="json")
+    assert response.status_code == 202
+    harness.run(saga_id)
+    assert api.get(f"/api/orders/{order['id']}/status").json() == {
+        "id": order["id"],
+        "status": "CANCELLED",
+        "reason": "CANCELLED_BY_OPERATOR",
+    }
+    ended = OutboxMessage.objects.filter(correlation_id=saga_id, type__in=["order.cancelled", "order.rejected"])
+    assert [(m.type, m.payload["reason"]) for m in ended] == [("order.cancelled", "CANCELLED_BY_OPERATOR")]
+    assert api.get(f"/api/customers/{customer.pk}").json()["reserved"] == "0.00"
 
 
 def test_replay_saga_dry_run_and_replay_of_a_completed_saga_change_nothing(api, customer, harness, capsys):
@@ -121,7 +156,7 @@ def test_replay_saga_dry_run_and_replay_of_a_completed_saga_change_nothing(api, 
     assert api.get(f"/api/sagas/{saga_id}").json()["status"] == "STARTED"
     harness.run(saga_id)
     before = api.get(f"/api/sagas/{saga_id}").json()
-    call_command("replay_saga", str(saga_id))
+    call_command("replay_saga", str(saga_id), "--comment", "checking it is finished")
     assert "nothing to do" in capsys.readouterr().out
     assert api.get(f"/api/sagas/{saga_id}").json() == before
 

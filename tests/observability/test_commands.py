@@ -1,6 +1,7 @@
 """Item 11 of issue 13: the operators' commands report, summarise, fail with a non-zero status,
 and their --dry-run changes nothing."""
 
+import io
 import uuid
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.management import CommandError, call_command
 from customers.models import Customer
 from inventory.models import Product
 from orders.saga import PLACE_ORDER
-from saga.models import OutboxMessage, SagaInstance
+from saga.models import OperatorAction, OutboxMessage, SagaInstance
 from saga.orchestration.testing import SagaHarness
 
 
@@ -64,12 +65,50 @@ def test_replay_dry_run_changes_nothing_and_a_failure_exits_non_zero_after_a_sum
     before = snapshot()
     call_command("replay_saga", str(done), str(waiting), "--dry-run")
     out = capsys.readouterr().out
-    assert "[dry run] would replay 2 of 2 sagas" in out and "0 failed" in out
+    assert "[dry run] would replay 1 of 2 sagas" in out and "0 failed" in out
     assert snapshot() == before
     with pytest.raises(CommandError, match="1 of 2 sagas could not be replayed"):
-        call_command("replay_saga", str(done), str(waiting), "--from-step", "no_such_step")
+        call_command("replay_saga", str(done), str(waiting), "--from-step", "no_such_step", "--comment", "c")
     captured = capsys.readouterr()
     assert "1 failed" in captured.out or "2 failed" in captured.out
+
+
+def test_replay_dry_run_counts_only_the_sagas_it_would_replay(sagas, capsys):
+    done, waiting = sagas
+    call_command("replay_saga", str(done), "--dry-run")
+    out = capsys.readouterr().out
+    assert "nothing to do" in out
+    assert "[dry run] would replay 0 of 1 sagas" in out and "1 with nothing to do" in out
+    call_command("replay_saga", str(done), str(waiting), "--dry-run")
+    assert "[dry run] would replay 1 of 2 sagas" in capsys.readouterr().out
+
+
+class Terminal(io.StringIO):
+    """What a command sees when run in a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_is_drawn_plain_on_the_terminal(sagas):
+    """Not through Django's stderr, which paints every write bold red and ends it with a newline."""
+    terminal = Terminal()
+    call_command("replay_saga", *map(str, sagas), "--dry-run", stderr=terminal, force_color=True)
+    drawn = terminal.getvalue()
+    assert "replaying:   0%|          | 0/2" in drawn
+    assert "\x1b[" not in drawn and "\n" not in drawn
+
+
+def test_replay_needs_a_comment_and_leaves_it_in_the_audit_trail(sagas, capsys):
+    _, waiting = sagas
+    with pytest.raises(CommandError, match="--comment"):
+        call_command("replay_saga", str(waiting))
+    with pytest.raises(CommandError, match="--comment"):
+        call_command("replay_saga", str(waiting), "--comment", "  ")
+    assert not OperatorAction.objects.exists()
+    call_command("replay_saga", str(waiting), "--comment", "stuck since the outage")
+    row = OperatorAction.objects.get()
+    assert (row.saga_id, row.action, row.comment, row.outcome) == (waiting, "retry", "stuck since the outage", "done")
 
 
 def test_seed_demo_dry_run_changes_nothing(db, capsys):

@@ -137,8 +137,9 @@ UNLIMITED_STEPS = {s.name for s in PLACE_ORDER.steps if getattr(getattr(s, "retr
 FINISHED = (Order.Status.CONFIRMED, Order.Status.REJECTED, Order.Status.CANCELLED)
 REASONS = {
     Order.Status.REJECTED: {"OUT_OF_STOCK", "INSUFFICIENT_CREDIT", "PAYMENT_DECLINED", "UNKNOWN_CUSTOMER"},
-    Order.Status.CANCELLED: {"ACCEPTANCE_TIMEOUT", "CANCELLED_BY_CUSTOMER"},
+    Order.Status.CANCELLED: {"ACCEPTANCE_TIMEOUT", "CANCELLED_BY_CUSTOMER", "CANCELLED_BY_OPERATOR"},
 }
+OPERATOR_COMMENT = "the model's operator"
 TERMINAL_EVENTS = {
     "order.confirmed": Order.Status.CONFIRMED,
     "order.rejected": Order.Status.REJECTED,
@@ -267,6 +268,7 @@ class PlacedOrder:
     acceptance_uncertain: bool = False  # an acceptance arrived where the contract leaves it open
     late_acceptances: int = 0  # acceptances that arrived when the order could no longer wait
     cancel_accepted: bool = False  # POST /cancel answered 202
+    rolled_back_by_operator: bool = False  # an operator's compensate started its roll-back
     retried_after_step: int = 0  # the saga's last step row when an operator last retried it
     wait_timer: datetime | None = None  # when its acceptance window closes, once it is waiting
 
@@ -479,9 +481,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
             self._say(f"{order}: nothing for an operator to do ({saga.status}, not overdue)")
             return
         if action == "retry":
-            call = lambda: sagas.saga_retry(saga_id=order.saga_id)  # noqa: E731
+            call = lambda: sagas.saga_retry(saga_id=order.saga_id, comment=OPERATOR_COMMENT)  # noqa: E731
         elif action == "compensate":
-            call = lambda: sagas.saga_compensate(saga_id=order.saga_id)  # noqa: E731
+            call = lambda: sagas.saga_compensate(saga_id=order.saga_id, comment=OPERATOR_COMMENT)  # noqa: E731
         else:
             call = lambda: engine.rewind(order.saga_id, action.removeprefix("rewind to "), self.runtime)  # noqa: E731
         self._operator(order, action, call)
@@ -672,6 +674,10 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 assert (order.status, order.reason) == ("CANCELLED", "CANCELLED_BY_CUSTOMER"), (
                     f"{where}: its cancel was accepted"
                 )
+            if placed.rolled_back_by_operator:
+                assert (order.status, order.reason) == ("CANCELLED", "CANCELLED_BY_OPERATOR"), (
+                    f"{where}: an operator's compensate rolled it back"
+                )
         for name, customer_id in self.customer_ids.items():
             customer = Customer.objects.filter(pk=customer_id).first()
             if customer is not None:
@@ -710,7 +716,11 @@ class PlaceOrderModel(RuleBasedStateMachine):
                     )
                     retried[saga.pk] += 1
                     note(f"{placed}: FAILED ({saga.error}); an operator retries it")
-                    self._operator(placed, "retry", lambda saga_id=saga.pk: sagas.saga_retry(saga_id=saga_id))
+                    self._operator(
+                        placed,
+                        "retry",
+                        lambda saga_id=saga.pk: sagas.saga_retry(saga_id=saga_id, comment=OPERATOR_COMMENT),
+                    )
                     self._flush_notes()
             active = list(SagaInstance.objects.filter(pk__in=sagas_, status__in=[*ACTIVE, SagaStatus.FAILED]))
             if not active:
@@ -862,6 +872,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
 
     def _operator(self, placed: PlacedOrder, action: str, call) -> None:
         last_step = self._last_step(placed)
+        forward = SagaInstance.objects.get(pk=placed.saga_id).direction == Direction.FORWARD
         try:
             call()
         except engine.SagaStateConflict as conflict:
@@ -870,6 +881,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
         self._say(f"{placed}: the operator's {action} was accepted")
         if action == "retry":
             placed.retried_after_step = last_step
+        elif action == "compensate":  # a saga already rolling back keeps its reason
+            placed.rolled_back_by_operator |= forward
         elif action.startswith("rewind"):  # the wait runs again, in a new window; earlier acceptances may count
             placed.wait_timer = None
             placed.accepted_in_time = False

@@ -66,7 +66,9 @@ def bodies(shop: dict) -> dict[tuple[str, str], dict]:
         ("PUT", "/api/products/{id}"): product,
         ("PATCH", "/api/products/{id}"): {"name": "Renamed"},
         ("POST", "/api/orders"): {"customer_id": str(shop["customers"]), "amount": "1.00"},
-        ("POST", "/api/sagas/{id}/rewind"): {"step": "reserve_stock"},
+        ("POST", "/api/sagas/{id}/retry"): {"comment": "checked the provider"},
+        ("POST", "/api/sagas/{id}/compensate"): {"comment": "the customer phoned"},
+        ("POST", "/api/sagas/{id}/rewind"): {"step": "reserve_stock", "comment": "re-check the stock"},
         ("POST", "/api/sagas/{id}/resolve"): {"comment": "checked by hand"},
     }
 
