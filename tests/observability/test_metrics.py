@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
@@ -80,12 +81,35 @@ def test_metrics_need_the_saga_view_permission_or_the_token(settings):
     user = get_user_model().objects.create_user("watcher", password="pw")
     client = APIClient()
     client.force_login(user)
-    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics").status_code == 403  # known, but not allowed
     user.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
     assert client.get("/metrics").status_code == 200
     settings.SAGA_METRICS_TOKEN = "s3cret-token"
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+def with_api_token(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_metrics_take_the_api_token_of_a_user_with_the_saga_view_permission():
+    users = get_user_model().objects
+    admin = users.create_superuser("root", "root@example.com", "pw")
+    watcher = users.create_user("watcher", password="pw")
+    watcher.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
+    stranger = users.create_user("stranger", password="pw")
+    for allowed in (admin, watcher):
+        response = with_api_token(allowed).get("/metrics")
+        assert response.status_code == 200, response.content
+        assert b"saga_sagas_stuck" in response.content
+    refused = with_api_token(stranger).get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    assert APIClient().get("/metrics", HTTP_AUTHORIZATION="Token not-a-token").status_code == 401
 
 
 def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser):
