@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -98,6 +99,8 @@ def api_url(token) -> Iterator[str]:
             try:
                 urllib.request.urlopen(f"{url}/api/health", timeout=5)
                 break
+            except urllib.error.HTTPError:
+                break  # gunicorn answers; health says 503 since no worker runs here
             except OSError:
                 assert server.poll() is None, Path(log.name).read_text()[-2000:]
                 assert time.monotonic() < deadline, "gunicorn did not answer"
