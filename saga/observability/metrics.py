@@ -32,7 +32,7 @@ from ..messaging.models import DeadLetter, OutboxMessage
 from ..models import ACTIVE, TERMINAL, SagaInstance, SagaStep
 from ..permissions import requires
 from ..selectors import saga_needs_operator_q, saga_stuck_q
-from . import counters  # noqa: F401 - registers the process counters
+from . import counters
 
 SCRAPER = "metrics-token"  # request.auth of a scrape with SAGA_METRICS_TOKEN
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -136,13 +136,23 @@ def _dead_letters() -> Iterator[Metric]:
     yield letters
 
 
+class ProcessCountersCollector(Collector):
+    """Every process's counters, added up from their files in PROMETHEUS_MULTIPROC_DIR, and declared
+    before any process has counted (the files know only what was counted)."""
+
+    def collect(self) -> Iterator[Metric]:
+        declared = {metric.name: metric for counter in counters.PROCESS_COUNTERS for metric in counter.describe()}
+        counted = {metric.name: metric for metric in multiprocess.MultiProcessCollector(None).collect()}
+        yield from {**declared, **counted}.values()
+
+
 def scrape() -> bytes:
     """The exposition: the database's facts, then this host's process counters."""
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector())
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        processes = CollectorRegistry()
-        multiprocess.MultiProcessCollector(processes)
+        processes = CollectorRegistry(auto_describe=False)
+        processes.register(ProcessCountersCollector())
     else:
         processes = REGISTRY
     return generate_latest(database) + generate_latest(processes)

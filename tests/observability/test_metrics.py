@@ -130,3 +130,22 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser)
         for name in re.findall(r"\b(saga_\w+)", target["expr"])
     }
     assert asked and asked <= names, asked - names
+
+
+def test_every_process_of_the_compose_stack_counts_into_one_shared_folder():
+    """docker-compose.yml: web, worker, beat, relay and consumer share PROMETHEUS_MULTIPROC_DIR (a
+    volume), which the image creates for its user, so the web's scrape shows every process's counts."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).parents[2]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    folders = set()
+    for name in ("web", "worker", "beat", "relay", "consumer"):
+        folder = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        volume = next(v.split(":")[0] for v in services[name]["volumes"] if v.split(":")[1] == folder)
+        folders.add((folder, volume))
+    assert len(folders) == 1, folders
+    ((folder, _),) = folders
+    assert f"-o shop -g shop -m 700 /var/lib/shop {folder}" in (root / "Dockerfile").read_text()
