@@ -14,11 +14,13 @@ from typing import Any
 from celery.signals import worker_process_shutdown
 from prometheus_client import Counter, multiprocess, values
 
+HOST = socket.gethostname().replace("_", "-")  # no "_": it separates the parts of a file's name
+
 
 def process_name(pid: int | None = None) -> str:
-    """Names a process's files: its host and pid, since the containers sharing the directory
-    (docker-compose.yml) each number their processes from 1. No "_": it splits the file's name."""
-    return f"{socket.gethostname().replace('_', '-')}-{pid or os.getpid()}"
+    """Names a process's files (asked at every count, to notice a fork): its host and pid, since the
+    containers sharing the directory (docker-compose.yml) each number their processes from 1."""
+    return f"{HOST}-{pid or os.getpid()}"
 
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -149,3 +149,23 @@ def test_every_process_of_the_compose_stack_counts_into_one_shared_folder():
     assert len(folders) == 1, folders
     ((folder, _),) = folders
     assert f"-o shop -g shop -m 700 /var/lib/shop {folder}" in (root / "Dockerfile").read_text()
+
+
+def test_a_process_that_exits_leaves_its_counts_and_drops_its_live_gauges():
+    """gunicorn's child_exit and Celery's pool call process_exited(pid): the live gauges of that
+    process go (prometheus-client's mark_process_dead), its counters stay."""
+    import os
+    from pathlib import Path
+
+    from saga.observability.counters import process_exited, process_name
+
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    gauge, counter = folder / f"gauge_livesum_{process_name(99999)}.db", folder / f"counter_{process_name(99999)}.db"
+    gauge.write_bytes(b"")
+    counter.write_bytes(b"")
+    try:
+        process_exited(99999)
+        assert not gauge.exists() and counter.exists()
+    finally:
+        gauge.unlink(missing_ok=True)
+        counter.unlink(missing_ok=True)
