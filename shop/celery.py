@@ -5,11 +5,14 @@ from typing import Any
 
 from celery import Celery, signals
 
+from .worker_heartbeat import Heartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 app = Celery("shop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["consumer"].add(Heartbeat)  # GET /api/health counts the workers alive
 
 
 @signals.setup_logging.connect

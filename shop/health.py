@@ -1,8 +1,8 @@
-"""GET /api/health: is every part the shop needs reachable?"""
+"""GET /api/health: is every part the shop needs reachable, and does a Celery worker consume its queue?
+Each probe gives up within a second or two, so health answers quickly even when a part hangs."""
 
 from collections.abc import Callable
 
-import redis
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema
@@ -13,6 +13,8 @@ from rest_framework.response import Response
 
 from saga.messaging.relay import outbox_lag_seconds
 
+from .worker_heartbeat import VOUCH_SECONDS, live_workers, redis_client
+
 PROBE_TIMEOUT_SECONDS = 2
 
 
@@ -21,8 +23,20 @@ def _database() -> None:
         cursor.execute("SELECT 1")
 
 
+class NoLiveWorker(Exception):
+    pass
+
+
 def _broker() -> None:
-    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=PROBE_TIMEOUT_SECONDS).ping()
+    with redis_client(settings.CELERY_BROKER_URL) as client:
+        client.ping()
+
+
+def _worker() -> None:
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with redis_client(settings.CELERY_BROKER_URL) as client:
+        if not live_workers(client, queue):
+            raise NoLiveWorker(f"no live worker consumes the queue {queue!r} (none vouched in {VOUCH_SECONDS:.0f} s)")
 
 
 def _kafka() -> None:
@@ -37,7 +51,7 @@ def _kafka() -> None:
         admin.close()
 
 
-PROBES: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker, "kafka": _kafka}
+PROBES: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker, "kafka": _kafka, "worker": _worker}
 
 
 def _probe(check: Callable[[], None]) -> str:

@@ -29,7 +29,7 @@ router.register("sagas", OrderSagaViewSet, basename="saga")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", health, name="health"),
-    # Prometheus: staff with the saga view permission, or the bearer token SAGA_METRICS_TOKEN.
+    # Prometheus: a user with the saga view permission (API token or session), or the bearer SAGA_METRICS_TOKEN.
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -5,27 +5,36 @@ of web and worker processes: sagas by type and status, step attempts and duratio
 outcome, the outbox's backlog and lag, dead letters, stuck sagas. The relay's and the consumer's
 counters are kept in their processes (counters.py).
 
-Reading it needs a logged-in user with the permission `saga.view_sagainstance`, or the bearer
-token of the setting SAGA_METRICS_TOKEN (for Prometheus)."""
+Reading it needs a user with the permission `saga.view_sagainstance`, known by the project's API
+authentication (a DRF token, a session), or the bearer token of the setting SAGA_METRICS_TOKEN (for
+Prometheus)."""
 
 import hmac
 import os
 from collections.abc import Iterator
 from datetime import timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from ..conf import saga_settings
 from ..messaging.models import DeadLetter, OutboxMessage
 from ..models import ACTIVE, TERMINAL, SagaInstance, SagaStep
+from ..permissions import requires
 from ..selectors import saga_needs_operator_q, saga_stuck_q
-from . import counters  # noqa: F401 - registers the process counters
+from . import counters
 
+SCRAPER = "metrics-token"  # request.auth of a scrape with SAGA_METRICS_TOKEN
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -127,31 +136,62 @@ def _dead_letters() -> Iterator[Metric]:
     yield letters
 
 
+class ProcessCountersCollector(Collector):
+    """Every process's counters, added up from their files in PROMETHEUS_MULTIPROC_DIR, and declared
+    before any process has counted (the files know only what was counted)."""
+
+    def collect(self) -> Iterator[Metric]:
+        declared = {metric.name: metric for counter in counters.PROCESS_COUNTERS for metric in counter.describe()}
+        counted = {metric.name: metric for metric in multiprocess.MultiProcessCollector(None).collect()}
+        yield from {**declared, **counted}.values()
+
+
 def scrape() -> bytes:
     """The exposition: the database's facts, then this host's process counters."""
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector())
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        processes = CollectorRegistry()
-        multiprocess.MultiProcessCollector(processes)
+        processes = CollectorRegistry(auto_describe=False)
+        processes.register(ProcessCountersCollector())
     else:
         processes = REGISTRY
     return generate_latest(database) + generate_latest(processes)
 
 
-def allowed(request: HttpRequest) -> bool:
-    token = str(saga_settings.SAGA_METRICS_TOKEN)
-    given = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return True
-    user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.has_perm("saga.view_sagainstance"))
+class MetricsTokenAuthentication(BaseAuthentication):
+    """Prometheus' bearer token, the setting SAGA_METRICS_TOKEN: it reads the metrics as no user."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, str] | None:
+        token = str(saga_settings.SAGA_METRICS_TOKEN)
+        given = get_authorization_header(request)
+        if not token or not given.startswith(b"Bearer "):
+            return None  # other credentials, or none: the project's authentication decides
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            raise AuthenticationFailed("Wrong metrics token.")
+        return AnonymousUser(), SCRAPER
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="metrics"'
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not allowed(request):
-        detail = "Metrics need the saga view permission or the metrics token (Authorization: Bearer ...)."
-        response = JsonResponse({"detail": detail, "code": "not_authenticated"}, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
+class IsScraper(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.auth == SCRAPER
+
+
+class MetricsView(APIView):
+    """The metrics token, or whatever the project's API takes (a DRF token, a session) from a user
+    with the saga view permission (a superuser has it)."""
+
+    permission_classes = (IsScraper | requires("saga.view_sagainstance"),)
+    throttle_classes = ()
+    schema = None  # Prometheus' text format, not an operation of the API
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [MetricsTokenAuthentication(), *super().get_authenticators()]  # the first names the 401's challenge
+
+    def get(self, request: Request) -> HttpResponse:
+        return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
+
+
+metrics_view = MetricsView.as_view()

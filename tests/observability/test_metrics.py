@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
@@ -80,12 +81,35 @@ def test_metrics_need_the_saga_view_permission_or_the_token(settings):
     user = get_user_model().objects.create_user("watcher", password="pw")
     client = APIClient()
     client.force_login(user)
-    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics").status_code == 403  # known, but not allowed
     user.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
     assert client.get("/metrics").status_code == 200
     settings.SAGA_METRICS_TOKEN = "s3cret-token"
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert anonymous.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+def with_api_token(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_metrics_take_the_api_token_of_a_user_with_the_saga_view_permission():
+    users = get_user_model().objects
+    admin = users.create_superuser("root", "root@example.com", "pw")
+    watcher = users.create_user("watcher", password="pw")
+    watcher.user_permissions.add(Permission.objects.get(codename="view_sagainstance"))
+    stranger = users.create_user("stranger", password="pw")
+    for allowed in (admin, watcher):
+        response = with_api_token(allowed).get("/metrics")
+        assert response.status_code == 200, response.content
+        assert b"saga_sagas_stuck" in response.content
+    refused = with_api_token(stranger).get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    assert APIClient().get("/metrics", HTTP_AUTHORIZATION="Token not-a-token").status_code == 401
 
 
 def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser):
@@ -106,3 +130,42 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser)
         for name in re.findall(r"\b(saga_\w+)", target["expr"])
     }
     assert asked and asked <= names, asked - names
+
+
+def test_every_process_of_the_compose_stack_counts_into_one_shared_folder():
+    """docker-compose.yml: web, worker, beat, relay and consumer share PROMETHEUS_MULTIPROC_DIR (a
+    volume), which the image creates for its user, so the web's scrape shows every process's counts."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).parents[2]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    folders = set()
+    for name in ("web", "worker", "beat", "relay", "consumer"):
+        folder = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        volume = next(v.split(":")[0] for v in services[name]["volumes"] if v.split(":")[1] == folder)
+        folders.add((folder, volume))
+    assert len(folders) == 1, folders
+    ((folder, _),) = folders
+    assert f"-o shop -g shop -m 700 /var/lib/shop {folder}" in (root / "Dockerfile").read_text()
+
+
+def test_a_process_that_exits_leaves_its_counts_and_drops_its_live_gauges():
+    """gunicorn's child_exit and Celery's pool call process_exited(pid): the live gauges of that
+    process go (prometheus-client's mark_process_dead), its counters stay."""
+    import os
+    from pathlib import Path
+
+    from saga.observability.counters import process_exited, process_name
+
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    gauge, counter = folder / f"gauge_livesum_{process_name(99999)}.db", folder / f"counter_{process_name(99999)}.db"
+    gauge.write_bytes(b"")
+    counter.write_bytes(b"")
+    try:
+        process_exited(99999)
+        assert not gauge.exists() and counter.exists()
+    finally:
+        gauge.unlink(missing_ok=True)
+        counter.unlink(missing_ok=True)

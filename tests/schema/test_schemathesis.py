@@ -61,7 +61,8 @@ def token(transactional_db) -> str:
 
 @pytest.fixture
 def api_url(token) -> Iterator[str]:
-    """gunicorn serving the shop on a free port of 127.0.0.1, against the test database."""
+    """gunicorn serving the shop on a free port of 127.0.0.1, against the test database, and a Celery
+    worker of its own queue (health counts one)."""
     port = free_port()
     env = {
         **os.environ,
@@ -69,7 +70,7 @@ def api_url(token) -> Iterator[str]:
         "DJANGO_DEBUG": "0",
         # No relay runs here: the outbox lags, and /api/health would say so with a 503.
         "OUTBOX_LAG_DEGRADED_SECONDS": "1000000",
-        # Orders placed here ring a queue no worker of another test listens to.
+        # Orders placed here ring a queue only this worker listens to.
         "SHOP_CELERY_QUEUE": f"schemathesis-{uuid.uuid4().hex[:8]}",
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
     }
@@ -91,6 +92,13 @@ def api_url(token) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "shop", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -100,12 +108,14 @@ def api_url(token) -> Iterator[str]:
                 break
             except OSError:
                 assert server.poll() is None, Path(log.name).read_text()[-2000:]
-                assert time.monotonic() < deadline, "gunicorn did not answer"
+                assert worker.poll() is None, Path(log.name).read_text()[-2000:]
+                assert time.monotonic() < deadline, "gunicorn did not answer, or health is not ok"
                 time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            process.terminate()
+            process.wait(timeout=30)
         log.close()
 
 
