@@ -27,13 +27,13 @@ from shop.urls import urlpatterns as shop_urlpatterns
 
 from .log_lines import FORMATS, Line, parse
 
-SECRET = "a-local-variable-that-must-not-reach-the-log"
+LOCAL_MARKER = "a-local-variable-that-must-not-reach-the-log"
 IDS = ("saga_id", "order_id", "step", "attempt", "request_id")
 
 
 def explode(request: HttpRequest) -> HttpResponse:
     # Locals as big as the admin's template context: a traceback with locals would print them all.
-    context = {f"field{i}": f"{SECRET} {i}" for i in range(2000)}
+    context = {f"field{i}": f"{LOCAL_MARKER} {i}" for i in range(2000)}
     raise RuntimeError(f"boom with {len(context)} fields")
 
 
@@ -97,7 +97,7 @@ def test_an_unhandled_error_is_logged_once_as_a_plain_traceback_without_locals(o
     assert client.get("/test/explode").status_code == 500
     text = output.text()
 
-    assert SECRET not in text, "the traceback was rendered with the view's local variables"
+    assert LOCAL_MARKER not in text, "the traceback was rendered with the view's local variables"
     assert text.count("Traceback (most recent call last)") == 1, text[:3000]
     assert text.count("RuntimeError: boom with 2000 fields") == 1, text[:3000]
     assert len(text.splitlines()) < 100, f"{len(text.splitlines())} lines for one error"
