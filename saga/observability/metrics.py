@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from ..conf import saga_settings
 from ..messaging.models import DeadLetter, OutboxMessage
 from ..models import ACTIVE, TERMINAL, SagaInstance, SagaStep
-from ..selectors import saga_needs_operator_q, saga_stuck_q
+from ..selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
 from . import counters  # noqa: F401 - registers the process counters
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -66,6 +66,11 @@ def _sagas() -> Iterator[Metric]:
         "saga_sagas_stuck",
         "Active sagas that should have moved (SAGA_STALL_AFTER, timer or deadline passed).",
         value=SagaInstance.objects.filter(saga_stuck_q()).count(),
+    )
+    yield GaugeMetricFamily(
+        "saga_sagas_retrying_long",
+        "Moving sagas retrying one step SAGA_LONG_RETRY_ATTEMPTS times or more (an alert, not a failure).",
+        value=SagaInstance.objects.filter(saga_retrying_long_q()).count(),
     )
     yield GaugeMetricFamily(
         "saga_sagas_needing_operator",
