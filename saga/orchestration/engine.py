@@ -356,7 +356,7 @@ def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
         return _run(saga_id, claim, runtime)
     except DatabaseError as error:
         if connection_error_lost(error):
-            _interrupted.add(claim.row_id)  # this process, on a new connection, takes it over
+            connection_lost_during(claim)
         raise
 
 
@@ -505,6 +505,12 @@ def _worker_lives_on(row: SagaStep) -> bool:
     except PermissionError:
         return True  # alive, another user's
     return True
+
+
+def connection_lost_during(claim: Claim) -> None:
+    """The run of `claim` lost its database connection, and its transaction with it: this
+    process, on a new connection, takes the attempt over at its next claim."""
+    _interrupted.add(claim.row_id)
 
 
 def _take_over(saga: SagaInstance, row: SagaStep, now: datetime, runtime: Runtime) -> Claim:
