@@ -174,6 +174,7 @@ def check(evidence: Evidence) -> list[Invariant]:
         money(evidence.record, orders),
         stock(evidence.record, orders),
         orders_agree_with_sagas(orders, sagas),
+        order_reasons(orders),
         order_events(orders, evidence.reading),
         nothing_lost_on_kafka(evidence.reading),
         nothing_parked(),
@@ -274,6 +275,17 @@ def orders_agree_with_sagas(orders: dict[str, Order], sagas: dict[str, SagaInsta
             check.fail(f"order {oid} {status_of(order)} but saga {saga.id} {saga.status} reason {saga.reason!r}")
     for oid in sagas.keys() - orders.keys():
         check.fail(f"saga {sagas[oid].id} belongs to no order ({oid})")
+    return check
+
+
+def order_reasons(orders: dict[str, Order]) -> Invariant:
+    check = Invariant("every rejected or cancelled order says why in the contract's words; no other has a reason")
+    check.checked = len(orders)
+    for oid, order in orders.items():
+        ended_badly = order.status in (Order.Status.REJECTED, Order.Status.CANCELLED)
+        honest = order.reason in Order.Reason.values if ended_badly else order.reason is None
+        if not honest:
+            check.fail(f"order {oid} {order.status} with reason {order.reason!r}")
     return check
 
 

@@ -32,6 +32,7 @@ KINDS = (
     "kill_web",  # SIGKILL a gunicorn worker (its master starts another)
     "kill_participant",  # SIGKILL the remote payments participant, restart it
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
+    "db_blip",  # pg_terminate_backend on the workers' connections only, several times within a minute
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -76,7 +77,10 @@ PERIOD = {
     "kill_web": 45,
     "kill_participant": 60,
     "step_faults": 90,
+    "db_blip": 90,
 }
+DB_BLIPS = (3, 5)  # how many times a db_blip terminates the workers' connections
+DB_BLIP_GAP = (2.0, 10.0)  # seconds between two of them
 
 
 def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
@@ -271,19 +275,36 @@ class Injector(threading.Thread):
             client.close()
 
     def terminate_db(self, fault: Fault) -> None:
+        terminated = self._terminate(f"{APP_PREFIX}%")
+        fault.detail["connections"] = len(terminated)
+        fault.detail["of"] = sorted({name.removeprefix(APP_PREFIX) for name in terminated})
+
+    def db_blip(self, fault: Fault) -> None:
+        """The workers' connections only, a few times in a row (a flapping failover): a step
+        whose connection drops is run again, never counted as its worker's crash."""
+        blips = self.rng.randint(*DB_BLIPS)
+        fault.detail.update(blips=blips, connections=[])
+
+        def blip(left: int) -> None:
+            fault.detail["connections"].append(len(self._terminate(f"{APP_PREFIX}worker%")))
+            if left > 1:
+                self._end(fault, self.rng.uniform(*DB_BLIP_GAP), partial(blip, left - 1))
+
+        blip(blips)
+
+    def _terminate(self, application_names: str) -> list[str]:
+        """pg_terminate_backend on the shop's connections whose application_name is LIKE the pattern."""
         conn = connect(with_application_name(self.stack.database_url, CHECKER))
         try:
             with conn.cursor() as cursor:
                 cursor.execute(
                     "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND application_name LIKE %s AND pid <> pg_backend_pid()",
-                    [f"{APP_PREFIX}%"],
+                    [application_names],
                 )
-                terminated = [name for name, done in cursor.fetchall() if done]
+                return [name for name, done in cursor.fetchall() if done]
         finally:
             conn.close()
-        fault.detail["connections"] = len(terminated)
-        fault.detail["of"] = sorted({name.removeprefix(APP_PREFIX) for name in terminated})
 
     def kill_web(self, fault: Fault) -> None:
         workers = self.stack.web_workers()

@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 from . import admin_diagram, services
 from .admin_display import LedgerAdmin, age, badge, breakable, duration, ms_field, short_id, shorten, timestamp
 from .admin_links import aggregate_link, related_links, search_keys
+from .conf import saga_settings
 from .messaging.relay import outbox_lag_seconds
 from .models import (
     ACTIVE,
@@ -44,7 +45,7 @@ from .models import (
 from .orchestration.definition import DefinitionError, SagaDefinition, Step, StepKind, Wait
 from .orchestration.participants import REPLIES_KEY
 from .orchestration.registry import definitions
-from .selectors import saga_is_stuck, saga_needs_operator_q, saga_stuck_q
+from .selectors import saga_is_stuck, saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
 
 # The admin index shows the engine's dashboard, unless the project has an index of its own.
 if admin.site.index_template is None:
@@ -100,6 +101,17 @@ class StuckFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(saga_stuck_q())
         return queryset
+
+
+class RetryingFilter(admin.SimpleListFilter):
+    title = "retrying long"
+    parameter_name = "retrying"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", f"one step {saga_settings.SAGA_LONG_RETRY_ATTEMPTS}+ times")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(saga_retrying_long_q()) if self.value() == "yes" else queryset
 
 
 class AttentionFilter(admin.SimpleListFilter):
@@ -194,7 +206,7 @@ def _report(admin_: admin.ModelAdmin, request: HttpRequest, record: OperatorActi
 class SagaInstanceAdmin(LedgerAdmin):
     list_display = ("saga", "status_badge", "aggregate", "current", "attempts", "age", "why")
     list_display_links = ("saga",)
-    list_filter = ("status", AttentionFilter, StuckFilter, "type", StartedFilter)
+    list_filter = ("status", AttentionFilter, StuckFilter, RetryingFilter, "type", StartedFilter)
     date_hierarchy = "created_at"
     search_fields = ("^id", "^aggregate_id", "^correlation_id")
     search_help_text = "A saga id, an aggregate (order) id or a customer id, whole or its first characters."

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "SAGA_STALL_AFTER": 30.0,
     # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
     "SAGA_REMOTE_PARTICIPANTS": [],
+    # A saga retrying one step this many times (a payment provider down for hours, after the pivot
+    # where it only goes forward) is logged at ERROR and counted by /metrics and the dashboard.
+    "SAGA_LONG_RETRY_ATTEMPTS": 10,
     # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,

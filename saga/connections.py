@@ -30,6 +30,15 @@ def connection_lost() -> bool:
     return connection.connection is None or bool(connection.connection.closed)
 
 
+def connection_error_lost(error: BaseException) -> bool:
+    """Was `error` the loss of the connection (libpq gave no SQLSTATE: the server never answered)
+    rather than a statement's failure on a live one (a lock timeout, a deadlock)? Still known
+    once Django has replaced the connection (it reconnects when an atomic block ends)."""
+    if isinstance(error, InterfaceError):
+        return True
+    return isinstance(error, OperationalError) and getattr(error.__cause__, "pgcode", None) is None
+
+
 def drop_dead_connection() -> bool:
     """After a database error: close the connection if it is dead. True when the connection is
     gone (so that the next query opens a new one), False when it works (the error was the

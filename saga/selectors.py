@@ -42,6 +42,13 @@ def saga_is_stuck(saga: SagaInstance, now: datetime | None = None) -> bool:
     return saga.status != SagaStatus.WAITING and not backing_off and saga.updated_at <= quiet_since
 
 
+def saga_retrying_long_q() -> Q:
+    """Moving sagas retrying one step for SAGA_LONG_RETRY_ATTEMPTS attempts or more: they need
+    no operator to go on, but someone should look at what keeps failing."""
+    moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING])
+    return moving & Q(attempts__gte=int(saga_settings.SAGA_LONG_RETRY_ATTEMPTS))
+
+
 def saga_needs_operator_q() -> Q:
     """FAILED sagas nobody has marked resolved."""
     return Q(status=SagaStatus.FAILED, resolved_at__isnull=True)

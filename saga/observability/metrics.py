@@ -31,7 +31,7 @@ from ..conf import saga_settings
 from ..messaging.models import DeadLetter, OutboxMessage
 from ..models import ACTIVE, TERMINAL, SagaInstance, SagaStep
 from ..permissions import requires
-from ..selectors import saga_needs_operator_q, saga_stuck_q
+from ..selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
 from . import counters
 
 SCRAPER = "metrics-token"  # request.auth of a scrape with SAGA_METRICS_TOKEN
@@ -75,6 +75,11 @@ def _sagas() -> Iterator[Metric]:
         "saga_sagas_stuck",
         "Active sagas that should have moved (SAGA_STALL_AFTER, timer or deadline passed).",
         value=SagaInstance.objects.filter(saga_stuck_q()).count(),
+    )
+    yield GaugeMetricFamily(
+        "saga_sagas_retrying_long",
+        "Moving sagas retrying one step SAGA_LONG_RETRY_ATTEMPTS times or more (an alert, not a failure).",
+        value=SagaInstance.objects.filter(saga_retrying_long_q()).count(),
     )
     yield GaugeMetricFamily(
         "saga_sagas_needing_operator",

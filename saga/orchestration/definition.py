@@ -203,9 +203,15 @@ def _validate(definition: SagaDefinition[Any]) -> None:
 
 
 def _step_problems(step: AnyStep, *, before_pivot: bool) -> list[str]:
-    if isinstance(step, Wait):
-        return [] if before_pivot else [f"wait {step.name} comes after the pivot, where nothing can be undone"]
     problems: list[str] = []
+    if before_pivot and not step.failure_reason:
+        # Giving up on it rolls the saga back, and the saga must say why in the contract's words.
+        field_name = "timeout_reason" if isinstance(step, Wait) else "failure_reason"
+        problems.append(f"{step.name} comes before the pivot and has no {field_name}")
+    if isinstance(step, Wait):
+        if not before_pivot:
+            problems.append(f"wait {step.name} comes after the pivot, where nothing can be undone")
+        return problems
     if step.kind == StepKind.COMPENSATABLE and not before_pivot:
         problems.append(f"compensatable step {step.name} comes after the pivot")
     if step.kind == StepKind.RETRIABLE and before_pivot:

@@ -7,11 +7,13 @@ doorbell comes back marked redelivered (acks late, rejected when the worker is l
 
 A saga suspected of killing its workers (a redelivered doorbell, a crash already counted, an
 attempt claimed and not finished) is moved with care, in two transactions per attempt:
-1. Claim: lock the saga row, decide the next step, write its attempt row as RUNNING, commit.
-   A RUNNING row found here belongs to a worker that died mid-step (only one careful process
-   advances a saga at a time, by a session advisory lock that dies with its connection), so it
-   is marked CRASHED and counts as a failed attempt: a step that kills its worker cannot loop for
-   ever.
+1. Claim: lock the saga row, decide the next step, write its attempt row as RUNNING (with the
+   claiming process), commit. A RUNNING row found here was left by a worker whose connection died
+   mid-step (only one careful process advances a saga at a time, by a session advisory lock that
+   dies with its connection). If that worker lives on (this very process after a failover, or a
+   live process of this host), the attempt is taken over and run again, counted once. If it is
+   gone, the row is marked CRASHED and counts as a failed attempt: a step that kills its worker
+   cannot loop for ever.
 2. Run: lock the saga row again, check nothing redirected it meanwhile (a cancel, an operator),
    run the action or compensation, record the outcome and move the saga, commit.
 A step that fails rolls back with its transaction; its failure is recorded in the next one.
@@ -22,6 +24,8 @@ Everything is decided from the database; a Celery message only says "look at sag
 import copy
 import functools
 import logging
+import os
+import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +36,8 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
-from ..connections import connection_lost
+from ..conf import saga_settings
+from ..connections import connection_error_lost, connection_lost
 from ..messaging import caused_by, publish, published_together
 from ..observability.context import bound, current_request_id, note_saga
 from ..rows import rows_insert, rows_update
@@ -250,7 +255,6 @@ def retry(saga_id: UUID, runtime: Runtime) -> SagaInstance:
             backward = saga.direction == Direction.BACKWARD
             saga.status = SagaStatus.COMPENSATING if backward else SagaStatus.STARTED
             saga.attempts = saga.crashes = 0  # a fresh start: history rows stay
-        _forgive_deadline_after_pivot(saga, definition_of(saga))
         saga.retry_at = None
         saga.wake_at = runtime.clock.now() + timedelta(seconds=runtime.stall_after)
         _save_and_schedule(saga, runtime)
@@ -299,7 +303,6 @@ def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
         _finish_running(saga, SagaStep.Status.ABANDONED, runtime.clock.now())
         saga.status = SagaStatus.STARTED
         _move(saga, definition, index, runtime.clock.now(), runtime)
-        _forgive_deadline_after_pivot(saga, definition)
         _save_and_schedule(saga, runtime)
         return saga
 
@@ -318,13 +321,6 @@ def resolve(saga_id: UUID, runtime: Runtime) -> bool:
         saga.resolved_at = runtime.clock.now()
         saga.save(update_fields=["resolved_at", "updated_at"])
         return True
-
-
-def _forgive_deadline_after_pivot(saga: SagaInstance, definition: SagaDefinition) -> None:
-    """An operator resuming a saga past its pivot takes over from its deadline, which would
-    otherwise fail it again at once: after the pivot the only way is forward."""
-    if saga.step_index > definition.pivot_index:
-        saga.deadline = None
 
 
 def definition_of(saga: SagaInstance) -> SagaDefinition:
@@ -361,7 +357,12 @@ def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
         return _hook_failed(saga_id, error, runtime)
     if not isinstance(claim, Claim):
         return claim
-    return _run(saga_id, claim, runtime)
+    try:
+        return _run(saga_id, claim, runtime)
+    except DatabaseError as error:
+        if connection_error_lost(error):
+            connection_lost_during(claim)
+        raise
 
 
 def _hook_failed(saga_id: UUID, error: Exception, runtime: Runtime) -> bool:
@@ -397,9 +398,10 @@ def _decide(saga: SagaInstance, runtime: Runtime, attempt: Attempt[T]) -> T | bo
     if saga.status in TERMINAL:
         return False
     if saga.deadline and now >= saga.deadline and saga.direction == Direction.FORWARD:
-        if saga.step_index != definition.pivot_index:
+        if saga.step_index < definition.pivot_index:
             return _deadline_passed(saga, definition, runtime)
-        # At its pivot a saga has all it needs: it goes forward rather than undo what is settled.
+        # At or past its pivot a saga has all it needs: it only goes forward, however long that
+        # takes (a capture retried through a day of provider outage), rather than undo or stop.
         saga.deadline = None
     if saga.retry_at and saga.retry_at > now:
         return False
@@ -458,6 +460,9 @@ def _claim_attempt(
 ) -> Claim | bool:
     now = runtime.clock.now()
     running = saga.steps.filter(name=step.name, kind=kind, status=SagaStep.Status.RUNNING)
+    interrupted = running.order_by("-id").first()
+    if interrupted is not None and _worker_lives_on(interrupted):
+        return _take_over(saga, interrupted, now, runtime)
     saga.claimed = False
     if running.update(status=SagaStep.Status.CRASHED, finished_at=now, error="its worker died during this attempt"):
         log.warning("%s %s attempt %d: CRASHED: its worker died during it", kind, step.name, saga.attempts)
@@ -477,7 +482,52 @@ def _claim_attempt(
     saga.claimed = True
     _save(saga)
     note_saga(saga)
-    row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False)
+    row = _record(saga, step.name, kind, SagaStep.Status.RUNNING, now, finished=False, worker=_worker())
+    return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
+
+
+# Claimed attempts this process was running when its database connection died.
+_interrupted: set[int] = set()
+_HOST = socket.gethostname()
+
+
+def _worker() -> str:
+    return f"{_HOST}:{os.getpid()}"  # read each time: pool processes fork after import
+
+
+def _worker_lives_on(row: SagaStep) -> bool:
+    """Did the attempt's worker lose only its connection (a failover, a restart, a terminated
+    backend), not its life? Known for this process, and for a process of this host (alive or
+    not); a process of another host cannot be seen from here, and its claim counts as a crash."""
+    if row.pk in _interrupted:
+        return True
+    host, _, pid = row.worker.rpartition(":")
+    if host != _HOST or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def connection_lost_during(claim: Claim) -> None:
+    """The run of `claim` lost its database connection, and its transaction with it: this
+    process, on a new connection, takes the attempt over at its next claim."""
+    _interrupted.add(claim.row_id)
+
+
+def _take_over(saga: SagaInstance, row: SagaStep, now: datetime, runtime: Runtime) -> Claim:
+    """Run an attempt interrupted by a lost connection again, as the same attempt: no crash
+    counted, no attempt added (its transaction died, so nothing of it was committed)."""
+    _interrupted.discard(row.pk)
+    log.warning("%s %s attempt %d lost its database connection; running it again", row.kind, row.name, row.attempt)
+    saga.claimed = True
+    saga.wake_at = now + timedelta(seconds=runtime.stall_after)
+    _save(saga)
+    SagaStep.objects.filter(pk=row.pk).update(worker=_worker())
     return Claim(row_id=row.pk, status=saga.status, direction=saga.direction, step_index=saga.step_index)
 
 
@@ -577,7 +627,9 @@ def _run(saga_id: UUID, claim: Claim, runtime: Runtime) -> bool:
                 outcome = _invoke(step, row.kind, ctx, runtime)
         except participants.AwaitingReply as waiting:
             return _await_reply(saga, step, row, waiting, runtime)
-        except Exception as error:  # noqa: BLE001 - every failure is recorded and decided on
+        except Exception as error:
+            if connection_lost():
+                raise  # not the step's failure: this attempt is taken over on a new connection
             return _failed(saga, definition, step, row, error, runtime)
         return _conclude(saga, definition, step, row, ctx, outcome, runtime)
 
@@ -632,6 +684,14 @@ def _failed(
     transient = isinstance(error, StepTimeout) or policy.is_transient(error)
     if transient and not policy.exhausted(saga.attempts):
         saga.error = description
+        if saga.attempts == int(saga_settings.SAGA_LONG_RETRY_ATTEMPTS):
+            log.error(
+                "%s %s still failing after %d attempts, retried until it succeeds: %s",
+                row.kind,
+                step.name,
+                saga.attempts,
+                description,
+            )
         _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
         return False
     return _give_up(saga, definition, step, row.kind, description, runtime)
@@ -652,8 +712,9 @@ def _due(saga: SagaInstance, at: datetime) -> datetime:
 def _give_up(
     saga: SagaInstance, definition: SagaDefinition, step: Step, kind: str, error: str, runtime: Runtime
 ) -> bool:
-    """A step failed for good: roll back if still possible, else stop for an operator."""
-    if kind == SagaStep.Kind.ACTION and saga.step_index <= definition.pivot_index:
+    """A step failed for good: before the pivot, roll back with the step's reason; at or after it
+    (where nothing is undone), stop for an operator rather than give a reason that did not happen."""
+    if kind == SagaStep.Kind.ACTION and saga.step_index < definition.pivot_index:
         _begin_compensation(saga, definition, saga.step_index, step.failure_reason, error, runtime)
         _save(saga)
         return True
@@ -758,18 +819,12 @@ def _wait_expired(saga: SagaInstance, definition: SagaDefinition[Any], runtime: 
 
 
 def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Runtime) -> bool:
-    now = runtime.clock.now()
-    _finish_running(saga, SagaStep.Status.ABANDONED, now)
-    if saga.step_index < definition.pivot_index:
-        step = definition.steps[min(saga.step_index, len(definition.steps) - 1)]
-        _begin_compensation(
-            saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime
-        )
-        _save(saga)
-        return True
-    saga.error = "the saga's deadline passed after its pivot; it needs an operator"
-    _end(saga, SagaStatus.FAILED)
-    return False
+    """Before its pivot, a saga out of time rolls back with the reason of the step it is at."""
+    _finish_running(saga, SagaStep.Status.ABANDONED, runtime.clock.now())
+    step = definition.steps[saga.step_index]
+    _begin_compensation(saga, definition, saga.step_index, step.failure_reason, "the saga's deadline passed", runtime)
+    _save(saga)
+    return True
 
 
 def _begin_compensation(
@@ -793,6 +848,8 @@ def _begin_compensation(
 
 def _move(saga: SagaInstance, definition: SagaDefinition[Any], index: int, now: datetime, runtime: Runtime) -> None:
     saga.step_index = index
+    if index > definition.pivot_index:
+        saga.deadline = None  # it bounds the way to the pivot; after it the saga goes on until done
     saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
     saga.attempts = saga.crashes = 0
     saga.retry_at = saga.timer_at = None
@@ -859,9 +916,11 @@ def _record(
     *,
     finished: bool = True,
     result: object = None,
+    worker: str = "",
 ) -> SagaStep:
     return SagaStep.objects.create(
         saga=saga,
+        worker=worker,
         name=name,
         kind=kind,
         status=status,
@@ -940,6 +999,6 @@ class _AdvancerLock:
         return self.acquired
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.acquired and connection.connection is not None:
+        if self.acquired and not connection_lost():  # a lost session took its lock with it
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.key])

@@ -100,6 +100,9 @@ class SagaStep(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     result = models.JSONField(null=True, blank=True)
+    # The process that claimed the attempt (host:pid), to tell a worker that died from one that
+    # only lost its database connection.
+    worker = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["saga", "id"]

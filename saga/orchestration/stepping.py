@@ -23,7 +23,7 @@ from . import engine
 from .engine import Claim
 from .runtime import Runtime
 
-__all__ = ["Claim", "claim", "run", "step"]
+__all__ = ["Claim", "claim", "lose_connection", "run", "step"]
 
 
 def step(saga_id: UUID, runtime: Runtime) -> bool | None:
@@ -48,6 +48,13 @@ def claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
             raise
         except Exception as error:  # noqa: BLE001 - a failing hook, handled as advance does
             return engine._hook_failed(saga_id, error, runtime)
+
+
+def lose_connection(claimed: Claim) -> None:
+    """The worker's database connection died while it ran `claimed` (a failover, a terminated
+    backend): its transaction is gone, but the worker lives on, and its next claim takes the
+    attempt over without counting a crash. Roll the run back first (`transaction.atomic()`)."""
+    engine.connection_lost_during(claimed)
 
 
 def run(saga_id: UUID, claimed: Claim, runtime: Runtime) -> bool:

@@ -11,9 +11,10 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from ..admin_display import age, badge, duration, short_id, timestamp
+from ..conf import saga_settings
 from ..messaging.relay import outbox_lag_seconds
 from ..models import DeadLetter, OutboxMessage, SagaInstance, SagaStatus
-from ..selectors import saga_needs_operator_q, saga_stuck_q
+from ..selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
 
 register = template.Library()
 
@@ -80,7 +81,10 @@ def saga_dashboard(context: dict[str, Any]) -> dict[str, Any]:
         ]
         result["failed_count"] = SagaInstance.objects.filter(saga_needs_operator_q()).count()
         result["failed_url"] = _url(sagas_url, status__exact=SagaStatus.FAILED, resolved="no")
-        problems += result["stuck_count"] + result["failed_count"]
+        result["retrying_count"] = SagaInstance.objects.filter(saga_retrying_long_q()).count()
+        result["retrying_attempts"] = saga_settings.SAGA_LONG_RETRY_ATTEMPTS
+        result["retrying_url"] = _url(sagas_url, retrying="yes")
+        problems += result["stuck_count"] + result["failed_count"] + result["retrying_count"]
     if shown["outbox"]:
         unsent = OutboxMessage.objects.filter(sent_at__isnull=True).aggregate(n=Count("pk"), oldest=Min("created_at"))
         result["unsent"] = unsent["n"]

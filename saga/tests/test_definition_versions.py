@@ -24,6 +24,7 @@ def step(name: str, **options) -> Step:
 
     if options.get("kind", StepKind.COMPENSATABLE) == StepKind.COMPENSATABLE:
         options.setdefault("compensation", lambda ctx: None)
+        options.setdefault("failure_reason", f"{name.upper()}_FAILED")
     return Step(name, action, **options)
 
 
@@ -147,7 +148,7 @@ def test_a_change_that_keeps_the_steps_needs_no_new_version(db, monkeypatch):
         steps=(
             step("a", timeout=5.0),
             wait("b", "go"),
-            Step("c", c_done_differently, compensation=None),
+            Step("c", c_done_differently, compensation=None, failure_reason="C_FAILED"),
         ),
     )
     deploy(monkeypatch, today)

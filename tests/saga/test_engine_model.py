@@ -17,7 +17,12 @@ The moves (rules), each printed as a line of a failing example:
   redelivered, or two messages), `POST /api/orders/{id}/accept` or `/cancel`, at any moment:
   early, on time, late or twice; the answers are checked against the contract's;
 - `worker_dies`: after its claim (the next worker finds a RUNNING attempt), or while it runs the
-  step, before its transaction commits (what it did at the payment provider stays done);
+  step, before its transaction commits (what it did at the payment provider stays done); or only
+  its database connection drops while it runs the step (a failover: it lives on and runs it again);
+- `workers_keep_dying`: every worker that claims the saga's next step dies, as many times in a row
+  as the engine allows (a step that kills its worker, at the pivot or anywhere);
+- `provider_down`: the capture fails for many attempts in a row (the payment provider down for
+  hours, past the saga's deadline), while the clock may run a day ahead;
 - `inject_fault` (an error, a refusal or a hang in a step), `operator` (retry, compensate or
   rewind a FAILED or overdue saga), `move_clock` (while some saga has a timer or a backoff);
 - payments remote: `payments_serves_command` (once, or delivered again) and `payments_reply`
@@ -32,7 +37,9 @@ not, and no undo announced for something that never happened; nothing captured a
 for an order not confirmed; at most one RUNNING attempt per saga; an acceptance window never
 moves; an acceptance delivered while the order could still wait is never lost (its wait does not
 expire), and an order is confirmed only on such an acceptance; a step that retries for ever
-gives up on crashes only after its full allowance since the operator's last retry.
+gives up on crashes only after its full allowance since the operator's last retry; a saga at or
+past its pivot stops FAILED only for its crashes (never for a deadline or a long retry); an
+attempt whose worker only lost its connection is never counted as a crash.
 At the end (`teardown`): the faults stop, living workers finish, the payments service answers
 everything, the clock runs to the next timer and an operator retries what FAILED, until every
 saga is COMPLETED or COMPENSATED; then the contract's invariants hold exactly: nothing reserved,
@@ -292,6 +299,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
         self._notes: list[str] = []
         self._final = current_build_context().is_final  # the failing example, shown: say what happens
         self.claims: dict[UUID, stepping.Claim] = {}  # living workers between their claim and run
+        self.blipped: set[int] = set()  # attempt rows whose worker lost only its connection
         self.remote = False
         self.troubles = False
         self._timers_pending = False
@@ -416,7 +424,9 @@ class PlaceOrderModel(RuleBasedStateMachine):
     @precondition(lambda self: self.troubles)
     @rule(
         order=orders,
-        moment=st.sampled_from(["after its claim", "before its run commits", "in its one-transaction step"]),
+        moment=st.sampled_from(
+            ["after its claim", "before its run commits", "in its one-transaction step", "its connection drops"]
+        ),
     )
     def worker_dies(self, order: PlacedOrder, moment: str) -> None:
         """The worker holding (or now claiming) the saga's next step dies: right after its claim, in
@@ -430,6 +440,8 @@ class PlaceOrderModel(RuleBasedStateMachine):
             self._say(f"{order}: no step to claim; nothing died")
         elif moment == "after its claim":
             self._say(f"{order}: the worker that claimed {self._claimed_step(claimed)} died")
+        elif moment == "its connection drops":
+            self._connection_drops(order, claimed)
         else:
             try:
                 with transaction.atomic():
@@ -438,6 +450,39 @@ class PlaceOrderModel(RuleBasedStateMachine):
             except WorkerDied:
                 self._say(f"{order}: the worker died running {self._claimed_step(claimed)}, before its commit")
         self._show(order)
+
+    def _connection_drops(self, order: PlacedOrder, claimed: stepping.Claim) -> None:
+        try:
+            with transaction.atomic():
+                stepping.run(order.saga_id, claimed, self.runtime)
+                raise WorkerDied
+        except WorkerDied:
+            stepping.lose_connection(claimed)
+            self.blipped.add(claimed.row_id)
+            self._say(f"{order}: the database connection dropped while {self._claimed_step(claimed)} ran")
+
+    @precondition(lambda self: self.troubles)
+    @rule(order=orders)
+    def workers_keep_dying(self, order: PlacedOrder) -> None:
+        """Every worker that claims the saga's next step dies, MAX_CRASHES times in a row (the
+        clock runs through the backoffs between them)."""
+        self.claims.pop(order.saga_id, None)
+        for _ in range(MAX_CRASHES):
+            claimed = stepping.claim(order.saga_id, self.runtime)
+            saga = SagaInstance.objects.get(pk=order.saga_id)
+            if not isinstance(claimed, stepping.Claim) and saga.retry_at is not None and saga.status in ACTIVE:
+                self.clock.advance(max((saga.retry_at - self.clock.now()).total_seconds(), 0))
+                claimed = stepping.claim(order.saga_id, self.runtime)
+            if not isinstance(claimed, stepping.Claim):
+                break
+            self._say(f"{order}: the worker that claimed {self._claimed_step(claimed)} died")
+        self._show(order)
+
+    @precondition(lambda self: self.troubles)
+    @rule(times=st.integers(10, 40))
+    def provider_down(self, times: int) -> None:
+        """The capture fails `times` times in a row: the provider is down for hours."""
+        self.harness.raise_in("capture_payment_and_commit_stock", times=times)
 
     def _worker_dies_in_one_transaction(self, order: PlacedOrder) -> None:
         try:
@@ -602,6 +647,11 @@ class PlaceOrderModel(RuleBasedStateMachine):
             )
             if order.reason == "UNKNOWN_CUSTOMER":
                 assert placed.customer == "unknown customer", where
+            at_or_past_pivot = saga.direction == Direction.FORWARD and saga.step_index >= PIVOT
+            if saga.status == SagaStatus.FAILED and at_or_past_pivot:
+                assert "its worker died" in saga.error, f"{where}: stopped at or past the pivot, but not for crashes"
+            crashed = {row for rows in world.crashes.values() for row in rows}
+            assert not crashed & self.blipped, f"{where}: an attempt that only lost its connection counted as a crash"
             running = world.running.get(saga.pk, 0)
             assert running <= 1, f"{where}: {running} attempts RUNNING at once"
             # A wait lasts what it promised: its window never moves (an operator's rewind restarts it).
