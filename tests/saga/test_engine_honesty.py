@@ -73,7 +73,7 @@ def test_a_capture_failing_past_the_deadline_is_retried_until_it_succeeds(harnes
     assert failed == 60
 
 
-def test_a_long_retry_after_the_pivot_raises_an_alert_not_a_failure(harness, shop, settings, caplog):
+def test_a_long_retry_after_the_pivot_raises_an_alert_not_a_failure(harness, shop, settings, caplog, admin_client):
     settings.SAGA_LONG_RETRY_ATTEMPTS = 5
     customer, product = shop
     order = place(customer.pk, product, 1)
@@ -89,6 +89,8 @@ def test_a_long_retry_after_the_pivot_raises_an_alert_not_a_failure(harness, sho
     assert len(alerts) == 1 and alerts[0].levelno == logging.ERROR
     assert CAPTURE in alerts[0].getMessage()
     assert b"saga_sagas_retrying_long 1.0" in scrape()
+    dashboard = admin_client.get("/admin/").content.decode()
+    assert "1 retrying a step for long" in dashboard and "retrying one step 5 times or more" in dashboard
 
 
 # --- a database blip is not a crash ---------------------------------------------------------
