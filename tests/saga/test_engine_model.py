@@ -435,7 +435,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
         if moment == "in its one-transaction step":
             self._worker_dies_in_one_transaction(order)
             return
-        claimed = self.claims.pop(order.saga_id, None) or stepping.claim(order.saga_id, self.runtime)
+        claimed = self.claims.pop(order.saga_id, None) or self._claim(order)
         if not isinstance(claimed, stepping.Claim):
             self._say(f"{order}: no step to claim; nothing died")
         elif moment == "after its claim":
@@ -462,21 +462,40 @@ class PlaceOrderModel(RuleBasedStateMachine):
             self._say(f"{order}: the database connection dropped while {self._claimed_step(claimed)} ran")
 
     @precondition(lambda self: self.troubles)
-    @rule(order=orders)
-    def workers_keep_dying(self, order: PlacedOrder) -> None:
-        """Every worker that claims the saga's next step dies, MAX_CRASHES times in a row (the
-        clock runs through the backoffs between them)."""
+    @rule(order=orders, where=st.sampled_from(["its next step", "confirm_order (the pivot)"]))
+    def workers_keep_dying(self, order: PlacedOrder, where: str) -> None:
+        """Every worker that claims a step of the saga dies, more times in a row than the engine
+        allows (the clock runs through the backoffs between them): at its next step, or at its
+        pivot, where the saga is first taken one step at a time (if it gets there)."""
         self.claims.pop(order.saga_id, None)
-        for _ in range(MAX_CRASHES):
-            claimed = stepping.claim(order.saga_id, self.runtime)
+        if where != "its next step" and not self._steps_to(order, PIVOT):
+            self._say(f"{order}: the saga does not reach confirm_order; no worker dies")
+            return
+        for _ in range(MAX_CRASHES + 1):
+            claimed = self._claim(order)
             saga = SagaInstance.objects.get(pk=order.saga_id)
             if not isinstance(claimed, stepping.Claim) and saga.retry_at is not None and saga.status in ACTIVE:
                 self.clock.advance(max((saga.retry_at - self.clock.now()).total_seconds(), 0))
-                claimed = stepping.claim(order.saga_id, self.runtime)
+                claimed = self._claim(order)
             if not isinstance(claimed, stepping.Claim):
                 break
             self._say(f"{order}: the worker that claimed {self._claimed_step(claimed)} died")
         self._show(order)
+
+    def _steps_to(self, order: PlacedOrder, index: int) -> bool:
+        """Take the saga forward one transaction at a time until its next step is `index`: True
+        if it stands there, moving forward."""
+        for _ in range(8):
+            at, direction, status = self._position(order)
+            if (at, direction) == (index, Direction.FORWARD) and status in ACTIVE:
+                return True
+            if at > index or direction != Direction.FORWARD or status not in ACTIVE or status == SagaStatus.WAITING:
+                return False
+            if stepping.step(order.saga_id, self.runtime) is None:
+                claimed = self._claim(order)  # the saga needs care: claim and run
+                if isinstance(claimed, stepping.Claim):
+                    stepping.run(order.saga_id, claimed, self.runtime)
+        return False
 
     @precondition(lambda self: self.troubles)
     @rule(times=st.integers(10, 40))
@@ -947,13 +966,21 @@ class PlaceOrderModel(RuleBasedStateMachine):
             stepping.run(order.saga_id, claimed, self.runtime)
             moved = True
         else:
-            claimed = stepping.claim(order.saga_id, self.runtime)
+            claimed = self._claim(order)
             if isinstance(claimed, stepping.Claim):
                 self.claims[order.saga_id] = claimed
                 self._say(f"{order}: a worker claimed {self._claimed_step(claimed)}")
             moved = claimed is not False
         self._show(order)
         return moved
+
+    def _claim(self, order: PlacedOrder) -> stepping.Claim | bool:
+        """A worker claims the saga's next step. An attempt whose worker only lost its connection
+        is taken over: from then on it is this worker's, to finish or to die in."""
+        claimed = stepping.claim(order.saga_id, self.runtime)
+        if isinstance(claimed, stepping.Claim):
+            self.blipped.discard(claimed.row_id)
+        return claimed
 
     def _position(self, order: PlacedOrder) -> tuple:
         return SagaInstance.objects.filter(pk=order.saga_id).values_list("step_index", "direction", "status").get()
