@@ -804,7 +804,8 @@ class DeadLetterAdmin(LedgerAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         buttons = []
-        if self.has_operate_permission(request) and object_id.isdigit():
+        letter = self.get_object(request, object_id) if object_id.isdigit() else None
+        if self.has_operate_permission(request) and letter is not None and not letter.resolution:
             buttons = [
                 {
                     "label": about["label"],
@@ -823,6 +824,12 @@ class DeadLetterAdmin(LedgerAdmin):
         if letter is None:
             raise Http404("no such dead letter")
         back = reverse("admin:saga_deadletter_change", args=[letter.pk])
+        if letter.resolution:
+            refused = (
+                f"dead letter {letter.pk} was {letter.resolution} already: only an open one is replayed or discarded"
+            )
+            self.message_user(request, refused, messages.ERROR)
+            return HttpResponseRedirect(back)
         if request.method == "POST":
             form = OperateForm(request.POST, action=action)
             if form.is_valid():
