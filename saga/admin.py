@@ -730,6 +730,10 @@ DEAD_LETTER_ACTIONS = {
 }
 
 
+def no_longer_open(letter: DeadLetter) -> str:
+    return f"dead letter {letter.pk} was {letter.resolution} already: only an open one is replayed or discarded"
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(LedgerAdmin):
     list_display = ("received", "where", "message_type", "short_error", "state")
@@ -825,10 +829,7 @@ class DeadLetterAdmin(LedgerAdmin):
             raise Http404("no such dead letter")
         back = reverse("admin:saga_deadletter_change", args=[letter.pk])
         if letter.resolution:
-            refused = (
-                f"dead letter {letter.pk} was {letter.resolution} already: only an open one is replayed or discarded"
-            )
-            self.message_user(request, refused, messages.ERROR)
+            self.message_user(request, no_longer_open(letter), messages.ERROR)
             return HttpResponseRedirect(back)
         if request.method == "POST":
             form = OperateForm(request.POST, action=action)
@@ -877,7 +878,10 @@ class DeadLetterAdmin(LedgerAdmin):
             form = OperateForm(request.POST, action=action)
             if form.is_valid():
                 for letter in letters:
-                    self._operate(request, action, letter, form.cleaned_data)
+                    if letter.resolution:
+                        self.message_user(request, no_longer_open(letter), messages.ERROR)
+                    else:
+                        self._operate(request, action, letter, form.cleaned_data)
                 return None
         else:
             form = OperateForm(action=action, initial={"token": uuid.uuid4().hex})

@@ -80,16 +80,18 @@ def test_a_dead_letter_no_longer_open_offers_and_takes_no_action(root, superuser
     services.dead_letter_discard(dead_letter_id=dead_letter.pk, by=superuser, comment="garbage")
     page = root.get(f"/admin/saga/deadletter/{dead_letter.pk}/change/").content.decode()
     assert "Replay…" not in page and "Discard…" not in page
+    refusal = f"dead letter {dead_letter.pk} was discarded already: only an open one is replayed or discarded"
     for action in ("replay", "discard"):
         url = f"/admin/saga/deadletter/{dead_letter.pk}/operate/{action}/"
         for response in (
             root.get(url, follow=True),
             root.post(url, {"token": "a" * 32, "comment": "again"}, follow=True),
         ):
-            shown = [str(message) for message in response.context["messages"]]
-            assert shown == [
-                f"dead letter {dead_letter.pk} was discarded already: only an open one is replayed or discarded"
-            ]
+            assert [str(message) for message in response.context["messages"]] == [refusal]
+    listed = "/admin/saga/deadletter/"
+    chosen = {"action": "replay_selected", "_selected_action": [dead_letter.pk], "confirm": "yes"}
+    response = root.post(listed, {**chosen, "token": "b" * 32}, follow=True)
+    assert [str(message) for message in response.context["messages"]] == [refusal]
     assert OperatorAction.objects.filter(dead_letter=dead_letter).count() == 1  # the discard alone
 
 
