@@ -10,10 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
 from shop.crud import StillReferenced
+from shop.crud_admin import CrudAdmin
 
 from . import services
 from .models import Customer, FundsHold
@@ -35,7 +36,7 @@ class CustomerForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CrudAdmin):
     form = CustomerForm
     list_display = ("name", "email", "balance", "reserved", "available", "blocked", "created", "orders")
     list_filter = ("blocked",)
@@ -50,8 +51,6 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="orders")
     def orders(self, customer: Customer) -> SafeString:
-        if customer._state.adding:
-            return mark_safe("—")
         url = reverse("admin:orders_order_changelist")
         return format_html('<a href="{}?customer_id={}">orders</a>', url, customer.pk)
 

@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 
 from saga.admin_display import LedgerAdmin, LedgerInline, badge, ms_field, short_id
 from shop.crud import StillReferenced
+from shop.crud_admin import CrudAdmin
 
 from . import services
 from .models import Product, StockReservation, StockReservationLine
@@ -34,7 +35,7 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(CrudAdmin):
     form = ProductForm
     list_display = ("sku", "name", "price", "stock", "reserved", "available")
     search_fields = ("sku", "name", "^id")

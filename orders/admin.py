@@ -68,7 +68,7 @@ class OrderAdmin(LedgerAdmin):
         "saga",
         "created",
         "updated",
-        "idempotency_key",
+        "client_idempotency_key",
     )
     readonly_fields = fields
     created = ms_field("created_at", "created")
@@ -104,6 +104,10 @@ class OrderAdmin(LedgerAdmin):
             return format_html("unknown customer <code>{}</code>", order.customer_id)
         url = reverse("admin:customers_customer_change", args=[order.customer_id])
         return format_html('<a href="{}">{}</a> <code>{}</code>', url, found.name, order.customer_id)
+
+    @admin.display(description="idempotency key")
+    def client_idempotency_key(self, order: Order) -> str | None:
+        return order.client_idempotency_key
 
     @admin.display(description="saga", ordering="saga_id")
     def saga(self, order: Order) -> SafeString:

@@ -207,7 +207,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise ValidationError(
                 {"Idempotency-Key": f"must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (spaces inside)."}
             )
-        return f"{request.user.pk}:{key}"
+        return Order.scoped_idempotency_key(request.user.pk, key)
 
 
 class OrderSagaOutput(SagaOutput):

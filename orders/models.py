@@ -36,7 +36,7 @@ class Order(models.Model):
     reason = models.CharField(max_length=24, choices=Reason.choices, null=True, blank=True)  # noqa: DJ001
     fulfillment = models.CharField(max_length=10, choices=Fulfillment.choices, default=Fulfillment.PICKUP)
     saga_id = models.UUIDField(null=True, blank=True, db_index=True)
-    # "<user id>:<Idempotency-Key>", so two users' keys never collide.
+    # "<user id>:<Idempotency-Key>" (see scoped_idempotency_key), so two users' keys never collide.
     idempotency_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,6 +48,15 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.id} {self.status}"
+
+    @staticmethod
+    def scoped_idempotency_key(user_id: object, key: str) -> str:
+        return f"{user_id}:{key}"
+
+    @property
+    def client_idempotency_key(self) -> str | None:
+        """The Idempotency-Key as its client sent it."""
+        return self.idempotency_key.partition(":")[2] if self.idempotency_key else None
 
 
 class OrderLine(models.Model):

@@ -743,6 +743,10 @@ DEAD_LETTER_ACTIONS = {
 }
 
 
+def no_longer_open(letter: DeadLetter) -> str:
+    return f"dead letter {letter.pk} was {letter.resolution} already: only an open one is replayed or discarded"
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(LedgerAdmin):
     list_display = ("received", "where", "message_type", "short_error", "state")
@@ -817,7 +821,8 @@ class DeadLetterAdmin(LedgerAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         buttons = []
-        if self.has_operate_permission(request) and object_id.isdigit():
+        letter = self.get_object(request, object_id) if object_id.isdigit() else None
+        if self.has_operate_permission(request) and letter is not None and not letter.resolution:
             buttons = [
                 {
                     "label": about["label"],
@@ -836,6 +841,9 @@ class DeadLetterAdmin(LedgerAdmin):
         if letter is None:
             raise Http404("no such dead letter")
         back = reverse("admin:saga_deadletter_change", args=[letter.pk])
+        if letter.resolution:
+            self.message_user(request, no_longer_open(letter), messages.ERROR)
+            return HttpResponseRedirect(back)
         if request.method == "POST":
             form = OperateForm(request.POST, action=action)
             if form.is_valid():
@@ -883,7 +891,10 @@ class DeadLetterAdmin(LedgerAdmin):
             form = OperateForm(request.POST, action=action)
             if form.is_valid():
                 for letter in letters:
-                    self._operate(request, action, letter, form.cleaned_data)
+                    if letter.resolution:
+                        self.message_user(request, no_longer_open(letter), messages.ERROR)
+                    else:
+                        self._operate(request, action, letter, form.cleaned_data)
                 return None
         else:
             form = OperateForm(action=action, initial={"token": uuid.uuid4().hex})

@@ -3,8 +3,9 @@
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
-from django.db.models import ProtectedError
+from django.db import IntegrityError, models, router, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
 
 M = TypeVar("M", bound=models.Model)
 
@@ -41,4 +42,19 @@ def model_delete(instance: models.Model) -> None:
         with transaction.atomic():
             instance.delete()
     except ProtectedError as error:
-        raise StillReferenced(f"{instance._meta.verbose_name} {instance.pk} is referenced by orders") from error
+        raise _still_referenced(instance) from error
+
+
+def delete_refusal(instance: models.Model) -> StillReferenced | None:
+    """Why `model_delete` would refuse to delete `instance`, found without deleting it (for a
+    confirmation page), or None."""
+    collector = Collector(using=router.db_for_write(type(instance)))
+    try:
+        collector.collect([instance])
+    except (ProtectedError, RestrictedError):
+        return _still_referenced(instance)
+    return None
+
+
+def _still_referenced(instance: models.Model) -> StillReferenced:
+    return StillReferenced(f"{instance._meta.verbose_name} {instance.pk} is referenced by orders")

@@ -736,7 +736,6 @@ def _await_reply(
     participants.send_command(waiting, key=saga.aggregate_id, correlation_id=saga.id)
     sent = {"command": waiting.command, "command_id": str(waiting.command_id)}
     _finish(row, SagaStep.Status.SENT, runtime, result=sent)
-    saga.attempts -= 1  # the run after the reply is this same attempt
     saga.status = SagaStatus.WAITING
     saga.timer_at = now + timedelta(seconds=step.timeout or DEFAULT_REPLY_TIMEOUT)
     saga.wake_at = _due(saga, saga.timer_at)
@@ -756,6 +755,7 @@ def deliver_reply(saga_id: UUID, command_id: UUID, ok: bool, payload: dict, runt
             return False
         saga.data.setdefault(participants.REPLIES_KEY, {})[str(command_id)] = {"ok": ok, "payload": payload}
         _resume(saga, runtime)
+        saga.attempts -= 1  # the run after the reply is the attempt that sent the command, counted again
         _save_and_schedule(saga, runtime)
         return True
 
@@ -771,7 +771,6 @@ def _awaits(saga: SagaInstance, definition: SagaDefinition, command_id: UUID) ->
 def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition[Any], runtime: Runtime) -> bool:
     step = _step_at(definition, saga.step_index)
     _resume(saga, runtime)
-    saga.attempts += 1
     kind = SagaStep.Kind.ACTION if saga.direction == Direction.FORWARD else SagaStep.Kind.COMPENSATION
     policy = step.retry if kind == SagaStep.Kind.ACTION else step.compensation_retry
     saga.error = f"{step.name}: no reply from the participant in time"
@@ -801,6 +800,7 @@ def _enter_wait(saga: SagaInstance, definition: SagaDefinition, step: Wait, ctx:
     if step.on_enter is not None:
         step.on_enter(ctx)
     saga.status = SagaStatus.WAITING
+    saga.attempts = 1  # waiting is the wait's one attempt, as its history row says
     saga.timer_at = now + timedelta(seconds=step.timeout(ctx))
     saga.wake_at = _due(saga, saga.timer_at)
     _save(saga)
@@ -853,6 +853,10 @@ def _move(saga: SagaInstance, definition: SagaDefinition[Any], index: int, now: 
     saga.current_step = definition.steps[index].name if 0 <= index < len(definition.steps) else ""
     saga.attempts = saga.crashes = 0
     saga.retry_at = saga.timer_at = None
+    if saga.direction == Direction.FORWARD:
+        # Past the step that failed: its error is history (kept on its attempt's row). Rolling
+        # back keeps it, as why the saga is compensating.
+        saga.error = ""
     if saga.status == SagaStatus.WAITING:
         saga.status = SagaStatus.STARTED
     saga.wake_at = now + timedelta(seconds=runtime.stall_after)

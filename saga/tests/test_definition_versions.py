@@ -86,7 +86,8 @@ def test_steps_changed_under_the_same_version_are_refused_across_deploys(db, mon
     with pytest.raises(DefinitionError, match="give it a new version"):
         engine.advance(saga_id, new.runtime)
     saga = SagaInstance.objects.get(pk=saga_id)
-    assert (saga.status, saga.step_index, saga.current_step, saga.attempts) == (SagaStatus.WAITING, 1, "b", 0)
+    # As it was left: waiting at b, its first attempt.
+    assert (saga.status, saga.step_index, saga.current_step, saga.attempts) == (SagaStatus.WAITING, 1, "b", 1)
     assert saga.error == ""
     assert new.steps(saga_id) == [("a", "action", "SUCCEEDED"), ("b", "action", "RUNNING")]
     assert "x" not in saga.data["done"]

@@ -88,3 +88,22 @@ def test_no_reply_in_time_retries_then_compensates(harness, shop):
     serve(harness, order.saga_id)
     assert harness.run(order.saga_id).status == SagaStatus.COMPENSATED
     assert order_state(order) == ("REJECTED", "PAYMENT_DECLINED")
+
+
+def test_a_saga_waiting_for_a_reply_counts_the_attempt_that_sent_the_command(harness, shop):
+    customer, _ = shop
+    order = place(customer.pk, amount=Decimal("5.00"))
+
+    def waiting_at() -> tuple[str, int]:
+        saga = harness.run(order.saga_id)
+        sent = saga.steps.filter(status=SagaStep.Status.SENT).order_by("id").last()
+        assert saga.status == SagaStatus.WAITING and saga.attempts == sent.attempt
+        return sent.name, sent.attempt
+
+    assert waiting_at() == ("authorize_payment", 1)
+    harness.clock.advance(31)  # no reply in time: the second attempt sends the command again
+    assert waiting_at() == ("authorize_payment", 2)
+    serve(harness, order.saga_id)
+    assert waiting_at() == ("capture_payment_and_commit_stock", 1)
+    serve(harness, order.saga_id)
+    assert harness.run(order.saga_id).status == SagaStatus.COMPLETED

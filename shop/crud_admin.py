@@ -1,0 +1,35 @@
+"""The admin of a row its context creates, updates and deletes through services (customers,
+products): what every such admin shares."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from shop.crud import delete_refusal
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups  # the stubs' name for what get_fields returns
+
+
+class CrudAdmin(admin.ModelAdmin):
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> "_FieldGroups":
+        """The add form shows only what is entered: an unsaved row has no id, nothing reserved
+        and nothing to compute (a computed column would read fields that are still empty)."""
+        fields = super().get_fields(request, obj)
+        if obj is not None:
+            return fields
+        shown_only = set(self.get_readonly_fields(request, obj))
+        return [field for field in fields if field not in shown_only]
+
+    def get_deleted_objects(
+        self, objs: Sequence[Model] | QuerySet[Model], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        """A row still referenced is refused with the service's reason, as the API answers it,
+        instead of Django's list of related records the user may not delete."""
+        refusals = [str(refusal) for row in objs if (refusal := delete_refusal(row)) is not None]
+        if refusals:
+            return [], {}, set(), refusals
+        return super().get_deleted_objects(objs, request)
