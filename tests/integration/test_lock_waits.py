@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from customers import services as customers
 from orders import services as orders
@@ -142,3 +142,12 @@ def backend_alive(pid: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
         return cursor.fetchone()[0] == 1
+
+
+def test_a_signal_inside_the_callers_transaction_leaves_the_callers_lock_timeout(delivery_order):
+    """The consumer's transaction (or a step's) goes on after the signal with its own lock timeout."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '7s'")
+        assert orders.order_accepted_by_courier(order_id=delivery_order.pk)
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "7s"
