@@ -20,6 +20,9 @@ from customers import services as customers
 from orders import services as orders
 from saga.messaging import inbox
 from saga.models import DeadLetter, InboxMessage, SagaInstance
+from tests.conftest import wait_for as wait_until
+
+from .kafka import send
 
 LOCK_TIMEOUT = 0.5  # seconds the request paths wait for a saga's row in these tests
 ANSWER_WITHIN = 10.0  # what "does not hang" means here: well past LOCK_TIMEOUT, far below hours
@@ -97,6 +100,38 @@ def test_the_consumers_acceptance_comes_again_while_the_sagas_row_is_locked(deli
     # The message comes again once the row is free: the acceptance is kept for the saga's wait.
     assert inbox.consume("fulfillment_events", message) == "processed"
     assert "fulfillment.accepted" in SagaInstance.objects.get(pk=delivery_order.saga_id).data["_events"]
+
+
+def test_the_consumer_gets_an_acceptance_again_after_the_sagas_row_was_locked(app_env, start_command):
+    """The whole way: `consume_events` gives up on the row after SAGA_LOCK_TIMEOUT (3 s), reconnects,
+    and the message, whose offset it did not commit, comes again."""
+    order = orders.order_place(
+        customer_id=customers.customer_create(name="Ada", balance=Decimal("100.00")).pk,
+        items=[],
+        amount=Decimal("10.00"),
+        fulfillment="delivery",
+    ).order
+    start_command("consume_events")
+    message = {"id": str(uuid.uuid4()), "type": "fulfillment.accepted", "payload": {"order_id": str(order.pk)}}
+    with saga_row_locked(order.saga_id):
+        send("fulfillment_events", message, key=str(order.pk))
+        wait_until(lambda: sessions_waiting_for_a_lock() == 1, timeout=60, what="the consumer to wait for the row")
+        wait_until(lambda: sessions_waiting_for_a_lock() == 0, timeout=ANSWER_WITHIN, what="the consumer to give up")
+    wait_until(lambda: "fulfillment.accepted" in saga_events(order.saga_id), timeout=60, what="the message again")
+    assert InboxMessage.objects.filter(id=message["id"]).count() == 1
+    assert not DeadLetter.objects.exists()
+
+
+def sessions_waiting_for_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+def saga_events(saga_id: uuid.UUID) -> dict:
+    return SagaInstance.objects.get(pk=saga_id).data.get("_events", {})
 
 
 def test_a_new_connection_has_the_servers_keepalives_and_idle_timeout(transactional_db, settings):
