@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from saga.apis import OperatorInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
 from saga.connections import AFTER_COMMIT_ATTEMPTS
 from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
+from saga.services import SagaBusy
 from shop import api
 from shop.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
 from shop.money import MAX_DIGITS, PLACES
@@ -26,6 +27,11 @@ from . import selectors, services
 from .models import Order
 
 MAX_ITEMS = 100
+# What else a 409 of accept and cancel may say: nothing was done, the request may be sent again.
+SAGA_BUSY_409 = (
+    "Or the order's saga stayed busy for a few seconds (a step in progress; code saga_busy): nothing was done, "
+    "try again shortly."
+)
 
 
 @exactly_one_of("product_id", "sku")
@@ -168,7 +174,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=None,
         responses={
             202: OrderStatusOutput,
-            409: OpenApiResponse(ErrorOutput, "The order cannot wait for acceptance (code order_state)."),
+            409: OpenApiResponse(
+                ErrorOutput, f"The order cannot wait for acceptance (code order_state). {SAGA_BUSY_409}"
+            ),
         },
     )
     @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
@@ -180,7 +188,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=None,
         responses={
             202: OrderStatusOutput,
-            409: OpenApiResponse(ErrorOutput, "The order is past cancelling (code order_state)."),
+            409: OpenApiResponse(ErrorOutput, f"The order is past cancelling (code order_state). {SAGA_BUSY_409}"),
         },
     )
     @action(detail=True, methods=["post"], permission_classes=[requires("orders.change_order")])
@@ -190,7 +198,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def _change(self, command: Callable[..., object]) -> Response:
         order = self.get_object()
-        with conflicts_as_409(services.OrderStateConflict, code="order_state"):
+        with (
+            conflicts_as_409(services.OrderStateConflict, code="order_state"),
+            conflicts_as_409(SagaBusy, code="saga_busy"),
+        ):
             command(order_id=order.pk)
         # Done (committed): the answer is 202 even if the connection died since.
         changed = (

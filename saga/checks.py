@@ -2,10 +2,13 @@
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Warning, register
+from django.core.checks import CheckMessage, Tags, Warning, register
+from django.db import connections
 
 from .conf import saga_settings
 from .messaging import catalog
+from .orchestration import registry
+from .orchestration.definition import Step
 from .orchestration.participants import participants
 
 
@@ -31,3 +34,40 @@ def saga_settings_check(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return problems
+
+
+@register(Tags.database)
+def idle_in_transaction_check(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A step runs inside its transaction, idle as far as PostgreSQL sees while it waits (on a
+    provider, say): a step whose timeout reaches the session's `idle_in_transaction_session_timeout`
+    would have its session ended by the server mid-step. A database check (`manage.py check
+    --database default`, run by `migrate`): it reads the setting the sessions get."""
+    problems: list[CheckMessage] = []
+    for alias in databases or ():
+        limit = _idle_in_transaction_timeout(alias)
+        if not limit:
+            continue  # off (or not PostgreSQL): the server ends no session for it
+        for definition in registry.definitions.all():  # (looked up now: tests swap it)
+            for step in definition.steps:
+                if isinstance(step, Step) and (step.timeout is None or step.timeout >= limit):
+                    allowed = "no timeout" if step.timeout is None else f"a timeout of {step.timeout:g} s"
+                    problems.append(
+                        Warning(
+                            f"step {step.name} of saga {definition.name} v{definition.version} has {allowed}, not "
+                            f"below idle_in_transaction_session_timeout ({limit:g} s on the database {alias!r}): "
+                            "the server would end its session mid-step",
+                            hint="give the step a shorter timeout, or raise the sessions' idle timeout",
+                            id="saga.W003",
+                        )
+                    )
+    return problems
+
+
+def _idle_in_transaction_timeout(alias: str) -> float:
+    """The sessions' idle_in_transaction_session_timeout on `alias`, in seconds (0: off)."""
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'")
+        return cursor.fetchone()[0] / 1000

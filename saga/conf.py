@@ -26,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     # A saga retrying one step this many times (a payment provider down for hours, after the pivot
     # where it only goes forward) is logged at ERROR and counted by /metrics and the dashboard.
     "SAGA_LONG_RETRY_ATTEMPTS": 10,
+    # Seconds a request waits for a saga's row that another session holds (a step in progress, a
+    # vanished worker's session not yet ended) before it gives up: `saga_signal` and `saga_cancel`
+    # then raise SagaBusy (HTTP 409 saga_busy; the consumer gets the message again later).
+    "SAGA_LOCK_TIMEOUT": 3.0,
     # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,

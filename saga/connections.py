@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 # ("connection already closed") for every query after it.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock not granted within lock_timeout
+
 T = TypeVar("T")
 
 # Reads that answer a change already committed try longer (about 3 s in all) before the answer
@@ -37,6 +39,11 @@ def connection_error_lost(error: BaseException) -> bool:
     if isinstance(error, InterfaceError):
         return True
     return isinstance(error, OperationalError) and getattr(error.__cause__, "pgcode", None) is None
+
+
+def lock_not_available(error: BaseException) -> bool:
+    """Was `error` a statement giving up on a lock after its `lock_timeout` (SQLSTATE 55P03)?"""
+    return isinstance(error, OperationalError) and getattr(error.__cause__, "pgcode", None) == LOCK_NOT_AVAILABLE
 
 
 def drop_dead_connection() -> bool:

@@ -15,7 +15,7 @@ from .messaging.inbox import Handlers
 from .models import DeadLetter, OperatorAction, SagaInstance, SagaStatus
 from .orchestration import engine
 from .orchestration.definition import DefinitionError, SagaDefinition
-from .orchestration.engine import SagaStateConflict
+from .orchestration.engine import SagaBusy, SagaStateConflict
 from .orchestration.participants import Participant, command_handlers, participants, reply_types
 from .orchestration.registry import definitions
 from .orchestration.runtime import Runtime
@@ -30,6 +30,7 @@ __all__ = [
     "OperatorKeyReused",
     "Participant",
     "ReplayPlan",
+    "SagaBusy",
     "SagaStateConflict",
     "dead_letter_discard",
     "dead_letter_replay",

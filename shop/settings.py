@@ -161,10 +161,39 @@ WSGI_APPLICATION = "shop.wsgi.application"
 
 DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Notice a vanished client within about a minute, not two hours: its session holds locks (the
-# advisory lock of a saga being advanced, the relay's lock) until PostgreSQL drops it.
-DATABASES["default"].setdefault("OPTIONS", {}).update(
-    {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+# Seconds a session may sit idle inside a transaction before PostgreSQL ends it (and its locks). A
+# saga step runs inside its transaction, so this must stay above the longest step's timeout
+# (`manage.py check --database default` warns of a step that reaches it).
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(env("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "300"))
+
+
+def database_session_options(*, idle_in_transaction_timeout: float) -> str:
+    """The server's side of each session (libpq `options`): PostgreSQL notices a vanished client
+    within about a minute (its keepalives; the server's default waits two hours), and ends a
+    session left idle in a transaction (a hung or frozen worker) after `idle_in_transaction_timeout`
+    seconds. Either way the session's row and advisory locks (a saga's row, the advisory lock of a
+    saga being advanced, the relay's lock) go with it."""
+    values = {
+        "tcp_keepalives_idle": 30,
+        "tcp_keepalives_interval": 10,
+        "tcp_keepalives_count": 3,
+        "idle_in_transaction_session_timeout": round(idle_in_transaction_timeout * 1000),  # milliseconds
+    }
+    return " ".join(f"-c {name}={value}" for name, value in values.items())
+
+
+# The client's keepalives notice a vanished server, with the same timings. The URL's own `options`,
+# if any, come after the shop's and win.
+_SERVER_SIDE = database_session_options(idle_in_transaction_timeout=DATABASE_IDLE_IN_TRANSACTION_TIMEOUT)
+_OPTIONS = DATABASES["default"].setdefault("OPTIONS", {})
+_OPTIONS.update(
+    {
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "options": f"{_SERVER_SIDE} {_OPTIONS.get('options', '')}".strip(),
+    }
 )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

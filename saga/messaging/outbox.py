@@ -6,8 +6,12 @@ and nothing rolled back is ever announced. Which topic a type goes to is the cat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
+
+from django.db import connection
+from django.db.transaction import TransactionManagementError
 
 from ..rows import rows_insert
 from .catalog import catalog, topic_for
@@ -16,22 +20,55 @@ from .models import OutboxMessage
 
 SCHEMA_VERSION = 1
 
-# Messages published inside `published_together`, written when it ends; None outside.
-_pending: ContextVar[list[OutboxMessage] | None] = ContextVar("outbox_pending", default=None)
+
+@dataclass
+class _Together:
+    """The messages published inside `published_together`, and the savepoints open when it began."""
+
+    savepoints: int
+    messages: list[OutboxMessage] = field(default_factory=list)
+
+
+# The outermost `published_together` block; None outside.
+_pending: ContextVar[_Together | None] = ContextVar("outbox_pending", default=None)
 
 
 @contextmanager
 def published_together() -> Iterator[None]:
     """Write the messages published inside in one INSERT when the block ends, still in the
-    caller's transaction (and none if it raises). For a transaction that announces several facts,
-    such as a saga's step."""
-    pending: list[OutboxMessage] = []
-    token = _pending.set(pending)
+    caller's transaction (and none if it raises, or if the transaction is to roll back). For a
+    transaction that announces several facts, such as a saga's step.
+
+    Refused outside a transaction, and for a message published in a savepoint opened inside the
+    block (a nested `transaction.atomic()`): its INSERT, at the block's end, would be outside the
+    savepoint, so a rollback of the savepoint would not take the message back. A block inside
+    another is part of it."""
+    if _pending.get() is not None:
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("published_together() needs a transaction: open it inside atomic()")
+    together = _Together(savepoints=len(connection.savepoint_ids))
+    token = _pending.set(together)
     try:
         yield
     finally:
         _pending.reset(token)
-    rows_insert(pending)
+    if not connection.needs_rollback:
+        rows_insert(together.messages)
+
+
+def _pending_messages() -> list[OutboxMessage] | None:
+    """Where `publish` puts a message to be written with the others; None: written at once."""
+    together = _pending.get()
+    if together is None:
+        return None
+    if any(connection.savepoint_ids[together.savepoints :]):  # (None: an atomic block without a savepoint)
+        raise TransactionManagementError(
+            "publish() in a savepoint opened inside published_together(): a rollback of the savepoint "
+            "would not take the message back. Publish it outside the savepoint, or without published_together()."
+        )
+    return together.messages
 
 
 def publish(
@@ -60,7 +97,7 @@ def publish(
         causation_id=causation_id or cause.causation_id,
         request_id=UUID(request) if request else None,
     )
-    pending = _pending.get()
+    pending = _pending_messages()
     if pending is None:
         message.save(force_insert=True)
     else:

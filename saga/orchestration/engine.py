@@ -27,17 +27,18 @@ import logging
 import os
 import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Q
 
 from ..conf import saga_settings
-from ..connections import connection_error_lost, connection_lost
+from ..connections import connection_error_lost, connection_lost, lock_not_available
 from ..messaging import caused_by, publish, published_together
 from ..observability.context import bound, current_request_id, note_saga
 from ..rows import rows_insert, rows_update
@@ -83,6 +84,12 @@ def _log_scope(function: Callable[P, R]) -> Callable[P, R]:
 
 class SagaStateConflict(Exception):
     """The saga's state does not allow the requested action."""
+
+
+class SagaBusy(OperationalError):
+    """Another session held the saga's row past SAGA_LOCK_TIMEOUT (a long step, or a vanished
+    worker's session the server has not ended yet): nothing was done, try again shortly. A
+    database error, as the lock timeout under it is: a consumer gets its message again."""
 
 
 @dataclass(frozen=True)
@@ -195,8 +202,8 @@ def signal(saga_id: UUID, event: str, payload: dict | None, runtime: Runtime) ->
     """Deliver `event`. Ends the wait for it, or is kept for a wait still ahead (even one the
     saga is about to enter). False when the saga can no longer use it: finished, rolling back,
     past that wait, or waiting past the wait's deadline (refused here, whether or not the
-    sweeper has expired the wait yet)."""
-    with transaction.atomic():
+    sweeper has expired the wait yet). SagaBusy when its row stays locked."""
+    with _waiting_briefly(saga_id):
         saga = _locked(saga_id)
         definition = definition_of(saga)
         if saga.status not in ACTIVE or saga.direction != Direction.FORWARD:
@@ -233,8 +240,9 @@ def _wait_ahead(saga: SagaInstance, definition: SagaDefinition, event: str, now:
 
 @_log_scope
 def cancel(saga_id: UUID, reason: str, runtime: Runtime) -> bool:
-    """Roll the saga back with `reason`, if it has not passed its pivot."""
-    with transaction.atomic():
+    """Roll the saga back with `reason`, if it has not passed its pivot. SagaBusy when its row
+    stays locked."""
+    with _waiting_briefly(saga_id):
         saga = _locked(saga_id)
         definition = definition_of(saga)
         if saga.status not in ACTIVE or saga.direction != Direction.FORWARD or saga.step_index > definition.pivot_index:
@@ -978,6 +986,30 @@ _MOVING = [
     for field in SagaInstance._meta.concrete_fields
     if field.name not in ("id", "type", "version", "aggregate_id", "correlation_id", "created_at")
 ]
+
+
+@contextmanager
+def _waiting_briefly(saga_id: UUID) -> Iterator[None]:
+    """The transaction of a request that locks a saga's row (a signal, a cancel): it waits for
+    another session's lock SAGA_LOCK_TIMEOUT seconds at most, then raises SagaBusy, instead of
+    hanging while a step runs or until the server ends a vanished worker's session. Inside a
+    caller's transaction (the consumer's), the caller's own lock timeout is back after it."""
+    try:
+        with transaction.atomic():
+            callers = _set_lock_timeout(f"{round(saga_settings.SAGA_LOCK_TIMEOUT * 1000)}ms")
+            yield
+            _set_lock_timeout(callers)
+    except OperationalError as error:
+        if not lock_not_available(error):
+            raise
+        raise SagaBusy(f"saga {saga_id} is busy (another session holds it); try again shortly") from error.__cause__
+
+
+def _set_lock_timeout(value: str) -> str:
+    """Set the lock timeout until the transaction (or its savepoint) ends; the one it replaces."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)", [value])
+        return cursor.fetchone()[0]
 
 
 def _save(saga: SagaInstance) -> None:

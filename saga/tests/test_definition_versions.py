@@ -5,6 +5,7 @@ sagas in flight finish on the version they started with."""
 import uuid
 
 import pytest
+from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection, transaction
@@ -280,3 +281,28 @@ def test_manage_py_check_names_a_definition_whose_steps_differ_from_the_record(d
 
     deploy(monkeypatch, SagaDefinition(name=name, version=1, steps=(step("a"), wait("b", "go"))))
     call_command("check", databases=["default"])  # the same steps: nothing to say
+
+
+def test_manage_py_check_warns_of_a_step_the_servers_idle_timeout_would_end(db, monkeypatch):
+    """A step runs inside its transaction: PostgreSQL sees the session idle in it while the step waits."""
+    name = unique("slow")
+    deploy(
+        monkeypatch,
+        SagaDefinition(
+            name=name,
+            version=1,
+            steps=(step("quick", timeout=10), step("slow", timeout=120), step("open", timeout=None)),
+        ),
+    )
+    with connection.cursor() as cursor:  # the sessions' setting (the test's transaction takes it back)
+        cursor.execute("SET idle_in_transaction_session_timeout = '2min'")
+    warnings = [problem for problem in checks.run_checks(databases=["default"]) if problem.id == "saga.W003"]
+    slow, open_ended = (str(warning.msg) for warning in warnings)
+    assert slow.startswith(f"step slow of saga {name} v1 has a timeout of 120 s, not below ")
+    assert "idle_in_transaction_session_timeout (120 s on the database 'default')" in slow
+    assert open_ended.startswith(f"step open of saga {name} v1 has no timeout")
+    assert not [problem for problem in checks.run_checks() if problem.id == "saga.W003"]  # no database: no look
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET idle_in_transaction_session_timeout = 0")  # off: the server ends no session for it
+    assert not [problem for problem in checks.run_checks(databases=["default"]) if problem.id == "saga.W003"]

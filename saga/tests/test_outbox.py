@@ -1,13 +1,16 @@
 """The outbox's own commands and tasks: republish, purge, lag (real PostgreSQL)."""
 
+import contextlib
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from saga.messaging import caused_by, publish
+from saga.messaging import caused_by, publish, published_together
 from saga.messaging.outbox import envelope
 from saga.messaging.relay import outbox_lag_seconds
 from saga.models import OutboxMessage
@@ -80,3 +83,37 @@ def test_messages_name_their_cause(db):
     assert (alone.correlation_id, alone.causation_id) == (alone.id, None)  # a conversation of its own
     body = envelope(caused)
     assert body["schema_version"] == 1 and body["timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize("inner_together", [False, True], ids=["savepoint", "savepoint_and_inner_block"])
+def test_a_message_published_in_a_savepoint_under_published_together_is_refused(db, inner_together):
+    """Its INSERT waits for the block's end, outside the savepoint: were it taken, a rollback of
+    the savepoint would not take it back. (An inner block would write its messages before the
+    outer block's earlier ones: it is part of the outer one.)"""
+    kept = uuid.uuid4()
+    with transaction.atomic(), published_together():
+        publish(type="toy.reserved", key=kept, payload={})
+        inner = published_together() if inner_together else contextlib.nullcontext()
+        with pytest.raises(TransactionManagementError), transaction.atomic(), inner:
+            publish(type="toy.reserved", key=uuid.uuid4(), payload={})
+    assert list(OutboxMessage.objects.values_list("aggregate_id", flat=True)) == [str(kept)]
+
+
+def test_a_savepoint_rolled_back_under_published_together_announces_nothing_of_it(db):
+    kept = uuid.uuid4()
+    with transaction.atomic(), published_together():
+        publish(type="toy.reserved", key=kept, payload={})
+        try:
+            with transaction.atomic():
+                publish(type="toy.reserved", key=uuid.uuid4(), payload={})
+                raise RuntimeError("the savepoint's work fails")
+        except (RuntimeError, TransactionManagementError):
+            pass
+    assert list(OutboxMessage.objects.values_list("aggregate_id", flat=True)) == [str(kept)]
+
+
+def test_published_together_outside_a_transaction_is_refused(transactional_db):
+    """Its INSERT would come after whatever the messages announce had committed, or rolled back."""
+    with pytest.raises(TransactionManagementError), published_together(), transaction.atomic():
+        publish(type="toy.reserved", key=uuid.uuid4(), payload={})
+    assert not OutboxMessage.objects.exists()

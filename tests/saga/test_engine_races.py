@@ -45,6 +45,8 @@ class AcceptWhileStepRuns:
 
 def _someone_waits_for_a_row_lock() -> bool:
     with connection.cursor() as cursor:
+        # Inside the step's transaction pg_stat_activity would show what it showed first: look afresh.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
         )
