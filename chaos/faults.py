@@ -32,6 +32,8 @@ KINDS = (
     "kill_web",  # SIGKILL a gunicorn worker (its master starts another)
     "kill_participant",  # SIGKILL the remote payments participant, restart it
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
+    "freeze_redis",  # SIGSTOP Redis for tens of seconds, then SIGCONT; orders taken meanwhile counted
+    "lose_doorbells",  # delete the doorbells' queue while the shop is busy (the sagas' markers stay)
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -76,7 +78,12 @@ PERIOD = {
     "kill_web": 45,
     "kill_participant": 60,
     "step_faults": 90,
+    "freeze_redis": 90,
+    "lose_doorbells": 60,
 }
+
+# Faults that freeze a service for a while (Timing.freeze).
+FREEZES = ("freeze_broker", "freeze_redis")
 
 
 def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
@@ -90,7 +97,7 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
         return _once_each(first, last, timing, rng)
     planned: list[tuple[float, str]] = []
     for kind in KINDS:
-        length = {"freeze_broker": timing.freeze[1], "step_faults": timing.step_faults[1]}.get(kind, 0.0)
+        length = {"step_faults": timing.step_faults[1], **dict.fromkeys(FREEZES, timing.freeze[1])}.get(kind, 0.0)
         span = max(last - length - first, 1.0)
         count = max(1, int(span // PERIOD[kind]))
         slot = span / count
@@ -100,11 +107,12 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
 
 def _once_each(first: float, last: float, timing: Timing, rng: random.Random) -> list[tuple[float, str]]:
     """A short run: each kind once, one after the other in a seeded order, but the faulty worker
-    first (it needs sagas moving to fail them) and the broker's freeze not before the third slot
-    (a frozen broker stops the sagas the faulty worker needs)."""
-    others = [k for k in KINDS if k not in ("step_faults", "freeze_broker")]
+    first (it needs sagas moving to fail them) and the freezes of the broker and of Redis not before
+    the third slot (a freeze stops the sagas the faulty worker needs)."""
+    others = [k for k in KINDS if k not in ("step_faults", *FREEZES)]
     rng.shuffle(others)
-    others.insert(rng.randint(2, len(others)), "freeze_broker")
+    for freeze in FREEZES:
+        others.insert(rng.randint(2, len(others)), freeze)
     order = ["step_faults", *others]
     slot = (last - first - timing.freeze[1]) / len(order)
     return [(first + i * slot + rng.uniform(0, slot / 2), kind) for i, kind in enumerate(order)]
@@ -258,17 +266,39 @@ class Injector(threading.Thread):
         os.kill(pid, signal.SIGSTOP)
         self._end(fault, seconds, lambda: os.kill(pid, signal.SIGCONT))
 
-    def flush_redis(self, fault: Fault) -> None:
+    def _own_redis(self, fault: Fault) -> int | None:
+        """The pid of the run's Redis, if this run's launcher started it (else the fault is skipped)."""
         address = self.redis_url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        if own_service_pid(address) is None:
+        pid = own_service_pid(address)
+        if pid is None:
             fault.error = f"skipped: the Redis at {address} was not started by this run's launcher"
+        return pid
+
+    def _on_redis(self, fault: Fault, work: Callable[[redis.Redis], None]) -> None:
+        """Run `work` against the run's Redis away from the injector's thread: Redis may be frozen
+        (freeze_redis), and this thread is the one that thaws it; the work waits the freeze out."""
+        if self._own_redis(fault) is None:
             return
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=10)
-        try:
+
+        def run() -> None:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=60)  # longer than any freeze
+            try:
+                work(client)
+            except Exception as error:  # noqa: BLE001 - recorded with the fault
+                fault.error = f"{type(error).__name__}: {error}"
+            finally:
+                client.close()
+
+        thread = threading.Thread(target=run, name=fault.kind, daemon=True)
+        thread.start()
+        self._background.append(thread)
+
+    def flush_redis(self, fault: Fault) -> None:
+        def flush(client: redis.Redis) -> None:
             fault.detail["keys_before"] = client.dbsize()
             client.flushall()
-        finally:
-            client.close()
+
+        self._on_redis(fault, flush)
 
     def terminate_db(self, fault: Fault) -> None:
         conn = connect(with_application_name(self.stack.database_url, CHECKER))
@@ -312,3 +342,45 @@ class Injector(threading.Thread):
                 self._background.append(thread)
 
         self._end(fault, seconds, stop_in_background)
+
+    def freeze_redis(self, fault: Fault) -> None:
+        """Redis stops answering (a stalled failover, a paused host): orders must still be taken.
+        The orders placed while it is frozen are counted, beside those of as long a time before."""
+        pid = self._own_redis(fault)
+        if pid is None:
+            return
+        seconds = self.rng.uniform(*self.timing.freeze)
+        fault.detail.update(pid=pid, seconds=round(seconds, 1), orders_before=self._orders_placed(-seconds, 0))
+        os.kill(pid, signal.SIGSTOP)
+
+        def thaw() -> None:
+            os.kill(pid, signal.SIGCONT)
+            fault.detail["orders_during"] = self._orders_placed(-seconds, 0)
+
+        self._end(fault, seconds, thaw)
+
+    def _orders_placed(self, since: float, until: float) -> int:
+        """Orders created from `since` to `until` seconds from now (the database's clock)."""
+        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM orders_order WHERE created_at > now() + make_interval(secs => %s) "
+                    "AND created_at <= now() + make_interval(secs => %s)",
+                    [since, until],
+                )
+                (count,) = cursor.fetchone() or (0,)
+                return int(count)
+        finally:
+            conn.close()
+
+    def lose_doorbells(self, fault: Fault) -> None:
+        """Every doorbell waiting in the queue vanishes, while new ones keep coming: the sweeper must
+        ring the sagas whose doorbells were lost however busy the queue is afterwards."""
+        queue = self.stack.workers[0].env["SHOP_CELERY_QUEUE"]  # the doorbells' queue (the beat's is apart)
+
+        def lose(client: redis.Redis) -> None:
+            fault.detail["doorbells_lost"] = client.llen(queue)
+            client.delete(queue)
+
+        self._on_redis(fault, lose)
