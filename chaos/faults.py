@@ -16,10 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import redis
+from django import db
+from django.utils import timezone
+
+from orders.models import Order
 
 from .stack import APP_PREFIX, CHECKER, Proc, Stack, connect, own_service_pid, with_application_name
 
@@ -350,29 +355,21 @@ class Injector(threading.Thread):
         if pid is None:
             return
         seconds = self.rng.uniform(*self.timing.freeze)
-        fault.detail.update(pid=pid, seconds=round(seconds, 1), orders_before=self._orders_placed(-seconds, 0))
+        fault.detail.update(pid=pid, seconds=round(seconds, 1), orders_before=self._orders_placed_in_last(seconds))
         os.kill(pid, signal.SIGSTOP)
 
         def thaw() -> None:
             os.kill(pid, signal.SIGCONT)
-            fault.detail["orders_during"] = self._orders_placed(-seconds, 0)
+            fault.detail["orders_during"] = self._orders_placed_in_last(seconds)
 
         self._end(fault, seconds, thaw)
 
-    def _orders_placed(self, since: float, until: float) -> int:
-        """Orders created from `since` to `until` seconds from now (the database's clock)."""
-        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+    @staticmethod
+    def _orders_placed_in_last(seconds: float) -> int:
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM orders_order WHERE created_at > now() + make_interval(secs => %s) "
-                    "AND created_at <= now() + make_interval(secs => %s)",
-                    [since, until],
-                )
-                (count,) = cursor.fetchone() or (0,)
-                return int(count)
+            return Order.objects.filter(created_at__gt=timezone.now() - timedelta(seconds=seconds)).count()
         finally:
-            conn.close()
+            db.connection.close()  # the injector's thread's own
 
     def lose_doorbells(self, fault: Fault) -> None:
         """Every doorbell waiting in the queue vanishes, while new ones keep coming: the sweeper must
