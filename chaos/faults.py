@@ -38,7 +38,7 @@ KINDS = (
     "kill_participant",  # SIGKILL the remote payments participant, restart it
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
     "freeze_redis",  # SIGSTOP Redis for tens of seconds, then SIGCONT; orders taken meanwhile counted
-    "lose_doorbells",  # delete the doorbells' queue while the shop is busy (the sagas' markers stay)
+    "lose_doorbells",  # for 2 s delete every doorbell that reaches the queue (the sagas' markers stay)
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -86,6 +86,9 @@ PERIOD = {
     "freeze_redis": 90,
     "lose_doorbells": 60,
 }
+
+# How long lose_doorbells deletes every doorbell that reaches the queue.
+LOSE_DOORBELLS_SECONDS = 2.0
 
 # Faults that freeze a service for a while (Timing.freeze).
 FREEZES = ("freeze_broker", "freeze_redis")
@@ -372,12 +375,21 @@ class Injector(threading.Thread):
             db.connection.close()  # the injector's thread's own
 
     def lose_doorbells(self, fault: Fault) -> None:
-        """Every doorbell waiting in the queue vanishes, while new ones keep coming: the sweeper must
-        ring the sagas whose doorbells were lost however busy the queue is afterwards."""
+        """For a few seconds every doorbell that reaches the queue vanishes, while the sagas' markers
+        stay and new doorbells keep coming after it: the sweeper must ring the sagas whose doorbells
+        were lost however busy the queue is afterwards."""
         queue = self.stack.workers[0].env["SHOP_CELERY_QUEUE"]  # the doorbells' queue (the beat's is apart)
+        seconds = LOSE_DOORBELLS_SECONDS
 
         def lose(client: redis.Redis) -> None:
-            fault.detail["doorbells_lost"] = client.llen(queue)
-            client.delete(queue)
+            lost, until = 0, time.monotonic() + seconds
+            while time.monotonic() < until:
+                pipe = client.pipeline(transaction=True)  # what was counted is what is deleted
+                pipe.llen(queue)
+                pipe.delete(queue)
+                waiting, _ = pipe.execute()
+                lost += waiting
+                time.sleep(0.02)
+            fault.detail.update(doorbells_lost=lost, seconds=seconds)
 
         self._on_redis(fault, lose)

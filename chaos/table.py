@@ -16,7 +16,9 @@ NOTES = {
         f"{_span(d.get('orders_during'), 'orders', 0)} placed in it "
         f"({_span(d.get('orders_before'), 'orders', 0)} in as long before)"
     ),
-    "lose_doorbells": lambda d: f"{_span(d.get('doorbells_lost'), 'doorbells', 0)} deleted",
+    "lose_doorbells": lambda d: (
+        f"{_span(d.get('doorbells_lost'), 'doorbells', 0)} deleted in {_span(d.get('seconds'), 's', 0)}"
+    ),
 }
 
 

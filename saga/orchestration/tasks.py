@@ -77,29 +77,27 @@ def sweep_sagas(limit: int = 500) -> int:
 def _sweep(limit: int) -> int:
     """Take the due sagas and commit (so that no row stays locked while the broker is asked), then
     ring those whose timer is due and those whose doorbell is lost. A saga whose doorbell still
-    waits its turn in the queue is not rung again: it is looked at again after a sweep interval."""
+    waits its turn in the queue is not rung again: it is looked at again after a sweep interval.
+    One rung is not looked at again before the stall time (it may be running a long step)."""
     now = timezone.now()
-    timed, stalled = _take_due(now, limit)
+    look_again = now + timedelta(seconds=float(saga_settings.SAGA_SWEEP_INTERVAL))
+    timed, stalled = _take_due(now, limit, look_again)
     lost = _lost(stalled)
-    waiting = set(stalled) - set(lost)
-    if waiting:
-        log.info("%d sagas wait past the stall time for their doorbells in the queue; not ringing again", len(waiting))
-        look_again = now + timedelta(seconds=float(saga_settings.SAGA_SWEEP_INTERVAL))
-        SagaInstance.objects.filter(id__in=waiting, wake_at=_not_before(now)).update(wake_at=look_again)
-    rung = sum(ring(saga_id) for saga_id in timed + lost)
+    if len(lost) < len(stalled):
+        log.info("%d sagas wait past the stall time for their doorbells in the queue", len(stalled) - len(lost))
+    ringing = timed + lost
+    not_before = now + timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
+    # Only those not moved (nor left to the sweeper by a failed ring) since they were taken.
+    SagaInstance.objects.filter(id__in=ringing, wake_at=look_again).update(wake_at=not_before)
+    rung = sum(ring(saga_id) for saga_id in ringing)
     if rung:
         log.info("sweeper rang %d due sagas", rung)
     return rung
 
 
-def _not_before(now: datetime) -> datetime:
-    """A due saga is not looked at again before the stall time, whether or not its doorbell is lost."""
-    return now + timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
-
-
-def _take_due(now: datetime, limit: int) -> tuple[list[UUID], list[UUID]]:
-    """The due sagas, in one short transaction: those whose timer or backoff is due, and those
-    that have only not moved for the stall time."""
+def _take_due(now: datetime, limit: int, look_again: datetime) -> tuple[list[UUID], list[UUID]]:
+    """The due sagas, in one short transaction that makes them due again at `look_again`: those
+    whose timer or backoff is due, and those that have only not moved for the stall time."""
     with transaction.atomic():
         due = list(
             SagaInstance.objects.select_for_update(skip_locked=True)
@@ -107,7 +105,7 @@ def _take_due(now: datetime, limit: int) -> tuple[list[UUID], list[UUID]]:
             .order_by("wake_at")
             .values_list("id", "retry_at", "timer_at", "deadline")[:limit]
         )
-        SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=_not_before(now))
+        SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=look_again)
     timed = [saga_id for saga_id, *times in due if any(t is not None and t <= now for t in times)]
     timed_ids = set(timed)
     return timed, [saga_id for saga_id, *_ in due if saga_id not in timed_ids]
