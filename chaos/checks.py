@@ -185,6 +185,7 @@ def check(evidence: Evidence) -> list[Invariant]:
         designed_outcomes(evidence.record, orders),
         no_server_errors(evidence.record, evidence.faults, orders),
         faults_injected(evidence.faults),
+        intake_while_redis_frozen(evidence.record, evidence.faults),
         clients_ran(evidence.record),
     ]
 
@@ -559,6 +560,26 @@ def faults_injected(faults: list[Fault]) -> Invariant:
     for fault in faults:
         if fault.error and not fault.error.startswith("skipped"):
             check.fail(f"{fault.kind} at {fault.at} s: {fault.error}")
+    return check
+
+
+# Seconds within which an order placed while Redis is frozen is answered: Redis is only the doorbell
+# (a database blip overlapping the freeze may add its own few seconds); a hung request takes the freeze.
+REDIS_FROZEN_ANSWER_S = 5.0
+
+
+def intake_while_redis_frozen(record: Record, faults: list[Fault]) -> Invariant:
+    check = Invariant(f"orders placed while Redis was frozen were answered within {REDIS_FROZEN_ANSWER_S:.0f} s")
+    freezes = [(f.at, f.ended_at or f.at) for f in faults if f.kind == "freeze_redis" and not f.error]
+    placing = [
+        e
+        for e in record.exchanges
+        if e.method == "POST" and e.path == "/api/orders" and any(a <= e.at - record.t0 <= b for a, b in freezes)
+    ]
+    check.checked = len(placing)
+    for exchange in placing:
+        if exchange.elapsed > REDIS_FROZEN_ANSWER_S:
+            check.fail(f"answered in {exchange.elapsed:.1f} s: {_describe(exchange, faults, record)}")
     return check
 
 

@@ -16,10 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import redis
+from django import db
+from django.utils import timezone
+
+from orders.models import Order
 
 from .stack import APP_PREFIX, CHECKER, Proc, Stack, connect, own_service_pid, with_application_name
 
@@ -33,6 +38,8 @@ KINDS = (
     "kill_participant",  # SIGKILL the remote payments participant, restart it
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
     "db_blip",  # pg_terminate_backend on the workers' connections only, several times within a minute
+    "freeze_redis",  # SIGSTOP Redis for tens of seconds, then SIGCONT; orders taken meanwhile counted
+    "lose_doorbells",  # for 2 s delete every doorbell that reaches the queue (the sagas' markers stay)
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -78,9 +85,17 @@ PERIOD = {
     "kill_participant": 60,
     "step_faults": 90,
     "db_blip": 90,
+    "freeze_redis": 90,
+    "lose_doorbells": 60,
 }
 DB_BLIPS = (3, 5)  # how many times a db_blip terminates the workers' connections
 DB_BLIP_GAP = (2.0, 10.0)  # seconds between two of them
+
+# How long lose_doorbells deletes every doorbell that reaches the queue.
+LOSE_DOORBELLS_SECONDS = 2.0
+
+# Faults that freeze a service for a while (Timing.freeze).
+FREEZES = ("freeze_broker", "freeze_redis")
 
 
 def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
@@ -94,7 +109,7 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
         return _once_each(first, last, timing, rng)
     planned: list[tuple[float, str]] = []
     for kind in KINDS:
-        length = {"freeze_broker": timing.freeze[1], "step_faults": timing.step_faults[1]}.get(kind, 0.0)
+        length = {"step_faults": timing.step_faults[1], **dict.fromkeys(FREEZES, timing.freeze[1])}.get(kind, 0.0)
         span = max(last - length - first, 1.0)
         count = max(1, int(span // PERIOD[kind]))
         slot = span / count
@@ -104,11 +119,12 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
 
 def _once_each(first: float, last: float, timing: Timing, rng: random.Random) -> list[tuple[float, str]]:
     """A short run: each kind once, one after the other in a seeded order, but the faulty worker
-    first (it needs sagas moving to fail them) and the broker's freeze not before the third slot
-    (a frozen broker stops the sagas the faulty worker needs)."""
-    others = [k for k in KINDS if k not in ("step_faults", "freeze_broker")]
+    first (it needs sagas moving to fail them) and the freezes of the broker and of Redis not before
+    the third slot (a freeze stops the sagas the faulty worker needs)."""
+    others = [k for k in KINDS if k not in ("step_faults", *FREEZES)]
     rng.shuffle(others)
-    others.insert(rng.randint(2, len(others)), "freeze_broker")
+    for freeze in FREEZES:
+        others.insert(rng.randint(2, len(others)), freeze)
     order = ["step_faults", *others]
     slot = (last - first - timing.freeze[1]) / len(order)
     return [(first + i * slot + rng.uniform(0, slot / 2), kind) for i, kind in enumerate(order)]
@@ -262,17 +278,39 @@ class Injector(threading.Thread):
         os.kill(pid, signal.SIGSTOP)
         self._end(fault, seconds, lambda: os.kill(pid, signal.SIGCONT))
 
-    def flush_redis(self, fault: Fault) -> None:
+    def _own_redis(self, fault: Fault) -> int | None:
+        """The pid of the run's Redis, if this run's launcher started it (else the fault is skipped)."""
         address = self.redis_url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-        if own_service_pid(address) is None:
+        pid = own_service_pid(address)
+        if pid is None:
             fault.error = f"skipped: the Redis at {address} was not started by this run's launcher"
+        return pid
+
+    def _on_redis(self, fault: Fault, work: Callable[[redis.Redis], None]) -> None:
+        """Run `work` against the run's Redis away from the injector's thread: Redis may be frozen
+        (freeze_redis), and this thread is the one that thaws it; the work waits the freeze out."""
+        if self._own_redis(fault) is None:
             return
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=10)
-        try:
+
+        def run() -> None:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=60)  # longer than any freeze
+            try:
+                work(client)
+            except Exception as error:  # noqa: BLE001 - recorded with the fault
+                fault.error = f"{type(error).__name__}: {error}"
+            finally:
+                client.close()
+
+        thread = threading.Thread(target=run, name=fault.kind, daemon=True)
+        thread.start()
+        self._background.append(thread)
+
+    def flush_redis(self, fault: Fault) -> None:
+        def flush(client: redis.Redis) -> None:
             fault.detail["keys_before"] = client.dbsize()
             client.flushall()
-        finally:
-            client.close()
+
+        self._on_redis(fault, flush)
 
     def terminate_db(self, fault: Fault) -> None:
         terminated = self._terminate(f"{APP_PREFIX}%")
@@ -333,3 +371,46 @@ class Injector(threading.Thread):
                 self._background.append(thread)
 
         self._end(fault, seconds, stop_in_background)
+
+    def freeze_redis(self, fault: Fault) -> None:
+        """Redis stops answering (a stalled failover, a paused host): orders must still be taken.
+        The orders placed while it is frozen are counted, beside those of as long a time before."""
+        pid = self._own_redis(fault)
+        if pid is None:
+            return
+        seconds = self.rng.uniform(*self.timing.freeze)
+        fault.detail.update(pid=pid, seconds=round(seconds, 1), orders_before=self._orders_placed_in_last(seconds))
+        os.kill(pid, signal.SIGSTOP)
+
+        def thaw() -> None:
+            os.kill(pid, signal.SIGCONT)
+            fault.detail["orders_during"] = self._orders_placed_in_last(seconds)
+
+        self._end(fault, seconds, thaw)
+
+    @staticmethod
+    def _orders_placed_in_last(seconds: float) -> int:
+        try:
+            return Order.objects.filter(created_at__gt=timezone.now() - timedelta(seconds=seconds)).count()
+        finally:
+            db.connection.close()  # the injector's thread's own
+
+    def lose_doorbells(self, fault: Fault) -> None:
+        """For a few seconds every doorbell that reaches the queue vanishes, while the sagas' markers
+        stay and new doorbells keep coming after it: the sweeper must ring the sagas whose doorbells
+        were lost however busy the queue is afterwards."""
+        queue = self.stack.workers[0].env["SHOP_CELERY_QUEUE"]  # the doorbells' queue (the beat's is apart)
+        seconds = LOSE_DOORBELLS_SECONDS
+
+        def lose(client: redis.Redis) -> None:
+            lost, until = 0, time.monotonic() + seconds
+            while time.monotonic() < until:
+                pipe = client.pipeline(transaction=True)  # what was counted is what is deleted
+                pipe.llen(queue)
+                pipe.delete(queue)
+                waiting, _ = pipe.execute()
+                lost += waiting
+                time.sleep(0.02)
+            fault.detail.update(doorbells_lost=lost, seconds=seconds)
+
+        self._on_redis(fault, lose)

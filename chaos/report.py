@@ -127,7 +127,15 @@ def _by_status(rows: QuerySet[Any]) -> dict[str, int]:
 def _fault_summary(kind: str, faults: list[Fault]) -> dict[str, Any]:
     done = [f for f in faults if not f.error]
     details: dict[str, Any] = {"count": len(done), "not_injected": len(faults) - len(done)}
-    for key in ("takeover_s", "seconds", "connections", "keys_before"):
+    for key in (
+        "takeover_s",
+        "seconds",
+        "connections",
+        "keys_before",
+        "orders_before",
+        "orders_during",
+        "doorbells_lost",
+    ):
         values = [f.detail[key] for f in done if key in f.detail]
         if values:
             details[key] = [min(values), max(values)]

@@ -11,6 +11,14 @@ NOTES = {
     "terminate_db": lambda d: f"{_span(d.get('connections'), 'connections', 0)} each",
     "step_faults": lambda d: f"faulty workers on for {_span(d.get('seconds'), 's', 0)}",
     "flush_redis": lambda d: f"{_span(d.get('keys_before'), 'keys', 0)} flushed",
+    "freeze_redis": lambda d: (
+        f"SIGSTOP for {_span(d.get('seconds'), 's', 0)}, "
+        f"{_span(d.get('orders_during'), 'orders', 0)} placed in it "
+        f"({_span(d.get('orders_before'), 'orders', 0)} in as long before)"
+    ),
+    "lose_doorbells": lambda d: (
+        f"{_span(d.get('doorbells_lost'), 'doorbells', 0)} deleted in {_span(d.get('seconds'), 's', 0)}"
+    ),
 }
 
 

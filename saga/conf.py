@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_RETENTION": 7 * 24 * 3600.0,
     # A moving saga that has not moved for this many seconds is re-enqueued by the sweeper.
     "SAGA_STALL_AFTER": 30.0,
+    # Seconds between two sweeps (the beat's schedule of saga.tasks.sweep_sagas): a saga whose doorbell
+    # waits in the queue past the stall time is looked at again after this long.
+    "SAGA_SWEEP_INTERVAL": 5.0,
     # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
     "SAGA_REMOTE_PARTICIPANTS": [],
     # A saga retrying one step this many times (a payment provider down for hours, after the pivot

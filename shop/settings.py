@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -270,12 +271,19 @@ SPECTACULAR_SETTINGS = {
 # Celery: Redis is only the doorbell; every fact lives in PostgreSQL (see DESIGN.md).
 REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL
+# Every Redis client (Celery's producer and workers, the sweeper, the cache) gives up quickly: a frozen
+# Redis (a stalled failover, a paused host) accepts connections and answers nothing, and no request or
+# sweep waits on it. Orders are still taken (their sagas are rung by the sweeper once Redis is back),
+# and the rate limit lets requests through.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, **REDIS_TIMEOUTS}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUTS["socket_connect_timeout"]
+CELERY_TASK_PUBLISH_RETRY = False  # a doorbell that cannot be rung at once is rung by the sweeper
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -351,6 +359,14 @@ SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPAN
 # Faults injected into saga steps (crash and chaos tests only); see saga/orchestration/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")
+# The beat's tasks have a queue of their own, so that a sweep never waits behind a burst of doorbells.
+# Every worker reads both (a worker started without -Q reads every queue named here).
+SHOP_BEAT_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}.beat"
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(SHOP_BEAT_QUEUE)]
+CELERY_TASK_ROUTES = {
+    "saga.tasks.sweep_sagas": {"queue": SHOP_BEAT_QUEUE},
+    "saga.tasks.purge_outbox": {"queue": SHOP_BEAT_QUEUE},
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sagas": {"task": "saga.tasks.sweep_sagas", "schedule": SAGA_SWEEP_INTERVAL},
     "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},
@@ -367,7 +383,7 @@ if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "shop",
             # A frozen Redis must not hold a request: the throttle lets the request through instead.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": REDIS_TIMEOUTS,
         }
     }
 elif CACHE_URL.startswith("locmem://"):

@@ -3,8 +3,11 @@ Imports no DRF views: DRF loads throttle classes while it is still loading itsel
 
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
@@ -14,6 +17,12 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
+
+# After the cache failed, the limit is not applied for this long: each try would hold a request for
+# the cache's timeout (a frozen Redis answers nothing).
+CACHE_PAUSE_SECONDS = 5.0
+# Per cache object (this process' connections to it; a new one starts afresh): until when not to try it.
+_unreachable_until: WeakKeyDictionary[BaseCache, float] = WeakKeyDictionary()
 
 
 class ScopedCreateThrottle(ScopedRateThrottle):
@@ -26,7 +35,8 @@ class ScopedCreateThrottle(ScopedRateThrottle):
     Counting is a fixed window per user kept with the cache's atomic add and incr (Redis INCR in
     production), so concurrent requests on several gunicorn workers cannot slip past the limit, as
     they can with SimpleRateThrottle's read-modify-write history. When the cache cannot be reached
-    the request is let through, and logged: a rate limit must not take order placement down with it.
+    the request is let through, and logged, and the cache is not tried again for a few seconds: a
+    rate limit must not take order placement down with it, nor slow it down.
     """
 
     def allow_request(self, request: "Request", view: "APIView") -> bool:
@@ -46,12 +56,21 @@ class ScopedCreateThrottle(ScopedRateThrottle):
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
         key = f"{self.key}_{window}"
+        counters = caches[DEFAULT_CACHE_ALIAS]
+        if time.monotonic() < _unreachable_until.get(counters, 0.0):
+            return True
         try:
             # The counter outlives its window, so incr never finds it expired while the window is current.
-            self.cache.add(key, 0, timeout=2 * self.duration)
-            count = self.cache.incr(key)
-        except Exception:  # any cache failure: let the request through, and say so (logged with its traceback)
-            logger.warning("rate limit %s not applied: the cache is unreachable", self.scope, exc_info=True)
+            counters.add(key, 0, timeout=2 * self.duration)
+            count = counters.incr(key)
+        except Exception as error:  # noqa: BLE001 - any cache failure: let the request through, and say so
+            _unreachable_until[counters] = time.monotonic() + CACHE_PAUSE_SECONDS
+            logger.warning(
+                "rate limit %s not applied for %.0f s: the cache is unreachable: %r",
+                self.scope,
+                CACHE_PAUSE_SECONDS,
+                error,
+            )
             return True
         return count <= self.num_requests
 

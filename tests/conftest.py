@@ -66,3 +66,14 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str 
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of the test's own (to freeze), as Celery's broker for the test."""
+    from tests.own_redis import OwnRedis, celery_broker
+
+    server = OwnRedis(tmp_path / "redis")
+    with celery_broker(server.url):
+        yield server
+    server.stop()

@@ -7,7 +7,7 @@ or sweeping twice is harmless. If the database stays away, advance_saga rings ag
 the sweeper waits for its next beat."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from celery import Task, shared_task
@@ -18,7 +18,7 @@ from ..conf import saga_settings
 from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
 from . import engine
 from .models import ACTIVE, SagaInstance
-from .scheduling import default_runtime, doorbells_waiting
+from .scheduling import default_runtime, doorbells_queue, ring
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,11 @@ RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
     ignore_result=True,
     max_retries=len(RING_AGAIN_AFTER),
 )
-def advance_saga(self: Task, saga_id: str) -> None:
+def advance_saga(self: Task, saga_id: str, rung: int | None = None) -> None:
+    """`rung`: the doorbell's number in its queue (doorbells.py); None for a doorbell with a countdown."""
     at_task_start()
+    if rung is not None:
+        _started(saga_id, rung)
     try:
         # A doorbell given back by a worker that died may be that of a step that kills workers.
         suspect = bool((self.request.delivery_info or {}).get("redelivered"))
@@ -48,6 +51,15 @@ def advance_saga(self: Task, saga_id: str) -> None:
         delay = RING_AGAIN_AFTER[self.request.retries]
         log.warning("database unavailable; ringing again for saga %s in %d s: %s", saga_id, delay, error)
         raise self.retry(countdown=delay) from error
+
+
+def _started(saga_id: str, rung: int) -> None:
+    doorbells = doorbells_queue()
+    try:
+        if doorbells is not None:
+            doorbells.started(saga_id, rung)
+    except Exception as error:  # noqa: BLE001 - a marker left behind costs at most an extra doorbell
+        log.warning("cannot record the start of saga %s's doorbell: %s", saga_id, error)
 
 
 @shared_task(name="saga.tasks.sweep_sagas", ignore_result=True)
@@ -63,9 +75,32 @@ def sweep_sagas(limit: int = 500) -> int:
 
 
 def _sweep(limit: int) -> int:
-    runtime = default_runtime()
+    """Take the due sagas and commit (so that no row stays locked while the broker is asked), then
+    ring those whose timer is due and those whose doorbell is lost. A saga whose doorbell still
+    waits its turn in the queue is not rung again: it is looked at again after a sweep interval.
+    One rung is not looked at again before the stall time (it may be running a long step)."""
     now = timezone.now()
-    stall_after = timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
+    look_again = now + timedelta(seconds=float(saga_settings.SAGA_SWEEP_INTERVAL))
+    timed, stalled = _take_due(now, limit, look_again)
+    lost = _lost(stalled)
+    if len(lost) < len(stalled):
+        log.info("%d sagas wait past the stall time for their doorbells in the queue", len(stalled) - len(lost))
+    ringing = timed + lost
+    not_before = now + timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
+    # Only those not moved (nor left to the sweeper by a failed ring) since they were taken.
+    SagaInstance.objects.filter(id__in=ringing, wake_at=look_again).update(wake_at=not_before)
+    rung = sum(ring(saga_id) for saga_id in ringing)
+    # Every few seconds: a line only when it did something.
+    if rung:
+        log.info("sweeper rang %d due sagas", rung)
+    else:
+        log.debug("sweeper rang no saga (%d due)", len(timed) + len(stalled))
+    return rung
+
+
+def _take_due(now: datetime, limit: int, look_again: datetime) -> tuple[list[UUID], list[UUID]]:
+    """The due sagas, in one short transaction that makes them due again at `look_again`: those
+    whose timer or backoff is due, and those that have only not moved for the stall time."""
     with transaction.atomic():
         due = list(
             SagaInstance.objects.select_for_update(skip_locked=True)
@@ -73,33 +108,20 @@ def _sweep(limit: int) -> int:
             .order_by("wake_at")
             .values_list("id", "retry_at", "timer_at", "deadline")[:limit]
         )
-        timed = [saga_id for saga_id, *times in due if any(t is not None and t <= now for t in times)]
-        timed_ids = set(timed)
-        stalled = [saga_id for saga_id, *_ in due if saga_id not in timed_ids]
-        queued = _queued(stalled)
-        # Not again before the stall time, whether or not this enqueue is lost.
-        SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=now + stall_after)
-        ringing = timed if queued else timed + stalled
-        for saga_id in ringing:
-            runtime.schedule(saga_id, 0)
-    # Every few seconds: a line only when it did something.
-    if ringing:
-        log.info("sweeper enqueued %d due sagas", len(ringing))
-    else:
-        log.debug("sweeper found no saga to ring (%d due)", len(due))
-    return len(ringing)
+        SagaInstance.objects.filter(id__in=[saga_id for saga_id, *_ in due]).update(wake_at=look_again)
+    timed = [saga_id for saga_id, *times in due if any(t is not None and t <= now for t in times)]
+    timed_ids = set(timed)
+    return timed, [saga_id for saga_id, *_ in due if saga_id not in timed_ids]
 
 
-def _queued(stalled: list[UUID]) -> bool:
-    """Are the sagas that should have moved by now waiting their turn in a long queue, rather
-    than stuck (their doorbell lost, or their worker gone)? After a burst, sagas wait in the
-    queue past the stall time, and ringing again would only double the queue. If at least as
-    many doorbells wait as sagas look stalled, they wait: they are looked at again after the
-    stall time, and rung once the queue is shorter than their number."""
-    if not stalled:
-        return False
-    waiting = doorbells_waiting()
-    if waiting is not None and waiting >= len(stalled):
-        log.info("%d sagas wait past the stall time behind %d doorbells; not ringing again", len(stalled), waiting)
-        return True
-    return False
+def _lost(stalled: list[UUID]) -> list[UUID]:
+    """The stalled sagas whose doorbells no longer wait in the queue: all of them if the broker
+    cannot say (ringing one that waits costs only an extra doorbell)."""
+    doorbells = doorbells_queue()
+    if doorbells is None or not stalled:
+        return stalled
+    try:
+        return doorbells.lost(stalled)
+    except Exception as error:  # noqa: BLE001 - whatever the broker raised
+        log.warning("cannot tell which doorbells wait in %s: %s", doorbells.queue, error)
+        return stalled

@@ -23,7 +23,9 @@ ROOT_URLCONF = "saga.tests.urls"
 CELERY_BROKER_URL = os.environ["REDIS_URL"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}  # longer than any task
+# Longer than any task; a frozen Redis holds no request, sweep or worker for long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+CELERY_TASK_PUBLISH_RETRY = False  # a doorbell that cannot be rung is rung by the sweeper
 CELERY_BEAT_SCHEDULE = {
     "sweep-sagas": {"task": "saga.tasks.sweep_sagas", "schedule": 5.0},
     "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},

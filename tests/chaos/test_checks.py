@@ -148,6 +148,17 @@ def test_a_500_is_a_violation_a_503_is_not_and_a_failure_answered_for_a_placed_o
     assert checks.no_server_errors(Record(exchanges=[reset]), faults, {str(placed.pk): placed}).passed  # no answer
 
 
+def test_an_order_that_hung_while_redis_was_frozen_is_a_violation():
+    freeze = Fault("freeze_redis", at=10.0, ended_at=30.0)
+    record = Record(t0=1000.0)
+    quick = Exchange(1015.0, "POST", "/api/orders", 202, 0.6, "credit_only")
+    record.exchanges = [quick, Exchange(1040.0, "POST", "/api/orders", 202, 9.0, "credit_only")]  # after the freeze
+    assert checks.intake_while_redis_frozen(record, [freeze]).passed
+    record.exchanges.append(Exchange(1012.0, "POST", "/api/orders", 202, 18.0, "credit_only"))
+    check = checks.intake_while_redis_frozen(record, [freeze])
+    assert check.checked == 2 and len(check.violations) == 1 and "answered in 18.0 s" in check.violations[0]
+
+
 @pytest.mark.parametrize("duration", [60, 600])
 def test_the_fault_plan_has_every_kind_and_depends_only_on_the_seed(duration):
     planned = plan(duration, random.Random(7))

@@ -132,4 +132,4 @@ def test_an_unreachable_cache_lets_orders_through_and_says_so(db, rate, settings
     clerk = token_client("clerk")
     with caplog.at_level(logging.WARNING, logger="shop.throttling"):
         assert [place(clerk).status_code for _ in range(2)] == [202, 202]
-    assert "rate limit orders not applied" in caplog.text
+    assert "rate limit orders not applied for 5 s" in caplog.text
