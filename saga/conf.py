@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     # A saga retrying one step this many times (a payment provider down for hours, after the pivot
     # where it only goes forward) is logged at ERROR and counted by /metrics and the dashboard.
     "SAGA_LONG_RETRY_ATTEMPTS": 10,
+    # The Django cache (its alias) where the workers mark the step each saga is running, for the
+    # API and the admin: one every process shares (Redis), with short timeouts.
+    "SAGA_RUNNING_CACHE": "default",
     # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from .conf import saga_settings
 from .models import ACTIVE, SagaInstance, SagaStatus
+from .orchestration.running import Running, running_of
 
 
 def saga_list() -> QuerySet[SagaInstance]:
@@ -30,9 +31,17 @@ def saga_stuck_q(now: datetime | None = None) -> Q:
     return Q(status__in=ACTIVE) & overdue
 
 
-def saga_is_stuck(saga: SagaInstance, now: datetime | None = None) -> bool:
-    """`saga_stuck_q` for one saga in memory."""
+def saga_running(*, saga: SagaInstance, now: datetime | None = None) -> Running | None:
+    """The step the saga is running now, its attempt and since when (whichever path runs it), or
+    None. Its `stuck`: it has run past the step's timeout."""
+    return running_of(saga, now or timezone.now())
+
+
+def saga_is_stuck(saga: SagaInstance, now: datetime | None = None, *, running: Running | None = None) -> bool:
+    """`saga_stuck_q` for one saga in memory; one `running` a step is stuck only past its timeout."""
     now = now or timezone.now()
+    if running is not None:
+        return running.stuck
     if saga.status not in ACTIVE:
         return False
     if (saga.timer_at and saga.timer_at <= now) or (saga.deadline and saga.deadline <= now):

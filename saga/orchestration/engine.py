@@ -55,6 +55,7 @@ from .definition import (
 )
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
 from .registry import definitions
+from .running import running_started
 from .runtime import Runtime, StepTimeout, time_limit
 
 log = logging.getLogger(__name__)
@@ -545,6 +546,7 @@ def _attempt_now(
     saga.retry_at = None
     note_saga(saga)
     ctx = _context(saga, definition, now, step.name, kind)
+    running_started(saga, step=step, kind=kind, since=now)  # for operators: nothing shows until it ends
     try:
         with time_limit(step.timeout):
             outcome = _invoke(step, kind, ctx, runtime)

@@ -1,0 +1,116 @@
+"""The step a saga is running now, its attempt and since when: what operators see while it runs.
+
+The careful path commits its attempt as a RUNNING row before running it. The one-transaction path
+commits nothing until the step ends (that is its speed), so as an attempt starts it leaves a
+marker in a cache every process shares (SAGA_RUNNING_CACHE: Redis in production; the workers write,
+the web reads): the step, kind, attempt, start and timeout, and the saga's `updated_at` as the
+attempt found it. A marker is believed only while the saga's row is unchanged since (a step that
+ends commits a change to it), so it is never deleted: the saga's next attempt overwrites it, and it
+expires a little after its step's timeout. A cache that fails never fails a step, nor slows it more
+than once in a while: short timeouts (the project's cache settings), one log line, then the markers
+are left alone for a time.
+
+A running attempt whose step's timeout has passed is stuck: its worker died or hangs.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.core.cache import caches
+
+from ..conf import saga_settings
+from .definition import DefinitionError, Step
+from .models import SagaInstance, SagaStatus, SagaStep
+from .registry import definitions
+
+log = logging.getLogger(__name__)
+
+KEPT_AFTER_TIMEOUT = 60.0  # seconds a marker outlives its step's timeout (it shows as stuck then)
+UNTIMED_KEPT = 3600.0  # seconds a marker of a step without a timeout is kept
+QUIET_AFTER_FAILURE = 30.0  # seconds the cache is left alone after it failed
+
+
+@dataclass(frozen=True)
+class Running:
+    step: str
+    kind: str
+    attempt: int
+    since: datetime
+    timeout: float | None  # the step's, in seconds
+    stuck: bool  # it has run past its timeout
+
+
+def running_started(saga: SagaInstance, *, step: Step, kind: str, since: datetime) -> None:
+    """Mark an attempt run in the saga's own transaction as running; `saga` as its lock found it."""
+    marker = {
+        "step": step.name,
+        "kind": kind,
+        "attempt": saga.attempts,
+        "since": since,
+        "timeout": step.timeout,
+        "found": saga.updated_at,
+    }
+    kept = (step.timeout or UNTIMED_KEPT) + KEPT_AFTER_TIMEOUT
+    _guarded(lambda cache: cache.set(_key(saga.id), marker, timeout=kept))
+
+
+def running_of(saga: SagaInstance, now: datetime) -> Running | None:
+    """The attempt the saga is running, by either path, or None. The saga's steps are read through
+    `saga.steps.all()` (prefetch them for many sagas)."""
+    if saga.status not in (SagaStatus.STARTED, SagaStatus.COMPENSATING):
+        return None
+    if saga.claimed:
+        return _claimed(saga, now)
+    marker = _guarded(lambda cache: cache.get(_key(saga.id)))
+    if not isinstance(marker, dict) or marker.get("found") != saga.updated_at:
+        return None  # none, or left by an attempt that has ended (the saga's row changed since)
+    return _running(marker["step"], marker["kind"], marker["attempt"], marker["since"], marker["timeout"], now)
+
+
+def _claimed(saga: SagaInstance, now: datetime) -> Running | None:
+    rows = [row for row in saga.steps.all() if row.status == SagaStep.Status.RUNNING]
+    if not rows:
+        return None
+    row = max(rows, key=lambda row: row.pk)
+    return _running(row.name, row.kind, row.attempt, row.started_at, _timeout_of(saga, row.name), now)
+
+
+def _running(step: str, kind: str, attempt: int, since: datetime, timeout: float | None, now: datetime) -> Running:
+    stuck = timeout is not None and now > since + timedelta(seconds=timeout)
+    return Running(step=step, kind=kind, attempt=attempt, since=since, timeout=timeout, stuck=stuck)
+
+
+def _timeout_of(saga: SagaInstance, name: str) -> float | None:
+    try:
+        definition = definitions.get(saga.type, saga.version)
+    except DefinitionError:
+        return None  # a version this code does not have: shown as running, never as stuck
+    return next((step.timeout for step in definition.steps if isinstance(step, Step) and step.name == name), None)
+
+
+def _key(saga_id: UUID) -> str:
+    return f"saga:running:{saga_id}"
+
+
+_quiet_until = 0.0  # (monotonic) the cache failed: leave it alone until then
+
+
+def _guarded(use: Any) -> Any:
+    """`use(cache)`, or None if the cache fails (said once, then left alone for a while)."""
+    global _quiet_until
+    if time.monotonic() < _quiet_until:
+        return None
+    try:
+        return use(caches[saga_settings.SAGA_RUNNING_CACHE])
+    except Exception as error:  # noqa: BLE001 - the markers are for operators' eyes: never a step's failure
+        log.warning(
+            "the running-step markers' cache failed (%s); running steps are not shown for %d s",
+            error,
+            QUIET_AFTER_FAILURE,
+        )
+        _quiet_until = time.monotonic() + QUIET_AFTER_FAILURE
+        return None
