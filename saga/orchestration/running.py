@@ -15,6 +15,7 @@ A running attempt whose step's timeout has passed is stuck: its worker died or h
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 KEPT_AFTER_TIMEOUT = 60.0  # seconds a marker outlives its step's timeout (it shows as stuck then)
 UNTIMED_KEPT = 3600.0  # seconds a marker of a step without a timeout is kept
 QUIET_AFTER_FAILURE = 30.0  # seconds the cache is left alone after it failed
+MOVING = (SagaStatus.STARTED, SagaStatus.COMPENSATING)  # (a waiting saga runs nothing)
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,21 @@ def running_started(saga: SagaInstance, *, step: Step, kind: str, since: datetim
     _guarded(lambda cache: cache.set(_key(saga.id), marker, timeout=kept))
 
 
-def running_of(saga: SagaInstance, now: datetime) -> Running | None:
-    """The attempt the saga is running, by either path, or None. The saga's steps are read through
-    `saga.steps.all()` (prefetch them for many sagas)."""
-    if saga.status not in (SagaStatus.STARTED, SagaStatus.COMPENSATING):
-        return None
-    if saga.claimed:
-        return _claimed(saga, now)
-    marker = _guarded(lambda cache: cache.get(_key(saga.id)))
+def running_of(sagas: Iterable[SagaInstance], now: datetime) -> dict[UUID, Running]:
+    """The attempts these sagas are running, by either path, by saga id. Their steps are read
+    through `saga.steps.all()` (prefetch them, or only their RUNNING rows, for many sagas)."""
+    moving = [saga for saga in sagas if saga.status in MOVING]
+    keys = [_key(saga.id) for saga in moving if not saga.claimed]
+    markers = (_guarded(lambda cache: cache.get_many(keys)) or {}) if keys else {}
+    found = {}
+    for saga in moving:
+        running = _claimed(saga, now) if saga.claimed else _marked(saga, markers.get(_key(saga.id)), now)
+        if running is not None:
+            found[saga.id] = running
+    return found
+
+
+def _marked(saga: SagaInstance, marker: object, now: datetime) -> Running | None:
     if not isinstance(marker, dict) or marker.get("found") != saga.updated_at:
         return None  # none, or left by an attempt that has ended (the saga's row changed since)
     return _running(marker["step"], marker["kind"], marker["attempt"], marker["since"], marker["timeout"], now)

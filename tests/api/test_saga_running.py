@@ -16,9 +16,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
-from saga.models import SagaStatus
+from saga.models import SagaInstance, SagaStatus
 from saga.orchestration import running, stepping
 from saga.orchestration.testing import SagaHarness
+from saga.selectors import saga_is_stuck, saga_stuck_q
 
 
 @pytest.fixture
@@ -178,3 +179,22 @@ def test_the_schema_documents_the_running_step(api):
     assert "running" in saga["properties"]
     running_schema = schema["components"]["schemas"]["RunningOutput"]
     assert set(running_schema["properties"]) == {"step", "kind", "attempt", "since", "timeout", "stuck"}
+
+
+def _counted_stuck(saga_id) -> tuple[bool, bool]:
+    """Is the saga among the stuck ones (the dashboard's, /metrics', saga_status'), and stuck alone?"""
+    saga = SagaInstance.objects.get(pk=saga_id)
+    return SagaInstance.objects.filter(saga_stuck_q(), pk=saga_id).exists(), saga_is_stuck(saga)
+
+
+@pytest.mark.parametrize(("started_ago", "stuck"), [(0, False), (31, True)])
+def test_a_saga_running_a_step_is_counted_stuck_only_past_the_steps_timeout(
+    api, customer, harness, settings, transactional_db, started_ago, stuck
+):
+    settings.SAGA_STALL_AFTER = 0.0  # unchanged for longer than that: stuck, unless running in time
+    order = place(api, customer)
+    looking = LookWhileStepRuns("authorize_payment", lambda: _counted_stuck(order["saga_id"]))
+    harness.runtime.faults = looking
+    harness.clock.advance(-started_ago)
+    harness.run(uuid.UUID(order["saga_id"]))
+    assert looking.seen == [(stuck, stuck)]
