@@ -55,7 +55,7 @@ from .definition import (
 )
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
 from .registry import definitions
-from .running import running_started
+from .running import running_ended, running_started
 from .runtime import Runtime, StepTimeout, time_limit
 
 log = logging.getLogger(__name__)
@@ -554,6 +554,8 @@ def _attempt_now(
         if connection_lost():
             raise  # not the step's failure: the doorbell's task runs it again on a new connection
         raise _StepFailed(found, saga.step_index, kind, now, error) from error
+    finally:
+        running_ended(saga.id)
     return _conclude(saga, definition, step, _attempt_row(saga, step.name, kind, now), ctx, outcome, runtime)
 
 
