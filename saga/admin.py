@@ -11,7 +11,7 @@ staff user with only the view permission sees everything and no action button.
 import json
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -45,7 +45,8 @@ from .models import (
 from .orchestration.definition import DefinitionError, SagaDefinition, Step, StepKind, Wait
 from .orchestration.participants import REPLIES_KEY
 from .orchestration.registry import definitions
-from .selectors import saga_is_stuck, saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
+from .orchestration.running import Running
+from .selectors import saga_is_stuck, saga_needs_operator_q, saga_retrying_long_q, saga_running, saga_stuck_q
 
 # The admin index shows the engine's dashboard, unless the project has an index of its own.
 if admin.site.index_template is None:
@@ -445,6 +446,7 @@ class SagaPage:
         self.definition = definition_for(saga)
         self.steps = list(saga.steps.order_by("id"))
         self.now = timezone.now()
+        self.running = saga_running(saga=saga, now=self.now)
 
     def context(self) -> dict[str, Any]:
         saga = self.saga
@@ -481,7 +483,7 @@ class SagaPage:
         for label, text, url in related_links(saga):
             facts.append((label, format_html('<a href="{}">{}</a>', url, text)))
         direction = "rolling back ↩" if saga.direction == Direction.BACKWARD else "forward"
-        current = saga.current_step or "—"
+        current = self.running.step if self.running else saga.current_step or "—"
         facts += [
             ("current step", format_html("<strong>{}</strong> ({})", current, direction)),
             ("attempts at it", saga.attempts),
@@ -508,10 +510,17 @@ class SagaPage:
                 facts.append((label, timestamp(moment)))
         if saga.resolved_at is not None:
             facts.append(("resolved", timestamp(saga.resolved_at)))
-        if saga_is_stuck(saga, self.now):
-            facts.append(("stuck", mark_safe('<span class="saga-stuck">⚠ should have moved by now</span>')))
+        if self.running is not None:
+            facts.append(("running", _running_fact(self.running, self.now)))
+        if saga_is_stuck(saga, self.now, running=self.running):
+            facts.append(("stuck", format_html('<span class="saga-stuck">⚠ {}</span>', self.why_stuck())))
         facts.append(("request id", format_html("<code>{}</code>", saga.correlation_id)))
         return facts
+
+    def why_stuck(self) -> str:
+        if self.running is None:
+            return "should have moved by now"
+        return f"running past its timeout ({duration(self.running.timeout)})"
 
     def diagram(self) -> SafeString:
         if self.definition is None:
@@ -554,6 +563,8 @@ class SagaPage:
             )
             if is_pivot and row.status == SagaStep.Status.SUCCEEDED:
                 rows.append({"kind": "pivot", "name": pivot})
+        if self.running is not None and not self.saga.claimed:  # (a claimed attempt has its row above)
+            rows.append(_running_row(self.running, self.now))
         rows.extend(_operator_row(action) for action in operators)
         return rows
 
@@ -575,6 +586,34 @@ class SagaPage:
             }
             for action, about in ACTIONS.items()
         ]
+
+
+def _running_fact(running: Running, now: datetime) -> SafeString:
+    return format_html(
+        "<strong>{}</strong> ({}) running attempt {} since {} <span class='quiet'>({} so far)</span>",
+        running.step,
+        running.kind,
+        running.attempt,
+        timestamp(running.since),
+        age(running.since, now),
+    )
+
+
+def _running_row(running: Running, now: datetime) -> dict[str, Any]:
+    """The timeline's row of an attempt running in its saga's transaction (nothing of it is written yet)."""
+    return {
+        "kind": "step",
+        "time": timestamp(running.since),
+        "name": running.step,
+        "step_kind": running.kind,
+        "pivot": False,
+        "attempt": running.attempt,
+        "status": badge(SagaStep.Status.RUNNING),
+        "duration": f"{age(running.since, now)} so far",
+        "error": "",
+        "error_short": "",
+        "waited": "",
+    }
 
 
 def _operator_row(action: OperatorAction) -> dict[str, Any]:

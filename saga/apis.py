@@ -2,7 +2,7 @@ import re
 from collections.abc import Callable
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
@@ -28,21 +28,46 @@ class StepOutput(serializers.Serializer):
     error = serializers.CharField()
 
 
+class RunningOutput(serializers.Serializer):
+    """The attempt a saga is running now."""
+
+    step = serializers.CharField()
+    kind = serializers.ChoiceField(choices=SagaStep.Kind.choices)
+    attempt = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    timeout = serializers.FloatField(allow_null=True, help_text="The step's timeout in seconds (null: none).")
+    stuck = serializers.BooleanField(help_text="It has run past its timeout: its worker died or hangs.")
+
+
 class SagaOutput(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField()
     version = serializers.IntegerField()
     status = serializers.ChoiceField(choices=SagaStatus.choices)
-    current_step = serializers.CharField()
+    current_step = serializers.CharField(help_text="The step running now (see `running`), or else the next to run.")
     aggregate_id = serializers.UUIDField()
     # The HTTP request that placed it (X-Request-ID); the saga's own id is the messages' correlation_id.
     request_id = serializers.UUIDField(source="correlation_id")
     error = serializers.CharField()
-    attempts = serializers.IntegerField()
+    attempts = serializers.IntegerField(help_text="Attempts at the current step, the running one included.")
     deadline = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     steps = StepOutput(many=True, source="steps.all")
+    running = serializers.SerializerMethodField(
+        help_text="The attempt running now, whether or not anything of it is committed yet; null when none is."
+    )
+
+    @extend_schema_field(RunningOutput(allow_null=True))
+    def get_running(self, saga: SagaInstance) -> dict | None:
+        running = selectors.saga_running(saga=saga)
+        return None if running is None else RunningOutput(running).data
+
+    def to_representation(self, saga: SagaInstance) -> dict:
+        shown = super().to_representation(saga)
+        if shown["running"] is not None:  # the step and attempt under way, not the last committed
+            shown["current_step"], shown["attempts"] = shown["running"]["step"], shown["running"]["attempt"]
+        return shown
 
 
 class SagaFilter(filters.FilterSet):

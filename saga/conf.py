@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # vanished worker's session not yet ended) before it gives up: `saga_signal` and `saga_cancel`
     # then raise SagaBusy (HTTP 409 saga_busy; the consumer gets the message again later).
     "SAGA_LOCK_TIMEOUT": 3.0,
+    # The Django cache (its alias) where the workers mark the step each saga is running, for the
+    # API and the admin: one every process shares (Redis), with short timeouts.
+    "SAGA_RUNNING_CACHE": "default",
     # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,

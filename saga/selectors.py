@@ -3,11 +3,12 @@
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from .conf import saga_settings
-from .models import ACTIVE, SagaInstance, SagaStatus
+from .models import ACTIVE, SagaInstance, SagaStatus, SagaStep
+from .orchestration.running import Running, running_of
 
 
 def saga_list() -> QuerySet[SagaInstance]:
@@ -20,19 +21,47 @@ def saga_get(*, saga_id: UUID) -> SagaInstance | None:
 
 def saga_stuck_q(now: datetime | None = None) -> Q:
     """Active sagas that should have moved: past their timer or deadline, or moving (not waiting
-    and not in a backoff) yet unchanged for longer than SAGA_STALL_AFTER. The sweeper re-enqueues
-    these; one that stays here needs a look."""
+    and not in a backoff) yet unchanged for longer than SAGA_STALL_AFTER, unless they are running
+    a step that has not outlived its timeout (looked up for the first STUCK_LOOKED_AT of them).
+    The sweeper re-enqueues these; one that stays here needs a look."""
     now = now or timezone.now()
     quiet_since = now - timedelta(seconds=float(saga_settings.SAGA_STALL_AFTER))
     moving = Q(status__in=[SagaStatus.STARTED, SagaStatus.COMPENSATING])
     not_backing_off = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     overdue = Q(timer_at__lte=now) | Q(deadline__lte=now) | (moving & not_backing_off & Q(updated_at__lte=quiet_since))
-    return Q(status__in=ACTIVE) & overdue
+    stuck = Q(status__in=ACTIVE) & overdue
+    running = _running_in_time(SagaInstance.objects.filter(stuck & moving).order_by("updated_at"), now)
+    return stuck & ~Q(pk__in=running) if running else stuck
 
 
-def saga_is_stuck(saga: SagaInstance, now: datetime | None = None) -> bool:
-    """`saga_stuck_q` for one saga in memory."""
+STUCK_LOOKED_AT = 1000  # overdue sagas whose running attempts saga_stuck_q looks up
+
+
+def _running_in_time(sagas: QuerySet[SagaInstance], now: datetime) -> list[UUID]:
+    running = Prefetch("steps", queryset=SagaStep.objects.filter(status=SagaStep.Status.RUNNING))
+    found = running_of(sagas.prefetch_related(running)[:STUCK_LOOKED_AT], now)
+    return [saga_id for saga_id, attempt in found.items() if not attempt.stuck]
+
+
+def saga_running(*, saga: SagaInstance, now: datetime | None = None) -> Running | None:
+    """The step the saga is running now, its attempt and since when (whichever path runs it), or
+    None. Its `stuck`: it has run past the step's timeout."""
+    return running_of([saga], now or timezone.now()).get(saga.id)
+
+
+def saga_is_stuck(saga: SagaInstance, now: datetime | None = None, *, running: Running | None = None) -> bool:
+    """`saga_stuck_q` for one saga in memory. A saga running a step (`running`, looked up if not
+    given) is stuck once the step has outlived its timeout."""
     now = now or timezone.now()
+    if running is not None:
+        return running.stuck
+    if not _overdue(saga, now):
+        return False
+    running = saga_running(saga=saga, now=now)
+    return running is None or running.stuck
+
+
+def _overdue(saga: SagaInstance, now: datetime) -> bool:
     if saga.status not in ACTIVE:
         return False
     if (saga.timer_at and saga.timer_at <= now) or (saga.deadline and saga.deadline <= now):

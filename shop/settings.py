@@ -399,3 +399,15 @@ if SHOP_ORDER_RATE and not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["shop.throttling.ScopedCreateThrottle"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"orders": SHOP_ORDER_RATE or None}
 # --- end of cache and rate limits -----------------------------------------------------------------
+
+# --- The steps sagas are running ------------------------------------------------------------------
+# The workers mark the step each saga is running as it starts (nothing of it is committed until it
+# ends), and the web shows it (GET /api/sagas/{id}, the admin): always in the shared Redis, whatever
+# cache the throttle uses, with timeouts short enough that a frozen Redis never holds a step.
+CACHES["saga_running"] = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": REDIS_URL,
+    "KEY_PREFIX": "shop",
+    "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+}
+SAGA_RUNNING_CACHE = "saga_running"

@@ -56,6 +56,7 @@ from .definition import (
 )
 from .models import ACTIVE, TERMINAL, Direction, SagaInstance, SagaStatus, SagaStep
 from .registry import definitions
+from .running import running_ended, running_started
 from .runtime import Runtime, StepTimeout, time_limit
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class _Position:
     @classmethod
     def of(cls, saga: SagaInstance) -> "_Position":
         return cls(saga.status, saga.direction, saga.step_index, saga.attempts)
+
+    def same_step(self, saga: SagaInstance) -> bool:
+        """Is the saga at the same step, in the same direction, whatever its attempts?"""
+        return (self.status, self.direction, self.step_index) == (saga.status, saga.direction, saga.step_index)
 
 
 class _StepFailed(Exception):
@@ -375,7 +380,7 @@ def _advance_one(saga_id: UUID, runtime: Runtime) -> bool:
 
 def _hook_failed(saga_id: UUID, error: Exception, runtime: Runtime) -> bool:
     """Record a failure outside any step's action, back off, and stop after a few."""
-    description = "".join(traceback.format_exception_only(error)).strip()
+    description = _described(error)
     with transaction.atomic():
         saga = _locked(saga_id)
         saga.attempts += 1
@@ -555,6 +560,7 @@ def _attempt_now(
     saga.retry_at = None
     note_saga(saga)
     ctx = _context(saga, definition, now, step.name, kind)
+    running_started(saga, step=step, kind=kind, since=now)  # for operators: nothing shows until it ends
     try:
         with time_limit(step.timeout):
             outcome = _invoke(step, kind, ctx, runtime)
@@ -562,6 +568,8 @@ def _attempt_now(
         if connection_lost():
             raise  # not the step's failure: the doorbell's task runs it again on a new connection
         raise _StepFailed(found, saga.step_index, kind, now, error) from error
+    finally:
+        running_ended(saga.id)
     return _conclude(saga, definition, step, _attempt_row(saga, step.name, kind, now), ctx, outcome, runtime)
 
 
@@ -580,13 +588,21 @@ def _completed_after(saga: SagaInstance, definition: SagaDefinition, runtime: Ru
 
 
 def _record_failure(saga_id: UUID, failed: _StepFailed, runtime: Runtime) -> bool:
-    """The step's transaction rolled back: decide again and record the failed attempt, unless the
-    saga moved meanwhile (then look again)."""
+    """The step's transaction rolled back: record the failed attempt in the next one. Its row lock
+    was let go in between, and another doorbell's advancer may have run the step meanwhile: the
+    attempt ran all the same, so it is written whatever happened, and counts against the step (by
+    its policy) while the saga is still at that step."""
     with transaction.atomic():
         saga = _locked(saga_id)
-        if _Position.of(saga) != failed.found:
-            return True
-        return _decide(saga, runtime, functools.partial(_attempt_failed, failed))
+        if _Position.of(saga) == failed.found:
+            return _decide(saga, runtime, functools.partial(_attempt_failed, failed))
+        if failed.found.same_step(saga):  # another advancer's attempts of it came in between
+            definition = definition_of(saga)
+            step = _step_at(definition, saga.step_index)
+            return _attempt_failed(failed, saga, definition, step, failed.kind, _policy(step, failed.kind), runtime)
+        if not isinstance(failed.error, participants.AwaitingReply):  # (nothing ran: its command is sent)
+            _finish(_overtaken_row(saga, failed), SagaStep.Status.FAILED, runtime, error=_described(failed.error))
+        return True
 
 
 def _attempt_failed(
@@ -606,6 +622,14 @@ def _attempt_failed(
     if isinstance(failed.error, participants.AwaitingReply):
         return _await_reply(saga, step, row, failed.error, runtime)
     return _failed(saga, definition, step, row, failed.error, runtime)
+
+
+def _overtaken_row(saga: SagaInstance, failed: _StepFailed) -> SagaStep:
+    """The row of a failed attempt whose saga has left its step meanwhile: history only."""
+    name = definition_of(saga).steps[failed.step_index].name
+    row = _attempt_row(saga, name, failed.kind, failed.started_at)
+    row.attempt = failed.found.attempts + 1
+    return row
 
 
 def _attempt_row(saga: SagaInstance, name: str, kind: str, started_at: datetime) -> SagaStep:
@@ -684,11 +708,11 @@ def _invoke(step: Step[Any], kind: str, ctx: StepContext[Any], runtime: Runtime)
 def _failed(
     saga: SagaInstance, definition: SagaDefinition, step: Step, row: SagaStep, error: Exception, runtime: Runtime
 ) -> bool:
-    description = "".join(traceback.format_exception_only(error)).strip()
+    description = _described(error)
     _finish(row, SagaStep.Status.FAILED, runtime, error=description)
     if isinstance(error, participants.RemoteCommandFailed):
         saga.data.get(participants.REPLIES_KEY, {}).pop(str(error.command_id), None)  # the retry sends it anew
-    policy = step.retry if row.kind == SagaStep.Kind.ACTION else step.compensation_retry
+    policy = _policy(step, row.kind)
     transient = isinstance(error, StepTimeout) or policy.is_transient(error)
     if transient and not policy.exhausted(saga.attempts):
         saga.error = description
@@ -703,6 +727,14 @@ def _failed(
         _back_off(saga, policy.backoff(saga.attempts, runtime.rng), runtime)
         return False
     return _give_up(saga, definition, step, row.kind, description, runtime)
+
+
+def _policy(step: Step, kind: str) -> RetryPolicy:
+    return step.retry if kind == SagaStep.Kind.ACTION else step.compensation_retry
+
+
+def _described(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(error)).strip()
 
 
 def _back_off(saga: SagaInstance, delay: float, runtime: Runtime) -> None:
@@ -780,7 +812,7 @@ def _reply_timed_out(saga: SagaInstance, definition: SagaDefinition[Any], runtim
     step = _step_at(definition, saga.step_index)
     _resume(saga, runtime)
     kind = SagaStep.Kind.ACTION if saga.direction == Direction.FORWARD else SagaStep.Kind.COMPENSATION
-    policy = step.retry if kind == SagaStep.Kind.ACTION else step.compensation_retry
+    policy = _policy(step, kind)
     saga.error = f"{step.name}: no reply from the participant in time"
     if policy.exhausted(saga.attempts):
         return _give_up(saga, definition, step, kind, saga.error, runtime)

@@ -74,7 +74,9 @@ def test_saga_detail_has_the_contract_shape_and_steps(api, customer, harness):
         "created_at",
         "updated_at",
         "steps",
+        "running",
     }
+    assert saga["running"] is None  # no attempt under way
     assert (saga["type"], saga["status"], saga["order_id"]) == ("place_order", "COMPLETED", order["id"])
     assert set(saga["steps"][0]) == {"name", "kind", "status", "attempts", "started_at", "finished_at", "error"}
     listed = api.get(f"/api/sagas?order_id={order['id']}&status=COMPLETED&type=place_order").json()
