@@ -354,6 +354,8 @@ SAGA_METRICS_TOKEN = env("SAGA_METRICS_TOKEN", "")
 # sweeper, which runs every SAGA_SWEEP_INTERVAL seconds (Celery beat).
 SAGA_STALL_AFTER = float(env("SAGA_STALL_AFTER", "30"))
 SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
+# A saga retrying one step this many times raises an alert (an ERROR line, /metrics, the dashboard).
+SAGA_LONG_RETRY_ATTEMPTS = int(env("SAGA_LONG_RETRY_ATTEMPTS", "10"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
 SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
 # Faults injected into saga steps (crash and chaos tests only); see saga/orchestration/faults.py.
