@@ -32,6 +32,7 @@ KINDS = (
     "kill_web",  # SIGKILL a gunicorn worker (its master starts another)
     "kill_participant",  # SIGKILL the remote payments participant, restart it
     "step_faults",  # a worker whose steps fail (SAGA_FAULTS) or hang past their timeout
+    "slow_commit",  # outbox rows of orders in progress held uncommitted for seconds while their sagas go on
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -47,6 +48,21 @@ STEP_FAULTS = {
     },
     "hangs": {"confirm_order": {"delay": 31}},
 }
+
+
+# slow_commit: how long its transaction stays open, and how many orders' rows it holds.
+SLOW_COMMIT_SECONDS = (2.0, 5.0)
+SLOW_COMMIT_ORDERS = 3
+# Its rows: on the orders' event topic, under the order's key, of a type no consumer acts on.
+_HOLD_OUTBOX_ROWS = """
+    INSERT INTO saga_outboxmessage (id, topic, aggregate_type, aggregate_id, type, payload, correlation_id, created_at)
+    SELECT gen_random_uuid(), %s, 'chaos', aggregate_id, 'chaos.slow_commit',
+           jsonb_build_object('order_id', aggregate_id), id, now()
+    FROM saga_sagainstance
+    WHERE type = 'place_order' AND status IN ('STARTED', 'WAITING', 'COMPENSATING')
+    ORDER BY random() LIMIT %s
+    RETURNING aggregate_id
+"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ PERIOD = {
     "kill_web": 45,
     "kill_participant": 60,
     "step_faults": 90,
+    "slow_commit": 45,
 }
 
 
@@ -312,3 +329,31 @@ class Injector(threading.Thread):
                 self._background.append(thread)
 
         self._end(fault, seconds, stop_in_background)
+
+    def slow_commit(self, fault: Fault) -> None:
+        """A transaction takes outbox positions for orders in progress and commits seconds later,
+        after their sagas committed later rows of the same keys: the relay must send them first."""
+        topic = self.stack.relays[0].env.get("KAFKA_TOPIC_ORDER_EVENTS", "order_events")
+        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        conn.autocommit = False
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(_HOLD_OUTBOX_ROWS, [topic, SLOW_COMMIT_ORDERS])
+                held = [order for (order,) in cursor.fetchall()]
+        except Exception:
+            conn.close()
+            raise
+        if not held:
+            conn.close()
+            fault.error = "skipped: no order in progress"
+            return
+        seconds = self.rng.uniform(*SLOW_COMMIT_SECONDS)
+        fault.detail.update(orders=held, seconds=round(seconds, 1))
+        self._end(fault, seconds, partial(_commit_and_close, conn))
+
+
+def _commit_and_close(conn: Any) -> None:
+    try:
+        conn.commit()
+    finally:
+        conn.close()
