@@ -28,11 +28,18 @@ from typing import Any
 # Candidates kept while their writers are open; past it the newest is replaced (that only delays).
 MAX_CANDIDATES = 64
 
-_LAST_POSITION = "SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(%s, 'position')::regclass), 0)"
-_OUTBOX_WRITERS = """
-    SELECT DISTINCT virtualtransaction FROM pg_locks
-    WHERE locktype = 'relation' AND relation = %s::regclass AND mode = 'RowExclusiveLock'
-      AND pid <> pg_backend_pid()
+# V, then W, in one round trip: statements sent together run in order (V kept in a setting of the session).
+_LOOK = """
+    SELECT set_config(
+        'saga.outbox_last_position',
+        coalesce(pg_sequence_last_value(pg_get_serial_sequence(%(table)s, 'position')::regclass), 0)::text,
+        false
+    );
+    SELECT current_setting('saga.outbox_last_position')::bigint, array(
+        SELECT DISTINCT virtualtransaction::text FROM pg_locks
+        WHERE locktype = 'relation' AND relation = %(table)s::regclass AND mode = 'RowExclusiveLock'
+          AND pid <> pg_backend_pid()
+    )
 """
 
 
@@ -50,11 +57,10 @@ class Horizon:
         return bool(self._candidates)
 
     def advance(self, cursor: Any) -> int:
-        """Read V and W (in this order, in two statements), settle what can be; return the horizon."""
-        cursor.execute(_LAST_POSITION, [self.table])
-        (last,) = cursor.fetchone()
-        cursor.execute(_OUTBOX_WRITERS, [self.table])
-        writers = frozenset(vxid for (vxid,) in cursor.fetchall())
+        """Read V, then W, settle what can be; return the horizon."""
+        cursor.execute(_LOOK, {"table": self.table})
+        last, vxids = cursor.fetchone()
+        writers = frozenset(vxids)
         if last > self.settled:
             del self._candidates[MAX_CANDIDATES - 1 :]
             self._candidates.append((last, writers))

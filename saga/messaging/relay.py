@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 20.0  # seconds to wait for a batch's acknowledgements
-HORIZON_RECHECK = 0.05  # seconds between looks at the horizon while rows wait above it
+HORIZON_RECHECK = 0.02  # seconds between looks at the horizon while rows wait above it
 LOCK_KEY = 0x5A6A_0B0C  # the relay's advisory lock, one per database
 CHANNEL = "saga_outbox"
 
