@@ -40,6 +40,7 @@ KINDS = (
     "db_blip",  # pg_terminate_backend on the workers' connections only, several times within a minute
     "freeze_redis",  # SIGSTOP Redis for tens of seconds, then SIGCONT; orders taken meanwhile counted
     "lose_doorbells",  # for 2 s delete every doorbell that reaches the queue (the sagas' markers stay)
+    "slow_commit",  # outbox rows of orders in progress held uncommitted for seconds while their sagas go on
 )
 
 # What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
@@ -55,6 +56,39 @@ STEP_FAULTS = {
     },
     "hangs": {"confirm_order": {"delay": 31}},
 }
+
+
+# slow_commit: how long its transaction stays open, and how many orders' rows it holds.
+SLOW_COMMIT_SECONDS = (3.0, 6.0)
+SLOW_COMMIT_ORDERS = 5
+# Its rows: one per order (moving ones first) and event topic its saga writes, under the order's
+# key, of a type nobody acts on; not the topics the shop consumes (commands, replies, couriers).
+# Besides the sagas' own, another transaction commits a row after each at once, so that every
+# fault has later rows to overtake the held ones.
+SLOW_COMMIT_ROLES = ("order_events", "customer_events", "inventory_events", "saga_events")
+_SLOW_COMMIT_ROWS = """
+    INSERT INTO saga_outboxmessage (id, topic, aggregate_type, aggregate_id, type, payload, correlation_id, created_at)
+    SELECT gen_random_uuid(), topic, 'chaos', aggregate_id, 'chaos.slow_commit',
+           jsonb_build_object('order_id', aggregate_id, 'held', %s), id, now()
+    FROM held CROSS JOIN unnest(%s::text[]) AS topic
+    RETURNING aggregate_id
+"""
+_HOLD_OUTBOX_ROWS = (
+    """
+    WITH held AS (
+        SELECT id, aggregate_id FROM saga_sagainstance
+        WHERE type = 'place_order' AND status IN ('STARTED', 'COMPENSATING', 'WAITING')
+        ORDER BY status = 'WAITING', random() LIMIT %s
+    )
+"""
+    + _SLOW_COMMIT_ROWS
+)
+_FOLLOW_OUTBOX_ROWS = (
+    """
+    WITH held AS (SELECT id, aggregate_id FROM saga_sagainstance WHERE aggregate_id = ANY(%s::uuid[]))
+"""
+    + _SLOW_COMMIT_ROWS
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +121,7 @@ PERIOD = {
     "db_blip": 90,
     "freeze_redis": 90,
     "lose_doorbells": 60,
+    "slow_commit": 45,
 }
 DB_BLIPS = (3, 5)  # how many times a db_blip terminates the workers' connections
 DB_BLIP_GAP = (2.0, 10.0)  # seconds between two of them
@@ -119,13 +154,14 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
 
 def _once_each(first: float, last: float, timing: Timing, rng: random.Random) -> list[tuple[float, str]]:
     """A short run: each kind once, one after the other in a seeded order, but the faulty worker
-    first (it needs sagas moving to fail them) and the freezes of the broker and of Redis not before
-    the third slot (a freeze stops the sagas the faulty worker needs)."""
-    others = [k for k in KINDS if k not in ("step_faults", *FREEZES)]
+    first (it needs sagas moving to fail them), the slow commits second (a frozen broker would
+    hold back the later rows they tempt the relay with), and the freezes of the broker and of Redis
+    not before the fourth slot (a freeze stops the sagas the faulty worker needs)."""
+    others = [k for k in KINDS if k not in ("step_faults", "slow_commit", *FREEZES)]
     rng.shuffle(others)
     for freeze in FREEZES:
         others.insert(rng.randint(2, len(others)), freeze)
-    order = ["step_faults", *others]
+    order = ["step_faults", "slow_commit", *others]
     slot = (last - first - timing.freeze[1]) / len(order)
     return [(first + i * slot + rng.uniform(0, slot / 2), kind) for i, kind in enumerate(order)]
 
@@ -414,3 +450,43 @@ class Injector(threading.Thread):
             fault.detail.update(doorbells_lost=lost, seconds=seconds)
 
         self._on_redis(fault, lose)
+
+    def slow_commit(self, fault: Fault) -> None:
+        """A transaction takes outbox positions for orders in progress and commits seconds later,
+        after their sagas committed later rows of the same keys: the relay must send them first."""
+        env = self.stack.relays[0].env
+        topics = [env.get(f"KAFKA_TOPIC_{role.upper()}", role) for role in SLOW_COMMIT_ROLES]
+        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        conn.autocommit = False
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(_HOLD_OUTBOX_ROWS, [SLOW_COMMIT_ORDERS, True, topics])
+                held = sorted({order for (order,) in cursor.fetchall()})
+            if held:
+                _commit_rows_after(self.stack.database_url, held, topics)
+        except Exception:
+            conn.close()
+            raise
+        if not held:
+            conn.close()
+            fault.error = "skipped: no order in progress"
+            return
+        seconds = self.rng.uniform(*SLOW_COMMIT_SECONDS)
+        fault.detail.update(orders=held, seconds=round(seconds, 1))
+        self._end(fault, seconds, partial(_commit_and_close, conn))
+
+
+def _commit_rows_after(database_url: str, orders: list[str], topics: list[str]) -> None:
+    conn = connect(with_application_name(database_url, CHECKER))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(_FOLLOW_OUTBOX_ROWS, [orders, False, topics])
+    finally:
+        conn.close()
+
+
+def _commit_and_close(conn: Any) -> None:
+    try:
+        conn.commit()
+    finally:
+        conn.close()

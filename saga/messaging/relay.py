@@ -7,6 +7,9 @@ fallback. A batch is produced with acks=all, the acknowledgements are awaited, a
 acknowledged prefix is marked sent; a crash in between re-sends the same ids (consumers
 deduplicate by id). When Kafka is unreachable the rows wait, the relay backs off, and it says
 so once per change of state.
+
+Order per key: a row is sent only once no row with a lower position can still appear (the
+horizon, below), in position order, and nothing is handed to Kafka after a row that failed.
 """
 
 import json
@@ -34,6 +37,7 @@ from kafka.producer.future import FutureRecordMetadata
 from ..conf import saga_settings
 from ..observability.counters import RELAY_SENT
 from .catalog import catalog, topic_for
+from .horizon import Horizon
 from .models import OutboxMessage
 from .outbox import SCHEMA_VERSION
 
@@ -43,17 +47,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 20.0  # seconds to wait for a batch's acknowledgements
+HORIZON_RECHECK = 0.02  # seconds between looks at the horizon while rows wait above it
 LOCK_KEY = 0x5A6A_0B0C  # the relay's advisory lock, one per database
 CHANNEL = "saga_outbox"
 
 
 # What the relay reads of an unsent row, as text where text is what Kafka gets (no UUID objects,
-# no dict parsed from jsonb only to be dumped again).
+# no dict parsed from jsonb only to be dumped again): the first unsent rows above `after` and at or
+# below the horizon.
 _UNSENT = f"""
     SELECT position, topic, aggregate_id, type, id::text, correlation_id::text, causation_id::text,
            request_id::text, created_at, payload::text
     FROM {OutboxMessage._meta.db_table}
-    WHERE sent_at IS NULL
+    WHERE sent_at IS NULL AND position > %s AND position <= %s
     ORDER BY position
     LIMIT %s
 """
@@ -63,7 +69,6 @@ _UNSENT = f"""
 # backlog) for each batch. Not sorting keeps it to the index, whatever the statistics say; SET
 # LOCAL lasts for this statement only (statements sent together run as one transaction).
 _FETCH_UNSENT = "SET LOCAL enable_sort = off; " + _UNSENT
-_FETCH_UNSENT_AFTER = _FETCH_UNSENT.replace("WHERE sent_at IS NULL", "WHERE sent_at IS NULL AND position > %s")
 _MARK_SENT = f"UPDATE {OutboxMessage._meta.db_table} SET sent_at = now() WHERE position = ANY(%s)"
 
 
@@ -136,6 +141,7 @@ class Relay:
         self.kafka_down = False
         self.troubled = False  # lost its database connection (or lock) and is retrying
         self.sent_total = 0
+        self.horizon = Horizon(OutboxMessage._meta.db_table)
 
     def run(self) -> None:
         """Relay until `stop` is set: active while holding the lock, standby otherwise."""
@@ -188,15 +194,17 @@ class Relay:
                     if marker is None:
                         marker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-mark")
                     marking = marker.submit(self._mark, *in_flight)
-                # Past the batch in flight: a row committed late below it waits for the next pass.
+                # Past the batch in flight: every row below it was settled when that batch was read
+                # (the horizon), so none can have appeared there since.
                 # Asked to stop: no more, only the batch in flight is seen through.
                 rows = [] if self.stop.is_set() else self._unsent(after=in_flight[0][-1][0] if in_flight else None)
                 futures = self._send(rows)
-                if len(rows) < self.batch_size:  # the pass's last batch: no linger
+                last = len(futures) < self.batch_size  # the pass's last batch, or one cut short by a refusal
+                if last:  # no linger
                     self._producer().flush(timeout=SEND_TIMEOUT)
                 if marking is not None:
                     marked += marking.result()  # raises if any of the batch before was not acknowledged
-                if len(rows) < self.batch_size:
+                if last:
                     return marked + self._mark(rows, futures)
                 in_flight = rows, futures
         finally:
@@ -206,21 +214,26 @@ class Relay:
 
     def _unsent(self, after: int | None = None) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
-            if after is None:
-                cursor.execute(_FETCH_UNSENT, [self.batch_size])
-            else:
-                cursor.execute(_FETCH_UNSENT_AFTER, [after, self.batch_size])
+            if after is None or self.horizon.settled - after < self.batch_size:  # else a backlog's batch is below it
+                self.horizon.advance(cursor)
+            cursor.execute(_FETCH_UNSENT, [after or 0, self.horizon.settled, self.batch_size])
             return cursor.fetchall()
 
     def _send(self, rows: list[tuple[Any, ...]]) -> list[FutureRecordMetadata]:
+        """Hand `rows` to the producer, which is halted by the first of them that fails; a refusal at
+        once ends the batch there (fewer futures than rows)."""
         if not rows:
             return []
         producer = self._producer()
+        halt = _halt_on_failure(producer)
         futures = []
         for row in rows:
             _, topic, key, kind, _, correlation_id, _, request_id, _, _ = row
             headers = _headers_of(kind, correlation_id, request_id)
-            futures.append(producer.send(topic, key=key.encode(), value=_value_of(row), headers=headers))
+            future = producer.send(topic, key=key.encode(), value=_value_of(row), headers=headers)
+            futures.append(future.add_errback(halt))
+            if future.failed():  # refused at once: nothing after it may go first
+                break
         return futures
 
     def _mark(self, rows: list[tuple[Any, ...]], futures: list[FutureRecordMetadata]) -> int:
@@ -261,7 +274,8 @@ class Relay:
                 continue
             self._kafka_state(down=False)
             backoff = 0.5
-            _wait_for_notify(listener, self.poll_interval, self.stop)  # fewer than a batch were left
+            # Fewer than a batch were left, or rows wait above the horizon for writers to end.
+            _wait_for_notify(listener, HORIZON_RECHECK if self.horizon.waiting else self.poll_interval, self.stop)
 
     def _kafka_state(self, *, down: bool, error: Exception | None = None) -> None:
         if down and not self.kafka_down:
@@ -276,6 +290,8 @@ class Relay:
         return self.producer
 
     def close(self) -> None:
+        """Discard the producer: what it still holds is delivered within 2 s unless a send failed
+        (then it was halted, and nothing after the failure is delivered)."""
         if self.producer is not None:
             try:
                 self.producer.close(timeout=2)
@@ -298,6 +314,22 @@ class Relay:
             yield raw
         finally:
             raw.close()
+
+
+def _halt_on_failure(producer: KafkaProducer) -> Callable[[Exception], None]:
+    """An errback that stops `producer` for good at its first failed send, before it sends anything
+    more. kafka-python goes on after a failed batch (it bumps its epoch and drains the next ones),
+    so a later message of the same key could otherwise be written while the failed one is not: the
+    relay resends from the failed row with a new producer instead. It runs on the producer's I/O
+    thread, which then stops and fails what it still holds (`close` from that thread would first
+    try to flush); what was already written is a prefix of each partition (idempotent producer:
+    the broker refuses a batch whose predecessor it did not write)."""
+
+    def halt(_error: Exception) -> None:
+        # No public way to stop at once from its own thread (the stubs do not know the attribute).
+        producer._sender.force_close()  # type: ignore[attr-defined]
+
+    return halt
 
 
 def _close_connection() -> None:

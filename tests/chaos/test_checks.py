@@ -14,6 +14,7 @@ from chaos.faults import KINDS, Fault, Timing, plan
 from customers import services as customers
 from inventory import services as inventory
 from orders.models import Order, OrderLine
+from saga.messaging import publish
 from saga.models import SagaInstance, SagaStatus
 
 
@@ -82,6 +83,23 @@ def test_reading_counts_a_redelivered_id_as_a_duplicate_not_as_a_second_event():
     checks._take(reading, KafkaRecord())
     checks._take(reading, KafkaRecord())
     assert (reading.deliveries, len(reading.by_id), reading.duplicates["order_events"]) == (2, 1, 1)
+
+
+def test_one_key_in_order_fails_when_a_message_arrives_after_one_of_a_later_position(db):
+    key, other = str(uuid.uuid4()), str(uuid.uuid4())
+    held, confirmed, elsewhere = (
+        publish(type="order.created", key=key, payload={}),
+        publish(type="order.confirmed", key=key, payload={}),
+        publish(type="order.created", key=other, payload={}),
+    )
+
+    def arrived(*rows) -> checks.Reading:
+        return reading_of(*(checks.Message(str(r.id), r.topic, r.type, r.aggregate_id, {}) for r in rows))
+
+    assert checks.one_key_in_order(arrived(held, elsewhere, confirmed)).passed  # other keys may interleave
+    overtaken = checks.one_key_in_order(arrived(elsewhere, confirmed, held))
+    assert not overtaken.passed and overtaken.checked == 2
+    assert f"{key} on {held.topic}: order.created (position {held.position}) arrived after" in overtaken.violations[0]
 
 
 def ledger_line(call: str, order_id, key: str, **details) -> dict:
