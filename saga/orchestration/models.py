@@ -102,7 +102,7 @@ class SagaStep(models.Model):
     result = models.JSONField(null=True, blank=True)
     # The process that claimed the attempt (host:pid), to tell a worker that died from one that
     # only lost its database connection.
-    worker = models.CharField(max_length=200, blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="", db_default="")  # raw writers too (bench)
 
     class Meta:
         ordering = ["saga", "id"]
