@@ -22,8 +22,8 @@ class Processes:
         self.env, self.logdir = env, logdir
         self.started: list[Proc] = []
 
-    def _start(self, name: str, argv: list[str]) -> Proc:
-        proc = Proc(name, argv, self.env, self.logdir)
+    def _start(self, name: str, argv: list[str], **env: str) -> Proc:
+        proc = Proc(name, argv, {**self.env, **env}, self.logdir)
         proc.start()
         self.started.append(proc)
         return proc
@@ -32,7 +32,11 @@ class Processes:
         """`celery -A shop worker -c N` processes (the Procfile's worker), ready to take tasks."""
         celery = [sys.executable, "-m", "celery", "-A", "shop", "worker", "--concurrency", str(concurrency)]
         quiet = ["--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"]
-        procs = [self._start(f"worker-{n}", [*celery, "-n", f"bench{n}@%h", *quiet]) for n in range(count)]
+        # Celery's line for each task done is how tasks_run counts them (off by default: CELERY_LOG_LEVEL).
+        procs = [
+            self._start(f"worker-{n}", [*celery, "-n", f"bench{n}@%h", *quiet], CELERY_LOG_LEVEL="INFO")
+            for n in range(count)
+        ]
         for proc in procs:
             _wait_for_line(proc, "ready.")
         return procs
