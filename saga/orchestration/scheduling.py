@@ -9,6 +9,7 @@ import time
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import saga_settings
@@ -65,10 +66,13 @@ def _enqueue(saga_id: UUID, delay: float) -> None:
 
 
 def _leave_to_sweeper(saga_id: UUID, delay: float) -> None:
-    """A saga rung for now is due at once (a backoff's wake-up time is already its end)."""
+    """A saga rung for now is due at once, as by a timer (a backoff's wake-up time is already its
+    end): the sweeper rings it whatever its doorbell's marker says, for the marker may have reached
+    Redis when the doorbell did not."""
     if delay == 0:
         now = timezone.now()
-        SagaInstance.objects.filter(pk=saga_id, wake_at__gt=now).update(wake_at=now)
+        not_backing_off = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+        SagaInstance.objects.filter(not_backing_off, pk=saga_id).update(wake_at=now, retry_at=now)
 
 
 def doorbells_queue() -> Doorbells | None:

@@ -94,7 +94,7 @@ def _sweep(limit: int) -> int:
     if rung:
         log.info("sweeper rang %d due sagas", rung)
     else:
-        log.debug("sweeper rang no saga (%d due)", len(timed) + len(stalled))
+        log.debug("sweeper found no saga to ring (%d due)", len(timed) + len(stalled))
     return rung
 
 
