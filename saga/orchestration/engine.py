@@ -62,6 +62,7 @@ from .runtime import Runtime, StepTimeout, time_limit
 log = logging.getLogger(__name__)
 
 EVENTS_KEY = "_events"  # events that arrived before their wait step, kept in the saga's data
+REACHED_KEY = "_reached"  # the furthest step a rewound saga had reached, kept in its data
 MAX_CRASHES = 5  # workers that may die in one step before the saga stops for an operator
 MAX_HOOK_FAILURES = 5  # failures of a definition's hooks before the saga stops for an operator
 HOOK_RETRY = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
@@ -314,6 +315,9 @@ def rewind(saga_id: UUID, step_name: str, runtime: Runtime) -> SagaInstance:
         if index <= definition.pivot_index < saga.step_index:
             raise SagaStateConflict(f"the saga has passed its pivot; it cannot go back to {step_name}")
         _finish_running(saga, SagaStep.Status.ABANDONED, runtime.clock.now())
+        # What the steps up to here did stays done until they run again: a roll-back before the
+        # saga is back there must undo them too.
+        saga.data[REACHED_KEY] = max(saga.step_index, saga.data.get(REACHED_KEY, -1))
         saga.status = SagaStatus.STARTED
         _move(saga, definition, index, runtime.clock.now(), runtime)
         _save_and_schedule(saga, runtime)
@@ -870,13 +874,14 @@ def _deadline_passed(saga: SagaInstance, definition: SagaDefinition, runtime: Ru
 def _begin_compensation(
     saga: SagaInstance, definition: SagaDefinition, from_index: int, reason: str, error: str, runtime: Runtime
 ) -> None:
-    """Undo every step up to and including `from_index`: a refused or failed step may have done
-    part of its work, and compensations are idempotent (undoing nothing is a no-op)."""
+    """Undo every step up to and including `from_index`, or the furthest a rewound saga had
+    reached: a refused or failed step may have done part of its work, and compensations are
+    idempotent (undoing nothing is a no-op)."""
     now = runtime.clock.now()
     _finish_running(saga, SagaStep.Status.ABANDONED, now)
     saga.status = SagaStatus.COMPENSATING
     saga.direction = Direction.BACKWARD
-    saga.step_index = min(from_index, len(definition.steps) - 1)
+    saga.step_index = min(max(from_index, saga.data.get(REACHED_KEY, -1)), len(definition.steps) - 1)
     saga.current_step = definition.steps[saga.step_index].name
     saga.attempts = saga.crashes = 0
     saga.reason = reason

@@ -142,3 +142,19 @@ def test_a_claim_whose_worker_is_gone_still_counts_as_a_crash(harness, shop):
         SagaStep.objects.filter(saga_id=order.saga_id, name="reserve_stock").values_list("status", flat=True)
     )
     assert statuses == [SagaStep.Status.CRASHED, SagaStep.Status.SUCCEEDED]
+
+
+# --- a rewind does not make the saga forget what it did -------------------------------------
+
+
+def test_a_roll_back_after_a_rewind_undoes_the_steps_done_before_it(harness, shop):
+    customer, product = shop
+    order = place(customer.pk, product, 1, fulfillment="delivery")
+    assert harness.run(order.saga_id).status == SagaStatus.WAITING  # stock reserved, funds held
+    engine.rewind(order.saga_id, "reserve_stock", harness.runtime)
+    assert harness.cancel(order.saga_id, "CANCELLED_BY_CUSTOMER")  # before the saga is back at its wait
+    saga = harness.run(order.saga_id)
+    assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, "CANCELLED_BY_CUSTOMER")
+    assert stock(product) == (5, 0) and funds(customer) == (Decimal("100.00"), Decimal("0.00"))
+    compensated = SagaStep.objects.filter(saga_id=order.saga_id, kind=SagaStep.Kind.COMPENSATION)
+    assert set(compensated.values_list("name", flat=True)) == {"authorize_payment", "reserve_stock"}
