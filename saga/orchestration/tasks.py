@@ -81,7 +81,7 @@ def _sweep(limit: int) -> int:
     One rung is not looked at again before the stall time (it may be running a long step)."""
     now = timezone.now()
     look_again = now + timedelta(seconds=float(saga_settings.SAGA_SWEEP_INTERVAL))
-    timed, stalled = _take_due(now, limit, look_again)
+    timed, stalled = take_due(now, limit, look_again)
     lost = _lost(stalled)
     if len(lost) < len(stalled):
         log.info("%d sagas wait past the stall time for their doorbells in the queue", len(stalled) - len(lost))
@@ -98,7 +98,7 @@ def _sweep(limit: int) -> int:
     return rung
 
 
-def _take_due(now: datetime, limit: int, look_again: datetime) -> tuple[list[UUID], list[UUID]]:
+def take_due(now: datetime, limit: int, look_again: datetime) -> tuple[list[UUID], list[UUID]]:
     """The due sagas, in one short transaction that makes them due again at `look_again`: those
     whose timer or backoff is due, and those that have only not moved for the stall time."""
     with transaction.atomic():

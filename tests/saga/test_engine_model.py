@@ -21,6 +21,8 @@ The moves (rules), each printed as a line of a failing example:
   its database connection drops while it runs the step (a failover: it lives on and runs it again);
 - `workers_keep_dying`: every worker that claims the saga's next step dies, as many times in a row
   as the engine allows (a step that kills its worker, at the pivot or anywhere);
+- `doorbells_lost`: every doorbell is lost (Redis flushed, an enqueue that failed) while the queue
+  holds other work: the sweeper takes the due sagas by their wake-up times and rings them;
 - `provider_down`: the capture fails for many attempts in a row (the payment provider down for
   hours, past the saga's deadline), while the clock may run a day ahead;
 - `inject_fault` (an error, a refusal or a hang in a step), `operator` (retry, compensate or
@@ -39,7 +41,9 @@ moves; an acceptance delivered while the order could still wait is never lost (i
 expire), and an order is confirmed only on such an acceptance; a step that retries for ever
 gives up on crashes only after its full allowance since the operator's last retry; a saga at or
 past its pivot stops FAILED only for its crashes (never for a deadline or a long retry); an
-attempt whose worker only lost its connection is never counted as a crash.
+attempt whose worker only lost its connection is never counted as a crash; every active saga is
+due by a wake-up time no later than its timer, its backoff or the stall time (so a saga whose
+doorbell is lost is found by the sweeper).
 At the end (`teardown`): the faults stop, living workers finish, the payments service answers
 everything, the clock runs to the next timer and an operator retries what FAILED, until every
 saga is COMPLETED or COMPENSATED; then the contract's invariants hold exactly: nothing reserved,
@@ -62,7 +66,7 @@ import os
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -103,6 +107,7 @@ from saga.models import ACTIVE, Direction, OutboxMessage, SagaInstance, SagaStat
 from saga.orchestration import engine, stepping
 from saga.orchestration.participants import command_handlers, reply_types
 from saga.orchestration.runtime import NoFaults
+from saga.orchestration.tasks import take_due
 from saga.orchestration.testing import SagaHarness
 
 # --- the shop the machine plays in --------------------------------------------------------------
@@ -497,6 +502,20 @@ class PlaceOrderModel(RuleBasedStateMachine):
                     stepping.run(order.saga_id, claimed, self.runtime)
         return False
 
+    @rule()
+    def doorbells_lost(self) -> None:
+        """Every doorbell was lost while the queue holds other work: the sweeper takes the sagas
+        due by their wake-up times (as it does, in its own transaction) and rings each of them,
+        but those a living worker holds (its advisory lock)."""
+        now = self.clock.now()
+        timed, stalled = take_due(now, 500, now + timedelta(seconds=5))
+        ours = {placed.saga_id: placed for placed in self.placed}
+        for saga_id in timed + stalled:
+            if saga_id in ours and saga_id not in self.claims:
+                self._say(f"{ours[saga_id]}: the sweeper rings it")
+                engine.advance(saga_id, self.runtime)
+                self._show(ours[saga_id])
+
     @precondition(lambda self: self.troubles)
     @rule(times=st.integers(10, 40))
     def provider_down(self, times: int) -> None:
@@ -649,6 +668,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
             )
 
     def _check_orders_agree_with_sagas(self, world: "Snapshot") -> None:
+        now = self.clock.now()
         for placed in self.placed:
             order, saga = world.orders[placed.order_id], world.sagas[placed.saga_id]
             where = f"{placed}: order {order.status}/{order.reason}, saga {_saga_words(saga)}"
@@ -671,6 +691,12 @@ class PlaceOrderModel(RuleBasedStateMachine):
                 assert "its worker died" in saga.error, f"{where}: stopped at or past the pivot, but not for crashes"
             crashed = {row for rows in world.crashes.values() for row in rows}
             assert not crashed & self.blipped, f"{where}: an attempt that only lost its connection counted as a crash"
+            if saga.status in ACTIVE:  # found by the sweeper, however its doorbell fares
+                stalled_by = now + timedelta(seconds=self.runtime.stall_after)
+                latest = max(stalled_by, saga.timer_at or now, saga.retry_at or now)
+                assert saga.wake_at is not None and saga.wake_at <= latest, (
+                    f"{where}: due by {saga.wake_at}, later than its timer, backoff or stall time"
+                )
             running = world.running.get(saga.pk, 0)
             assert running <= 1, f"{where}: {running} attempts RUNNING at once"
             # A wait lasts what it promised: its window never moves (an operator's rewind restarts it).
