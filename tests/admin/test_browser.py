@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from selenium.webdriver.common.by import By
 
 from saga.models import OperatorAction, SagaInstance, SagaStatus
+from shop.celery import app as celery_app
 
 from .browser import screenshot, start_chrome
 
@@ -17,8 +18,13 @@ from .browser import screenshot, start_chrome
 @pytest.fixture
 def eager_celery(settings):
     """The doorbell rings in the web process itself: a retried saga moves at once, no worker needed.
-    (The Celery app reads the CELERY_ settings from Django's, when used.)"""
+    Put back after on the Celery app too: the app reads Django's CELERY_ settings once, so the
+    setting would otherwise stay for every later test (their doorbells run in their own process)."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ def test_orders_are_taken_while_redis_is_frozen_and_rung_once_it_is_back(
     assert SagaInstance.objects.filter(pk__in=saga_ids).count() == ORDERS
 
     def all_rung() -> bool:
-        sweep_sagas.apply()
+        swept = sweep_sagas.apply()
+        assert swept.successful(), swept.traceback
         rung = own_redis.client.lrange(settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1)
         return all(any(saga_id.encode() in raw for raw in rung) for saga_id in saga_ids)
 
