@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from celery import current_app
 
 from devstack import stack as devstack
 
@@ -37,8 +36,13 @@ class OwnRedis:
 
 @contextmanager
 def celery_broker(url: str) -> Iterator[None]:
-    """Celery's producer (and every pool of broker connections) uses `url` inside the block."""
-    app = current_app
+    """Celery's producer (and every pool of broker connections) uses `url` inside the block. The
+    shop's app is made current here: in a test process other apps may have become the current or
+    default one (a thread of the test's own would ring through Celery's bare default app)."""
+    from shop.celery import app
+
+    app.set_current()
+    app.set_default()
     key = "CELERY_BROKER_URL"  # the name the project's settings give it (namespace CELERY)
     previous = app.conf[key]
     app.conf[key] = url
