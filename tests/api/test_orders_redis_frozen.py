@@ -71,5 +71,6 @@ def test_orders_are_taken_while_redis_is_frozen_and_rung_once_it_is_back(
         wait_for(all_rung, timeout=20, what="the sweeper to ring the orders' sagas")
     except AssertionError as timed_out:
         app = sweep_sagas.app
-        seen = {key.decode(): own_redis.client.type(key).decode() for key in own_redis.client.keys()}
-        raise AssertionError(f"{timed_out}; app {app.main} broker {app.conf.broker_url}, in its Redis: {seen}") from None
+        seen = {key.decode(): own_redis.client.type(key).decode() for key in own_redis.client.scan_iter()}
+        where = f"app {app.main}, broker {app.conf.broker_url}, in its Redis: {seen}"
+        raise AssertionError(f"{timed_out}; {where}") from None
