@@ -430,15 +430,34 @@ class PlaceOrderModel(RuleBasedStateMachine):
     @rule(
         order=orders,
         moment=st.sampled_from(
-            ["after its claim", "before its run commits", "in its one-transaction step", "its connection drops"]
+            [
+                "after its claim",
+                "before its run commits",
+                "in its one-transaction step",
+                "its connection drops",
+                "its connection drops in its claim",
+            ]
         ),
     )
     def worker_dies(self, order: PlacedOrder, moment: str) -> None:
         """The worker holding (or now claiming) the saga's next step dies: right after its claim, in
         the middle of the run, or in the middle of a step taken in one transaction (a transaction
-        rolls back; calls it made outside stay made)."""
+        rolls back; calls it made outside stay made); or only its database connection drops, in its
+        run or in its claim (it lives on: a claim that never committed leaves nothing to count)."""
         if moment == "in its one-transaction step":
             self._worker_dies_in_one_transaction(order)
+            return
+        if moment == "its connection drops in its claim":
+            if order.saga_id in self.claims:
+                self._say(f"{order}: a living worker holds the saga; no other claims it")
+                return
+            try:
+                with transaction.atomic():
+                    self._claim(order)
+                    raise WorkerDied
+            except WorkerDied:
+                self._say(f"{order}: the database connection dropped while a worker claimed its next step")
+            self._show(order)
             return
         claimed = self.claims.pop(order.saga_id, None) or self._claim(order)
         if not isinstance(claimed, stepping.Claim):
