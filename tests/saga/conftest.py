@@ -9,6 +9,8 @@ from inventory import services as inventory
 from orders import selectors as order_selectors
 from orders import services as orders
 from orders.saga import PLACE_ORDER
+from saga.models import SagaInstance
+from saga.orchestration import engine
 from saga.orchestration.testing import SagaHarness
 
 
@@ -43,3 +45,10 @@ def funds(customer) -> tuple[Decimal, Decimal]:
 def stock(product) -> tuple[int, int]:
     fresh = inventory_selectors.products_by_ids(ids={product.pk})[product.pk]
     return fresh.stock, fresh.reserved
+
+
+def die_mid_step(harness: SagaHarness, saga_id) -> None:
+    """Claim the next attempt, as a worker would, and never run it: the worker died."""
+    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
+        retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
+        harness.clock.advance((retry_at - harness.clock.now()).total_seconds())

@@ -15,16 +15,9 @@ from saga.observability.metrics import scrape
 from saga.orchestration import engine
 from tests.tasks.test_dead_connections import terminate_own_backend
 
-from .conftest import funds, order_state, place, stock
+from .conftest import die_mid_step, funds, order_state, place, stock
 
 CAPTURE = "capture_payment_and_commit_stock"
-
-
-def _die_in(harness, saga_id) -> None:
-    """Claim the next attempt, as a worker would, and never run it: the worker died."""
-    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
-        retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
-        harness.clock.advance((retry_at - harness.clock.now()).total_seconds())
 
 
 def _reasons_announced(order) -> set[str]:
@@ -41,7 +34,7 @@ def test_crashes_at_the_pivot_stop_the_saga_for_an_operator_without_rejecting_th
     harness.raise_in("confirm_order", RuntimeError("database hiccup"))
     engine.advance(order.saga_id, harness.runtime)  # reserve, authorize, then confirm backs off
     for _ in range(engine.MAX_CRASHES):
-        _die_in(harness, order.saga_id)
+        die_mid_step(harness, order.saga_id)
     saga = harness.run(order.saga_id)
     assert (saga.status, saga.current_step) == (SagaStatus.FAILED, "confirm_order")
     assert f"died {engine.MAX_CRASHES} times" in saga.error
@@ -135,7 +128,7 @@ def test_blips_in_a_careful_step_are_retried_without_counting_a_crash(
 def test_a_claim_whose_worker_is_gone_still_counts_as_a_crash(harness, shop):
     customer, product = shop
     order = place(customer.pk, product, 1)
-    _die_in(harness, order.saga_id)
+    die_mid_step(harness, order.saga_id)
     SagaStep.objects.filter(saga_id=order.saga_id, status=SagaStep.Status.RUNNING).update(worker="elsewhere:1")
     harness.run(order.saga_id)
     statuses = list(

@@ -15,7 +15,7 @@ from saga.models import OutboxMessage, SagaInstance, SagaStatus, SagaStep
 from saga.orchestration import engine
 from tests.conftest import wait_for
 
-from .conftest import order_state, place
+from .conftest import die_mid_step, order_state, place
 from .test_remote_participant import sent_command, serve
 
 
@@ -215,23 +215,16 @@ def test_a_cancel_before_any_step_announces_no_release_of_what_never_was(harness
 # --- 5. an operator's retry is a fresh start --------------------------------------------------
 
 
-def _die_in(harness, saga_id) -> None:
-    """Claim the next attempt, as a worker would, and never run it: the worker died."""
-    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
-        retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
-        harness.clock.advance((retry_at - harness.clock.now()).total_seconds())
-
-
 def test_after_an_operator_retry_a_step_gets_its_whole_crash_allowance_again(harness, shop):
     customer, product = shop
     order = place(customer.pk, product, 1)
     harness.raise_in("capture_payment_and_commit_stock", RuntimeError("down"))
     engine.advance(order.saga_id, harness.runtime)
     for _ in range(engine.MAX_CRASHES):
-        _die_in(harness, order.saga_id)
+        die_mid_step(harness, order.saga_id)
     assert harness.run(order.saga_id).status == SagaStatus.FAILED
     engine.retry(order.saga_id, harness.runtime)
-    _die_in(harness, order.saga_id)
+    die_mid_step(harness, order.saga_id)
     saga = harness.run(order.saga_id)
     assert saga.status == SagaStatus.COMPLETED
     crashes = SagaStep.objects.filter(saga_id=order.saga_id, status="CRASHED").count()
