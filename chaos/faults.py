@@ -43,7 +43,7 @@ KINDS = (
     "slow_commit",  # outbox rows of orders in progress held uncommitted for seconds while their sagas go on
 )
 
-# What the faulty workers do (SAGA_FAULTS, saga/orchestration/faults.py). One fails steps with
+# What the faulty workers do (SAGA_FAULTS, saga/testing/faults.py). One fails steps with
 # transient errors the retry policies absorb: a first attempt, compensations, a retriable step at
 # random. The other hangs the pivot past its 30 s timeout (retried without limit, so it ends on a
 # healthy worker); a worker of its own, since each hang holds a pool process for 30 s.

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
-from shop.crud import StillReferenced
-from shop.crud_admin import CrudAdmin
+from common.admin import CrudAdmin
+from common.crud import StillReferenced
+from saga.operator.display import LedgerAdmin, badge, ms_field, short_id
 
 from . import services
 from .models import Customer, FundsHold

@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from shop.money import ZERO, MoneyField
-from shop.records import OrderRecord
+from common.money import ZERO, MoneyField
+from common.records import OrderRecord
 
 EMAIL_TAKEN = "A customer with this email already exists."
 

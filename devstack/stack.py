@@ -365,7 +365,7 @@ class Stack:
 
 
 def counters_dir(workdir: Path) -> str:
-    """The folder of prometheus-client's multiprocess mode (saga/observability/counters.py), emptied:
+    """The folder of prometheus-client's multiprocess mode (saga/core/counters.py), emptied:
     the files of an earlier run's processes would be added to this run's counts."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return os.environ["PROMETHEUS_MULTIPROC_DIR"]

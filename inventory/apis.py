@@ -2,9 +2,9 @@ from typing import ClassVar
 
 from rest_framework import serializers
 
-from shop import api
-from shop.api import CrudServices, ServiceViewSet
-from shop.money import MAX_DIGITS, PLACES
+from common import api
+from common.api import CrudServices, ServiceViewSet
+from common.money import MAX_DIGITS, PLACES
 
 from . import selectors, services
 from .models import Product

@@ -3,8 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
-from shop.money import MoneyField
-from shop.records import OrderRecord
+from common.money import MoneyField
+from common.records import OrderRecord
 
 
 class Product(models.Model):

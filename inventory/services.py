@@ -16,9 +16,9 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
+from common.crud import model_delete, model_save, model_update
+from common.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 from saga.messaging import publish
-from shop.crud import model_delete, model_save, model_update
-from shop.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .models import Product, StockReservation, StockReservationLine
 

@@ -11,8 +11,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from customers import selectors as customers
-from saga.admin_display import LedgerAdmin, badge, ms_field, short_id
-from saga.admin_links import saga_admin_links_register
+from saga.operator.display import LedgerAdmin, badge, ms_field, short_id
+from saga.operator.links import saga_admin_links_register
 
 from . import services
 from .models import Order

@@ -13,15 +13,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.apis import OperatorInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
-from saga.connections import AFTER_COMMIT_ATTEMPTS
-from saga.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
+from common import api
+from common.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
+from common.money import MAX_DIGITS, PLACES
+from common.permissions import requires
+from common.schema import exactly_one_of
+from saga.core.connections import AFTER_COMMIT_ATTEMPTS
+from saga.operator.apis import OperatorInput, RewindInput, SagaFilter, SagaOutput, SagaViewSet
+from saga.operator.rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, ErrorOutput
 from saga.services import SagaBusy
-from shop import api
-from shop.api import UUID_PATTERN, Conflict, conflicts_as_409, on_live_connection, refusals_as_409
-from shop.money import MAX_DIGITS, PLACES
-from shop.permissions import requires
-from shop.schema import exactly_one_of
 
 from . import selectors, services
 from .models import Order
@@ -132,7 +132,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = OrderOutput
     filterset_class = OrderFilter
     lookup_value_regex = UUID_PATTERN
-    throttle_scope = "orders"  # placing orders (POST) is rate-limited per user: SHOP_ORDER_RATE, shop/throttling.py
+    throttle_scope = "orders"  # placing orders (POST) is rate-limited per user: SHOP_ORDER_RATE, common/throttling.py
 
     def create(self, request: Request) -> Response:
         payload = OrderInput(data=request.data)

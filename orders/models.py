@@ -3,7 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from shop.money import MoneyField
+from common.money import MoneyField
 
 
 class Order(models.Model):

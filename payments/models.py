@@ -1,8 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
-from shop.money import MoneyField
-from shop.records import OrderRecord
+from common.money import MoneyField
+from common.records import OrderRecord
 
 
 class Payment(OrderRecord):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from shop.records import participant_command, record_create, record_locked_or_tombstone, record_move
+from common.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .gateway import gateway
 from .models import Payment

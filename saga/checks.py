@@ -5,7 +5,8 @@ from typing import Any
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.db import connections
 
-from .conf import saga_settings
+from saga.core.conf import saga_settings
+
 from .messaging import catalog
 from .orchestration import registry
 from .orchestration.definition import Step

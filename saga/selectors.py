@@ -6,7 +6,8 @@ from uuid import UUID
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from .conf import saga_settings
+from saga.core.conf import saga_settings
+
 from .models import ACTIVE, SagaInstance, SagaStatus, SagaStep
 from .orchestration.running import Running, running_of
 

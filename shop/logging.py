@@ -2,7 +2,7 @@
 DJANGO_ENV=production), aligned readable lines in development (LOG_FORMAT=console).
 
 Every line made while a request, a saga or a consumed message is handled carries its ids (the
-engine puts them on each log record: saga/observability/logs.py): request_id, saga_id, order_id
+engine puts them on each log record: saga/core/logs.py): request_id, saga_id, order_id
 (the engine's aggregate_id: a saga of this shop is about an order), step and attempt.
 
 An error's traceback is printed as Python prints it, without local variables: structlog's
@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from saga.observability.context import IDS
+from saga.core.ids import IDS
 
 RENAMED = {"aggregate_id": "order_id"}
 EXTRAS = ("duration_ms",)

@@ -217,7 +217,7 @@ STORAGES = {
 # Serve app static files straight from their folders, so `make run` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Largest JSON body the API accepts; larger requests are refused with 413 (shop/parsers.py).
+# Largest JSON body the API accepts; larger requests are refused with 413 (common/parsers.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 REST_FRAMEWORK = {
@@ -225,24 +225,24 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["shop.permissions.ModelPermissions"],
-    "DEFAULT_PAGINATION_CLASS": "shop.pagination.Pagination",
+    "DEFAULT_PERMISSION_CLASSES": ["common.permissions.ModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "common.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "shop.schema.AutoSchema",
-    # JSON only, parsed strictly (depth, duplicated keys, size): see shop/parsers.py.
-    "DEFAULT_PARSER_CLASSES": ["shop.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
+    # JSON only, parsed strictly (depth, duplicated keys, size): see common/parsers.py.
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     # ... so DRF's test client sends JSON unless told otherwise (its default, multipart, is refused).
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # One error shape for every 4xx and 503 (drf-standardized-errors, composed in shop/api.py):
+    # One error shape for every 4xx and 503 (drf-standardized-errors, composed in common/api.py):
     # {"type", "detail", "code", "errors": [{"code", "detail", "attr"}]}.
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "shop.api.ExceptionHandler",
-    "EXCEPTION_FORMATTER_CLASS": "shop.api.ErrorFormatter",
+    "EXCEPTION_HANDLER_CLASS": "common.api.ExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "common.api.ErrorFormatter",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -256,9 +256,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "shop.schema.declare_exactly_one",
-        "shop.schema.no_nul_in_query_text",
-        "shop.schema.add_links",
+        "common.schema.declare_exactly_one",
+        "common.schema.no_nul_in_query_text",
+        "common.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Order.Status",
@@ -358,7 +358,7 @@ SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
 SAGA_LONG_RETRY_ATTEMPTS = int(env("SAGA_LONG_RETRY_ATTEMPTS", "10"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
 SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
-# Faults injected into saga steps (crash and chaos tests only); see saga/orchestration/faults.py.
+# Faults injected into saga steps (crash and chaos tests only); see saga/testing/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")
 # The beat's tasks have a queue of their own, so that a sweep never waits behind a burst of doorbells.
@@ -398,7 +398,7 @@ else:
 SHOP_ORDER_RATE = env("SHOP_ORDER_RATE", "100/s").strip()
 if SHOP_ORDER_RATE and not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", SHOP_ORDER_RATE):
     raise ImproperlyConfigured(f"SHOP_ORDER_RATE={SHOP_ORDER_RATE!r}: use N/s, N/min, N/hour or N/day (or empty).")
-REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["shop.throttling.ScopedCreateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["common.throttling.ScopedCreateThrottle"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"orders": SHOP_ORDER_RATE or None}
 # --- end of cache and rate limits -----------------------------------------------------------------
 

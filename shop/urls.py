@@ -3,12 +3,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from common.api import NotFoundView
 from customers.apis import CustomerViewSet
 from inventory.apis import ProductViewSet
 from orders.apis import OrderSagaViewSet, OrderViewSet
-from saga.observability.metrics import metrics_view
+from saga.operator.metrics import metrics_view
 
-from .api import NotFoundView
 from .health import health
 
 

@@ -9,7 +9,7 @@ that sends it, naming the fix), and the event table of the README is rendered fr
 
 from dataclasses import dataclass
 
-from ..conf import saga_settings
+from saga.core.conf import saga_settings
 
 EVENTS = "events"
 COMMANDS = "commands"

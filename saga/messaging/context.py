@@ -19,7 +19,7 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 
-from ..observability.context import bound, current_request_id
+from saga.core.ids import bound, current_request_id
 
 HEADER = "X-Request-ID"
 ACCEPTED_HEADERS = (HEADER, "X-Correlation-ID")

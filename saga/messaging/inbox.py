@@ -18,9 +18,10 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from ..conf import saga_settings
-from ..observability.context import bound
-from ..observability.counters import CONSUMED
+from saga.core.conf import saga_settings
+from saga.core.counters import CONSUMED
+from saga.core.ids import bound
+
 from .models import DeadLetter, InboxMessage
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from uuid import UUID, uuid4
 from django.db import connection
 from django.db.transaction import TransactionManagementError
 
-from ..rows import rows_insert
+from saga.core.rows import rows_insert
+
 from .catalog import catalog, topic_for
 from .context import current_cause, current_request_id
 from .models import OutboxMessage

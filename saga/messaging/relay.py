@@ -34,8 +34,9 @@ from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
-from ..conf import saga_settings
-from ..observability.counters import RELAY_SENT
+from saga.core.conf import saga_settings
+from saga.core.counters import RELAY_SENT
+
 from .catalog import catalog, topic_for
 from .horizon import Horizon
 from .models import OutboxMessage

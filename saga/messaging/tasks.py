@@ -6,8 +6,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from ..conf import saga_settings
-from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+from saga.core.conf import saga_settings
+from saga.core.connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+
 from .models import OutboxMessage
 
 log = logging.getLogger(__name__)

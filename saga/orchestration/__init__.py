@@ -1,5 +1,5 @@
 """Orchestration: saga definitions, their durable execution (engine, runtime, timers, recovery),
-participants, the test harness and injected faults. It may use messaging; never the reverse.
+participants. It may use messaging; never the reverse. Its testing support is saga.testing.
 
 A definition is written with what this module exports."""
 

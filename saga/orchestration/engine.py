@@ -37,11 +37,12 @@ from uuid import UUID, uuid4
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Q
 
-from ..conf import saga_settings
-from ..connections import connection_error_lost, connection_lost, lock_not_available
+from saga.core.conf import saga_settings
+from saga.core.connections import connection_error_lost, connection_lost, lock_not_available
+from saga.core.ids import bound, current_request_id, note_saga
+from saga.core.rows import rows_insert, rows_update
+
 from ..messaging import caused_by, publish, published_together
-from ..observability.context import bound, current_request_id, note_saga
-from ..rows import rows_insert, rows_update
 from . import participants
 from .definition import (
     AnyStep,

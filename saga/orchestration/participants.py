@@ -19,10 +19,11 @@ from uuid import UUID
 
 from django.db import InterfaceError, OperationalError, transaction
 
-from ..conf import saga_settings
+from saga.core.conf import saga_settings
+from saga.core.ids import bound
+
 from ..messaging import COMMANDS, caused_by, messages_declare, publish
 from ..messaging.inbox import Envelope, Handlers, MalformedMessage
-from ..observability.context import bound
 from .definition import StepContext
 from .models import ProcessedCommand
 

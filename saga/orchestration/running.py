@@ -28,7 +28,8 @@ from uuid import UUID
 
 from django.core.cache import BaseCache, caches
 
-from ..conf import saga_settings
+from saga.core.conf import saga_settings
+
 from .definition import DefinitionError, Step
 from .models import SagaInstance, SagaStatus, SagaStep
 from .registry import definitions

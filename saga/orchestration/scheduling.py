@@ -12,11 +12,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..conf import saga_settings
+from saga.core.conf import saga_settings
+
 from .doorbells import Doorbells, doorbells_of
-from .faults import ConfiguredFaults
 from .models import SagaInstance
-from .runtime import Runtime
+from .runtime import Faults, NoFaults, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ MAX_COUNTDOWN_SECONDS = 60
 # After failing to reach the broker, leave doorbells to the sweeper for this long.
 BROKER_PAUSE_SECONDS = 5.0
 _broker_paused_until = 0.0
+
+# Faults put into every step this process runs: none, unless a test harness injects them.
+_injected_faults: Faults = NoFaults()
 
 
 def schedule_with_celery(saga_id: UUID, delay: float) -> None:
@@ -87,5 +90,12 @@ def default_runtime() -> Runtime:
     return Runtime(
         schedule=schedule_with_celery,
         stall_after=float(saga_settings.SAGA_STALL_AFTER),
-        faults=ConfiguredFaults.from_json(saga_settings.SAGA_FAULTS),
+        faults=_injected_faults,
     )
+
+
+def faults_inject(faults: Faults) -> None:
+    """Put `faults` into every step this process runs from now on (saga.testing.faults, when
+    SAGA_FAULTS asks for them at start)."""
+    global _injected_faults  # one set of faults per process, as its settings are one
+    _injected_faults = faults

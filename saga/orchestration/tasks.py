@@ -14,8 +14,9 @@ from celery import Task, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from ..conf import saga_settings
-from ..connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+from saga.core.conf import saga_settings
+from saga.core.connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+
 from . import engine
 from .models import ACTIVE, SagaInstance
 from .scheduling import default_runtime, doorbells_queue, ring

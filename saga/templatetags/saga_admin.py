@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from ..admin_display import age, badge, duration, short_id, timestamp
-from ..conf import saga_settings
+from saga.core.conf import saga_settings
+from saga.operator.display import age, badge, duration, short_id, timestamp
+
 from ..messaging.relay import outbox_lag_seconds
 from ..models import DeadLetter, OutboxMessage, SagaInstance, SagaStatus
 from ..selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q

@@ -3,7 +3,7 @@ from collections.abc import Callable
 
 import pytest
 
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 from saga.tests.toyshop.models import Reservation, Toy
 from saga.tests.toyshop.saga import TOY_ORDER
 

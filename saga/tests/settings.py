@@ -31,7 +31,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-outbox": {"task": "saga.tasks.purge_outbox", "schedule": 3600.0},
 }
 
-# The saga engine: Kafka's address is the one setting without a default (saga/conf.py).
+# The saga engine: Kafka's address is the one setting without a default (saga/core/conf.py).
 KAFKA_BOOTSTRAP_SERVERS = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 KAFKA_TOPICS = {"saga_events": "toyshop.sagas"}  # optional: a topic of the project's naming
 

@@ -16,7 +16,7 @@ from saga.orchestration import engine, registry
 from saga.orchestration.definition import DefinitionError, SagaDefinition, Step, StepKind, Wait
 from saga.orchestration.models import SagaDefinitionRecord, SagaInstance, SagaStatus
 from saga.orchestration.registry import Registry
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 
 def step(name: str, **options) -> Step:

@@ -9,7 +9,7 @@ from saga.models import SagaInstance, SagaStatus, SagaStep
 from saga.orchestration import engine
 from saga.orchestration.definition import DefinitionError, RetryPolicy, SagaDefinition, Step, StepKind, Wait
 from saga.orchestration.registry import definitions
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 LOG: list[str] = []
 

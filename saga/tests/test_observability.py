@@ -8,10 +8,10 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from saga.core.ids import bound
+from saga.core.logs import ids_of
 from saga.messaging.relay import _headers
 from saga.models import OutboxMessage
-from saga.observability import bound
-from saga.observability.logs import ids_of
 
 from .conftest import order_data
 

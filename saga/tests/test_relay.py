@@ -13,11 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from kafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError
 from kafka.partitioner import DefaultPartitioner
 
+from saga.core.ids import bound
 from saga.messaging import caused_by, publish
 from saga.messaging.outbox import envelope
 from saga.messaging.relay import KeyPartitioner, Relay, _headers
 from saga.models import OutboxMessage
-from saga.observability import bound
 from saga.tests.holding import held_uncommitted
 
 

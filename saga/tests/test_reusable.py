@@ -9,7 +9,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.checks import run_checks
 
-from saga.conf import DEFAULTS, saga_settings
+from saga.core.conf import DEFAULTS, saga_settings
 from saga.messaging import catalog, publish, topic_for
 from saga.models import OutboxMessage, SagaInstance
 

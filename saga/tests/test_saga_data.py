@@ -11,7 +11,7 @@ import pytest
 from saga.orchestration import Refusal, SagaDefinition, Step, StepContext, StepKind, Wait
 from saga.orchestration.definition import DefinitionError
 from saga.orchestration.registry import definitions
-from saga.orchestration.scenario import Attempt, compensated, given, refused, skipped, succeeded, waiting
+from saga.testing.scenario import Attempt, compensated, given, refused, skipped, succeeded, waiting
 
 
 @dataclass(frozen=True)

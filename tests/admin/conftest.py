@@ -20,7 +20,7 @@ from orders.saga import PLACE_ORDER
 from saga.messaging.inbox import consume
 from saga.models import DeadLetter, OutboxMessage, SagaInstance, SagaStatus, SagaStep
 from saga.orchestration import engine
-from saga.orchestration.testing import ManualClock, SagaHarness
+from saga.testing.harness import ManualClock, SagaHarness
 
 VIEW_ALL = [
     "view_sagainstance",

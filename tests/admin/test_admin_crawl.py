@@ -17,10 +17,10 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, reverse
 from rest_framework.authtoken.models import Token
 
-from saga import admin as saga_admin
 from saga import services
 from saga.messaging.inbox import consume
 from saga.models import DeadLetter, ProcessedCommand
+from saga.operator import admin as saga_admin
 
 from .conftest import client_for, user_with
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from orders.saga import PLACE_ORDER
 from saga.models import OutboxMessage
 from saga.orchestration import engine
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from common.crud import StillReferenced
 from customers import selectors, services
 from customers.models import FundsHold
-from shop.crud import StillReferenced
 from tests.conftest import run_concurrently
 
 

@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
+from common.crud import StillReferenced
 from inventory import selectors, services
 from inventory.models import StockReservation
 from inventory.services import Line
-from shop.crud import StillReferenced
 from tests.conftest import run_concurrently, wait_for
 
 

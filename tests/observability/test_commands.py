@@ -11,7 +11,7 @@ from customers.models import Customer
 from inventory.models import Product
 from orders.saga import PLACE_ORDER
 from saga.models import OperatorAction, OutboxMessage, SagaInstance
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 
 def snapshot():

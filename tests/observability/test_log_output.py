@@ -22,7 +22,7 @@ from django.urls import path
 from django.utils.log import configure_logging
 
 from orders.saga import PLACE_ORDER
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 from shop.urls import urlpatterns as shop_urlpatterns
 
 from .log_lines import FORMATS, RETRIED_ONCE_THEN_COMPLETED, Line, parse

@@ -10,7 +10,7 @@ import pytest
 from orders.saga import PLACE_ORDER
 from saga.messaging.relay import _headers
 from saga.models import OutboxMessage
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 from shop.logging import console_formatter, json_formatter
 
 IDS = ("request_id", "saga_id", "aggregate_id", "step", "attempt")

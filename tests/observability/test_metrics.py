@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
 from saga.messaging.inbox import consume
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -157,7 +157,7 @@ def test_a_process_that_exits_leaves_its_counts_and_drops_its_live_gauges():
     import os
     from pathlib import Path
 
-    from saga.observability.counters import process_exited, process_name
+    from saga.core.counters import process_exited, process_name
 
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     gauge, counter = folder / f"gauge_livesum_{process_name(99999)}.db", folder / f"counter_{process_name(99999)}.db"

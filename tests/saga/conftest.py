@@ -11,7 +11,7 @@ from orders import services as orders
 from orders.saga import PLACE_ORDER
 from saga.models import SagaInstance
 from saga.orchestration import engine
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.db import connection
 
 from saga.models import SagaInstance, SagaStatus, SagaStep
 from saga.orchestration import engine
-from saga.orchestration.testing import InjectedError
+from saga.testing.harness import InjectedError
 from tests.conftest import wait_for
 
 from .conftest import order_state, place

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from saga.connections import CONNECTION_ERRORS
+from saga.core.connections import CONNECTION_ERRORS
 from saga.messaging.models import OutboxMessage
 from saga.models import SagaInstance, SagaStatus, SagaStep
-from saga.observability.metrics import scrape
+from saga.operator.metrics import scrape
 from saga.orchestration import engine
 from tests.tasks.test_dead_connections import terminate_own_backend
 

@@ -108,7 +108,7 @@ from saga.orchestration import engine, stepping
 from saga.orchestration.participants import command_handlers, reply_types
 from saga.orchestration.runtime import NoFaults
 from saga.orchestration.tasks import take_due
-from saga.orchestration.testing import SagaHarness
+from saga.testing.harness import SagaHarness
 
 # --- the shop the machine plays in --------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from inventory import services as inventory
 from orders.saga import PLACE_ORDER
 from orders.saga_data import PlaceOrderData
 from payments import selectors as payments
-from saga.orchestration.scenario import (
+from saga.testing.scenario import (
     SagaScenario,
     abandoned,
     compensated,

@@ -11,8 +11,8 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from common.throttling import ScopedCreateThrottle
 from orders.models import Order
-from shop.throttling import ScopedCreateThrottle
 from tests.conftest import run_concurrently
 from tests.error_shape import error_shape
 
@@ -130,6 +130,6 @@ def test_an_unreachable_cache_lets_orders_through_and_says_so(db, rate, settings
     }
     rate("1/min")
     clerk = token_client("clerk")
-    with caplog.at_level(logging.WARNING, logger="shop.throttling"):
+    with caplog.at_level(logging.WARNING, logger="common.throttling"):
         assert [place(clerk).status_code for _ in range(2)] == [202, 202]
     assert "rate limit orders not applied for 5 s" in caplog.text

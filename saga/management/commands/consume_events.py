@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from saga.conf import saga_settings
+from saga.core.conf import saga_settings
 from saga.management.stopping import stop_on_signals
 from saga.messaging.inbox import Consumer
 from saga.services import inbound

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from saga.conf import saga_settings
+from saga.core.conf import saga_settings
 from saga.management.stopping import stop_on_signals
 from saga.messaging import topic_for
 from saga.messaging.inbox import Consumer

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from django.urls import NoReverseMatch
 
-from .models import SagaInstance
+from saga.models import SagaInstance
 
 Link = tuple[str, str, str]  # (what it is, the link's text, URL): ("customer", "Ada Lovelace", "/admin/...")
 

@@ -9,11 +9,18 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import selectors, services
-from .connections import AFTER_COMMIT_ATTEMPTS, on_live_connection
-from .models import SagaInstance, SagaStatus, SagaStep
-from .permissions import requires
-from .rest import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY, UUID_PATTERN, ErrorOutput, Text, conflicts_as_409
+from saga import selectors, services
+from saga.core.connections import AFTER_COMMIT_ATTEMPTS, on_live_connection
+from saga.models import SagaInstance, SagaStatus, SagaStep
+from saga.operator.permissions import requires
+from saga.operator.rest import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_IDEMPOTENCY_KEY,
+    UUID_PATTERN,
+    ErrorOutput,
+    Text,
+    conflicts_as_409,
+)
 
 MAX_KEY = MAX_IDEMPOTENCY_KEY  # characters of an Idempotency-Key
 

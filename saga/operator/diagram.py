@@ -12,8 +12,8 @@ from textwrap import wrap
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import ACTIVE, Direction, SagaInstance, SagaStatus, SagaStep
-from .orchestration.definition import SagaDefinition, Step, StepKind, Wait
+from saga.models import ACTIVE, Direction, SagaInstance, SagaStatus, SagaStep
+from saga.orchestration.definition import SagaDefinition, Step, StepKind, Wait
 
 BOX_W, BOX_H, GAP, MARGIN, TOP, COMP_Y = 150, 62, 40, 16, 40, 150
 

@@ -16,7 +16,7 @@ import os
 import random
 import time
 
-from .definition import Refusal, StepContext
+from saga.orchestration.definition import Refusal, StepContext
 
 
 class InjectedFault(RuntimeError):

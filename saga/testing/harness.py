@@ -22,10 +22,10 @@ from uuid import UUID, uuid4
 
 from django.utils import timezone as django_timezone
 
-from . import engine
-from .definition import Refusal, SagaData, SagaDefinition, Step, StepContext
-from .models import TERMINAL, SagaInstance, SagaStatus
-from .runtime import Runtime, StepTimeout
+from saga.orchestration import engine
+from saga.orchestration.definition import Refusal, SagaData, SagaDefinition, Step, StepContext
+from saga.orchestration.models import TERMINAL, SagaInstance, SagaStatus
+from saga.orchestration.runtime import Runtime, StepTimeout
 
 
 class ManualClock:

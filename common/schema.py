@@ -5,7 +5,7 @@ Every operation that reads the database may answer 503 (database unavailable, wi
 one with a body or query parameters 400; one with a body 413; one behind authentication 401 and
 403; one on a resource's path, or paginated, 404; one with throttles 429. A view names its 409s
 (`schema_conflicts`, or `extend_schema`), since only it knows which states refuse it. Every one
-of them has the one error shape, `Error` (what shop.api's handler answers).
+of them has the one error shape, `Error` (what common.api's handler answers).
 """
 
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.throttling import ScopedRateThrottle
 
-from saga.rest import ErrorOutput
+from saga.operator.rest import ErrorOutput
 
 
 class ErrorItem(serializers.Serializer):

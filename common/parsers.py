@@ -4,7 +4,7 @@ DRF's JSONParser hands a body nested thousands of levels deep to `json.load`, wh
 is no ValueError and so escapes as a 500; it takes the last of duplicated keys without a word; and
 it accepts strings PostgreSQL cannot store (lone surrogates). This one refuses each of them with a
 400 in the API's error shape, before any view sees the data. (A body over DATA_UPLOAD_MAX_MEMORY_SIZE
-is refused before parsing, when DRF reads request.body: shop.api's handler answers 413; the parser
+is refused before parsing, when DRF reads request.body: common.api's handler answers 413; the parser
 checks the size too, for a stream it is handed directly.)
 """
 

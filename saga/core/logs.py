@@ -6,7 +6,7 @@ a log record factory once (SagaConfig.ready). Formatting is the project's busine
 import logging
 from typing import Any
 
-from .context import IDS, current_ids
+from saga.core.ids import IDS, current_ids
 
 _installed = False
 

@@ -27,12 +27,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..conf import saga_settings
-from ..messaging.models import DeadLetter, OutboxMessage
-from ..models import ACTIVE, TERMINAL, SagaInstance, SagaStep
-from ..permissions import requires
-from ..selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
-from . import counters
+from saga.core import counters
+from saga.core.conf import saga_settings
+from saga.messaging.models import DeadLetter, OutboxMessage
+from saga.models import ACTIVE, TERMINAL, SagaInstance, SagaStep
+from saga.operator.permissions import requires
+from saga.selectors import saga_needs_operator_q, saga_retrying_long_q, saga_stuck_q
 
 SCRAPER = "metrics-token"  # request.auth of a scrape with SAGA_METRICS_TOKEN
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 from django.db import models, transaction
 
+from saga.core.rows import rows_insert
 from saga.messaging import publish_status
-from saga.rows import rows_insert
 
 R = TypeVar("R", bound="OrderRecord")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     # The Django cache (its alias) where the workers mark the step each saga is running, for the
     # API and the admin: one every process shares (Redis), with short timeouts.
     "SAGA_RUNNING_CACHE": "default",
-    # Faults injected into saga steps (crash and chaos tests only): see saga/orchestration/faults.py.
+    # Faults injected into saga steps (crash and chaos tests only): see saga/testing/faults.py.
     "SAGA_FAULTS": "",
     # A bearer token that may read /metrics (Prometheus' `authorization: credentials`); besides it,
     # a user with the saga view permission may (with the project's API token, or a session). Empty: only such users.

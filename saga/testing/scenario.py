@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Self
 from uuid import UUID
 
-from .definition import SagaData, SagaDefinition
-from .models import SagaInstance, SagaStep
-from .testing import SagaHarness
+from saga.orchestration.definition import SagaData, SagaDefinition
+from saga.orchestration.models import SagaInstance, SagaStep
+from saga.testing.harness import SagaHarness
 
 ACTION, COMPENSATION = SagaStep.Kind.ACTION, SagaStep.Kind.COMPENSATION
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import signals
 
-from .context import bound, current_request_id
+from saga.core.ids import bound, current_request_id
 
 HEADER = "request_id"
 _scopes: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from shop.crud import delete_refusal
+from common.crud import delete_refusal
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups  # the stubs' name for what get_fields returns

@@ -24,11 +24,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from saga.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_connection
-from saga.rest import TEXT_PATTERN, UUID_PATTERN, Conflict, Text, conflicts_as_409
-from shop.crud import StillReferenced
-from shop.money import MAX_DIGITS, PLACES
-from shop.parsers import RequestTooLarge
+from common.crud import StillReferenced
+from common.money import MAX_DIGITS, PLACES
+from common.parsers import RequestTooLarge
+from saga.core.connections import CONNECTION_ERRORS, drop_dead_connection, on_live_connection
+from saga.operator.rest import TEXT_PATTERN, UUID_PATTERN, Conflict, Text, conflicts_as_409
 
 __all__ = [
     "TEXT_PATTERN",
@@ -99,7 +99,7 @@ class ErrorFormatter(formatter.ExceptionFormatter):
     """drf-standardized-errors' {type, errors: [{code, detail, attr}]} (attr: the field's name, a
     dotted path such as items.0.quantity; null for an error about no field), with the contract's
     top-level `detail` and `code`: the error itself, or for a validation error `invalid` and every
-    field error in one sentence. The schema's `Error` (shop/schema.py) describes it."""
+    field error in one sentence. The schema's `Error` (common/schema.py) describes it."""
 
     def get_errors(self) -> list[Error]:
         # Every error has a code: a Django ValidationError raised without one has the exception's.
@@ -142,7 +142,7 @@ class ServiceViewSet(viewsets.ModelViewSet):
     output serializer answers. What a service refuses after validation is a 409."""
 
     lookup_value_regex = UUID_PATTERN
-    # What a 409 of an action means, for the schema (shop/schema.py).
+    # What a 409 of an action means, for the schema (common/schema.py).
     schema_conflicts: ClassVar[dict[str, str]] = {}
     services: CrudServices
     input_serializer_class: type[serializers.Serializer]

@@ -1,4 +1,4 @@
-"""The API's pagination; apart from shop.api, because DRF imports it while building its generic views."""
+"""The API's pagination; apart from common.api, because DRF imports it while building its generic views."""
 
 from typing import Any
 

@@ -1,8 +1,8 @@
-"""Kept apart from shop.api: DRF imports its permission classes while it is still loading."""
+"""Kept apart from common.api: DRF imports its permission classes while it is still loading."""
 
 from rest_framework import permissions
 
-from saga.permissions import requires
+from saga.operator.permissions import requires
 
 __all__ = ["ModelPermissions", "requires"]
 
