@@ -24,12 +24,12 @@ $(VENV)/.installed: requirements.txt
 run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C
 	$(PY) -m devstack run
 
-test: $(VENV)/.installed ## check import boundaries, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
+test: $(VENV)/.installed ## check import boundaries, types and that no migration is missing, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=postgres://unused/for-mypy REDIS_URL=redis://unused KAFKA_BOOTSTRAP_SERVERS=unused:9092 $(VENV)/bin/mypy
-	$(PY) -m devstack exec -- sh -c '$(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
+	$(PY) -m devstack exec -- sh -c '$(PY) manage.py makemigrations --check --dry-run && DJANGO_SETTINGS_MODULE=saga.tests.settings $(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
 
 # make test runs the same test with 30 examples per operation and a fixed seed.
 SCHEMATHESIS_MAX_EXAMPLES ?= 500

@@ -8,8 +8,14 @@ from django.utils import timezone
 
 from saga.core.conf import saga_settings
 
+from .messaging import relay
 from .models import ACTIVE, SagaInstance, SagaStatus, SagaStep
 from .orchestration.running import Running, running_of
+
+
+def outbox_lag_seconds() -> float:
+    """How long the oldest message still in the outbox has waited for the relay (0 when none)."""
+    return relay.outbox_lag_seconds()
 
 
 def saga_list() -> QuerySet[SagaInstance]:

@@ -11,7 +11,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from saga.messaging.relay import outbox_lag_seconds
+from saga.selectors import outbox_lag_seconds
 
 from .worker_heartbeat import VOUCH_SECONDS, live_workers, redis_client
 

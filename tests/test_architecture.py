@@ -2,8 +2,13 @@
 
 import configparser
 import re
+import tomllib
 from pathlib import Path
 
+import grimp
+from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
+
+import saga
 from saga.messaging import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +27,18 @@ def _importlinter() -> configparser.ConfigParser:
     config = configparser.ConfigParser()
     config.read(ROOT / ".importlinter")
     return config
+
+
+# The packages of the product (the tools in tools/ and the tests stand outside it).
+PRODUCT = ("shop", "common", "saga", "customers", "inventory", "payments", "orders")
+
+
+def _product_graph() -> grimp.ImportGraph:
+    return grimp.build_graph(*PRODUCT, cache_dir=None)
+
+
+def _product_modules(graph: grimp.ImportGraph) -> set[str]:
+    return {m for m in graph.modules if ".tests" not in m and ".migrations" not in m}
 
 
 def _lines(value: str) -> list[str]:
@@ -43,8 +60,92 @@ def test_every_app_of_the_project_is_checked_by_import_linter() -> None:
 
 def test_every_context_sits_in_the_layers_and_behind_its_public_surface() -> None:
     config = _importlinter()
-    middle = _lines(config["importlinter:contract:layers"]["layers"])[1]
+    layers = _lines(config["importlinter:contract:layers"]["layers"])
+    middle = layers[layers.index("orders") + 1]
     hidden = _lines(config["importlinter:contract:context-public-surface"]["forbidden_modules"])
     for context in _contexts():
         assert context in [name.strip() for name in middle.split("|")], f"add {context} to the middle layer"
         assert f"{context}.models" in hidden, f"forbid {context}.models in the context-public-surface contract"
+
+
+def test_every_app_and_the_kernel_are_type_checked() -> None:
+    checked = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    apps = {p.parent.name for p in ROOT.glob("*/apps.py")}
+    assert apps | {"common"} <= set(checked), f"add {sorted(apps | {'common'} - set(checked))} to mypy's files"
+
+
+def test_every_context_is_named_by_each_contract_that_guards_it() -> None:
+    config = _importlinter()
+    reusable = _lines(config["importlinter:contract:saga-reusable"]["forbidden_modules"])
+    public_users = _lines(config["importlinter:contract:saga-public-surface"]["source_modules"])
+    kernel_forbids = _lines(config["importlinter:contract:shared-kernel"]["forbidden_modules"])
+    for context in [*_contexts(), "orders"]:
+        assert context in reusable, f"forbid {context} to the engine in the saga-reusable contract"
+        assert context in public_users, f"hold {context} to the engine's public surface (saga-public-surface)"
+        assert context in kernel_forbids, f"forbid {context} to common/ in the shared-kernel contract"
+
+
+def test_the_project_imports_only_the_engines_public_surface() -> None:
+    graph = _product_graph()
+    reached = {
+        (importer, imported)
+        for importer in _product_modules(graph)
+        if importer.split(".")[0] != "saga"
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if imported.split(".")[0] == "saga" and imported not in saga.PUBLIC_SURFACE
+    }
+    assert not reached, f"these reach into the engine past saga.PUBLIC_SURFACE: {sorted(reached)}"
+
+
+def test_the_import_graph_has_no_loop() -> None:
+    graph = _product_graph()
+    modules = _product_modules(graph)
+    imports = {m: [i for i in graph.find_modules_directly_imported_by(m) if i in modules] for m in modules}
+    loops = [loop for loop in _strongly_connected(imports) if len(loop) > 1]
+    assert not loops, f"import loops (a lazy import inside a function counts): {loops}"
+
+
+def test_no_import_runs_back_up_a_layer() -> None:
+    """What lint-imports checks, here too, so that a broken floor fails the suite wherever it runs."""
+    status = lint_imports(config_filename=str(ROOT / ".importlinter"), cache_dir=None, no_logo=True)
+    assert status == EXIT_STATUS_SUCCESS, "an import contract is broken: its report is printed above"
+
+
+def _strongly_connected(imports: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively: each is a loop when it has two modules or more."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in imports:
+        if root in index:
+            continue
+        work = [(root, iter(imports[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, successors = work[-1]
+            successor = next(successors, None)
+            if successor is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[module])
+                if low[module] == index[module]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == module:
+                            break
+                    components.append(component)
+            elif successor not in index:
+                index[successor] = low[successor] = len(index)
+                stack.append(successor)
+                on_stack.add(successor)
+                work.append((successor, iter(imports[successor])))
+            elif successor in on_stack:
+                low[module] = min(low[module], index[successor])
+    return components
