@@ -1,5 +1,7 @@
-"""The admin of a row its context creates, updates and deletes through services (customers,
-products): what every such admin shares."""
+"""The contexts' admin kit: the read-only ledger admin and inline, the admin of a row its context
+creates, updates and deletes through services (customers, products), and the contexts' status
+badges. Built on the engine's public admin display (`saga.operator.display`), so a context's page
+shows a time, an id and a status as the engine's pages do."""
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -7,11 +9,50 @@ from typing import TYPE_CHECKING
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from common.crud import delete_refusal
+from saga.operator import display
+from saga.operator.display import AMBER, BLUE, GREEN, GREY, PURPLE, LedgerAdmin, ReadOnly, ms_field, short_id
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldGroups  # the stubs' name for what get_fields returns
+
+__all__ = ["COLORS", "CrudAdmin", "LedgerAdmin", "LedgerInline", "badge", "ms_field", "short_id"]
+
+# The contexts' statuses: blue in hand, purple waiting on someone else, green done, amber refused,
+# grey undone.
+COLORS = {
+    # orders
+    "PENDING": BLUE,
+    "AWAITING_ACCEPTANCE": PURPLE,
+    "CONFIRMED": GREEN,
+    "REJECTED": AMBER,
+    "CANCELLED": GREY,
+    # funds holds, stock reservations, payments
+    "HELD": BLUE,
+    "RESERVED": BLUE,
+    "AUTHORIZED": BLUE,
+    "REFUSED": AMBER,
+    "DECLINED": AMBER,
+    "RELEASED": GREY,
+    "VOIDED": GREY,
+    "CONSUMED": GREEN,
+    "COMMITTED": GREEN,
+    "CAPTURED": GREEN,
+}
+
+
+def badge(status: str) -> SafeString:
+    """A context's status as a colored pill, like the engine's."""
+    return display.badge(status, colors=COLORS)
+
+
+class LedgerInline(ReadOnly, admin.TabularInline):
+    """The rows of a ledger record (a reservation's lines): shown with it, never edited."""
+
+    extra = 0
+    can_delete = False
 
 
 class CrudAdmin(admin.ModelAdmin):

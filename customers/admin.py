@@ -12,9 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from common.admin import CrudAdmin
+from common.admin import CrudAdmin, LedgerAdmin, badge, ms_field, short_id
 from common.crud import StillReferenced
-from saga.operator.display import LedgerAdmin, badge, ms_field, short_id
 
 from . import services
 from .models import Customer, FundsHold

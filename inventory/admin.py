@@ -11,9 +11,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from common.admin import CrudAdmin
+from common.admin import CrudAdmin, LedgerAdmin, LedgerInline, badge, ms_field, short_id
 from common.crud import StillReferenced
-from saga.operator.display import LedgerAdmin, LedgerInline, badge, ms_field, short_id
 
 from . import services
 from .models import Product, StockReservation, StockReservationLine

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from common.admin import LedgerAdmin, badge, ms_field, short_id
 from customers import selectors as customers
-from saga.operator.display import LedgerAdmin, badge, ms_field, short_id
 from saga.operator.links import saga_admin_links_register
 
 from . import services

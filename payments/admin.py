@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from saga.operator.display import LedgerAdmin, badge, ms_field, short_id
+from common.admin import LedgerAdmin, badge, ms_field, short_id
 
 from .models import Payment
 

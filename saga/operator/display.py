@@ -1,9 +1,12 @@
 """What every admin page of the ledger shares: times to the millisecond, durations and ages in
 words, shortened text, colored status badges, and a read-only base class.
 
-The contexts' admins use these too, so every page of the admin shows a time the same way.
+A public piece of the engine: a project's own admin builds on it (the shop's in common/admin.py),
+so every page of the admin shows a time, an id and a status the same way. It knows the engine's
+statuses only; a project colors its own with `badge(status, colors=...)` and the colors below.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +17,30 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-# Status colors, one palette for sagas, orders, steps and records (text on a light background).
+__all__ = [
+    "AMBER",
+    "BLUE",
+    "GREEN",
+    "GREY",
+    "PURPLE",
+    "RED",
+    "SAGA_COLORS",
+    "LedgerAdmin",
+    "ReadOnly",
+    "age",
+    "badge",
+    "breakable",
+    "duration",
+    "ms_field",
+    "short_id",
+    "shorten",
+    "timestamp",
+]
+
+# Status colors (text on a light background): green done, red failed, amber refused or undoing,
+# blue in hand, purple waiting on someone else, grey undone or left out.
 GREEN, RED, AMBER, BLUE, PURPLE, GREY = "#1e6b34", "#b3261e", "#8a5300", "#1a5fa8", "#5b3fa8", "#5f6368"
-COLORS = {
+SAGA_COLORS = {
     # sagas
     "STARTED": BLUE,
     "WAITING": PURPLE,
@@ -32,21 +56,6 @@ COLORS = {
     "CRASHED": RED,
     "SKIPPED": GREY,
     "ABANDONED": GREY,
-    # orders and the contexts' records
-    "PENDING": BLUE,
-    "AWAITING_ACCEPTANCE": PURPLE,
-    "CONFIRMED": GREEN,
-    "REJECTED": AMBER,
-    "CANCELLED": GREY,
-    "HELD": BLUE,
-    "RESERVED": BLUE,
-    "AUTHORIZED": BLUE,
-    "RELEASED": GREY,
-    "VOIDED": GREY,
-    "CONSUMED": GREEN,
-    "COMMITTED": GREEN,
-    "CAPTURED": GREEN,
-    "DECLINED": AMBER,
 }
 
 
@@ -89,9 +98,12 @@ def shorten(text: str, length: int = 60) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def badge(status: str, label: str | None = None, *, muted: bool = False) -> SafeString:
-    """A colored status pill, styled inline so it looks the same on every admin page."""
-    color = COLORS.get(status, GREY)
+def badge(
+    status: str, label: str | None = None, *, colors: Mapping[str, str] = SAGA_COLORS, muted: bool = False
+) -> SafeString:
+    """A status pill in its color from `colors` (grey when it has none), styled inline so it looks
+    the same on every admin page."""
+    color = colors.get(status, GREY)
     look = f"color:{color};border:1px solid {color}" if muted else f"background:{color};color:#fff"
     return format_html(
         '<span class="saga-badge" style="display:inline-block;padding:1px 8px;border-radius:10px;font-size:11px;'
@@ -121,29 +133,19 @@ def ms_field(name: str, description: str | None = None) -> Any:
     return show
 
 
-class LedgerAdmin(admin.ModelAdmin):
+class ReadOnly:
+    """An admin (or inline) that shows its rows and never adds, changes or deletes one."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class LedgerAdmin(ReadOnly, admin.ModelAdmin):
     """A record of the ledger: shown, never added, changed or deleted by hand. State changes go
     through the services (the API, the saga engine, the operator actions)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-
-class LedgerInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

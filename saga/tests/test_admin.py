@@ -16,7 +16,8 @@ from django.urls import clear_url_caches, path
 
 from saga import services
 from saga.messaging.inbox import consume
-from saga.models import DeadLetter, InboxMessage, OperatorAction, SagaInstance, SagaStatus
+from saga.models import DeadLetter, InboxMessage, OperatorAction, SagaInstance, SagaStatus, SagaStep
+from saga.operator.display import SAGA_COLORS
 
 from .conftest import order_data
 
@@ -108,6 +109,11 @@ def test_a_dead_letter_replays_through_the_inbox_once(harness, toys):
     assert InboxMessage.objects.filter(id=message["id"], correlation_id=None).count() == 1
     assert services.dead_letter_replay(dead_letter_id=letter.pk).outcome == "nothing"
     assert consume("courier_events", json.dumps(message).encode()) == "duplicate"
+
+
+def test_every_status_of_a_saga_and_of_a_step_has_its_color():
+    """The engine's palette (saga/operator/display.py) colors its own statuses, and only those."""
+    assert set(SAGA_COLORS) == {*SagaStatus.values, *SagaStep.Status.values}
 
 
 # --- the admin, in a project that installs it beside the engine ------------------------------

@@ -8,9 +8,13 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
+from common.admin import COLORS
 from customers import selectors as customer_selectors
+from customers.models import FundsHold
 from inventory import selectors as inventory_selectors
+from inventory.models import StockReservation
 from orders.models import Order
+from payments.models import Payment
 from saga.messaging.inbox import consume
 from saga.models import OutboxMessage, ProcessedCommand
 
@@ -90,6 +94,12 @@ def test_times_show_to_the_millisecond(root, sagas):
     order = Order.objects.get(pk=sagas["completed"].aggregate_id)
     page = root.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert order.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] in page
+
+
+@pytest.mark.parametrize("statuses", [Order.Status, FundsHold.Status, StockReservation.Status, Payment.Status])
+def test_every_status_of_a_context_has_its_color(statuses):
+    """A status the contexts' palette (common/admin.py) forgot would show grey, as if undone."""
+    assert set(statuses.values) <= set(COLORS)
 
 
 def test_a_customer_added_and_changed_in_the_admin_goes_through_the_service(root):
