@@ -8,8 +8,6 @@ from django.db.models.functions import Lower
 from common.money import ZERO, MoneyField
 from common.records import OrderRecord
 
-EMAIL_TAKEN = "A customer with this email already exists."
-
 
 class Customer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -23,15 +21,23 @@ class Customer(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(balance__gte=0), name="customer_balance_not_negative"),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0),
+                name="customer_balance_not_negative",
+                violation_error_message="balance must not be negative.",
+            ),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="customer_reserved_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__lte=F("balance")), name="customer_reserved_within_balance"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("balance")),
+                name="customer_reserved_within_balance",
+                violation_error_message="balance must cover the funds held by open orders.",
+            ),
             # One customer per email, whatever its case; any number of customers without one.
             models.UniqueConstraint(
                 Lower("email"),
                 condition=~Q(email=""),
                 name="customer_email_unique",
-                violation_error_message=EMAIL_TAKEN,
+                violation_error_message="A customer with this email already exists.",
             ),
         ]
 

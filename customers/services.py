@@ -18,17 +18,12 @@ from common.crud import model_delete, model_save, model_update
 from common.records import participant_command, record_create, record_locked_or_tombstone, record_move
 from saga.messaging import publish
 
-from .models import EMAIL_TAKEN, Customer, FundsHold
+from .models import Customer, FundsHold
 
 UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
 INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
 CUSTOMER_BLOCKED = "CUSTOMER_BLOCKED"
 
-_CONSTRAINT_MESSAGES = {
-    "customer_balance_not_negative": ("balance", "balance must not be negative."),
-    "customer_reserved_within_balance": ("balance", "balance must cover the funds held by open orders."),
-    "customer_email_unique": ("email", EMAIL_TAKEN),
-}
 _EDITABLE = {"name", "email", "balance", "blocked"}
 
 
@@ -49,13 +44,13 @@ class HoldResult:
 @transaction.atomic
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
-    return _announced("customer.created", model_save(customer, constraint_messages=_CONSTRAINT_MESSAGES))
+    return _announced("customer.created", model_save(customer))
 
 
 @transaction.atomic
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
-    updated = model_update(customer, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(customer, data=data, fields=_EDITABLE)
     return _announced("customer.updated", updated)
 
 

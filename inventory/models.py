@@ -9,7 +9,7 @@ from common.records import OrderRecord
 
 class Product(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    sku = models.CharField(max_length=64, unique=True)
+    sku = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     price = MoneyField()
     stock = models.PositiveIntegerField(help_text="Units on hand.")
@@ -21,7 +21,16 @@ class Product(models.Model):
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
             models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="product_reserved_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__lte=F("stock")), name="product_reserved_within_stock"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("stock")),
+                name="product_reserved_within_stock",
+                violation_error_message="stock must cover the units reserved by open orders.",
+            ),
+            models.UniqueConstraint(
+                fields=["sku"],
+                name="product_sku_unique",
+                violation_error_message="A product with this sku already exists.",
+            ),
         ]
 
     def __str__(self) -> str:

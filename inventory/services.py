@@ -24,10 +24,6 @@ from .models import Product, StockReservation, StockReservationLine
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
 
-_CONSTRAINT_MESSAGES = {
-    "inventory_product_sku_key": ("sku", "A product with this sku already exists."),
-    "product_reserved_within_stock": ("stock", "stock must cover the units reserved by open orders."),
-}
 _EDITABLE = {"sku", "name", "price", "stock"}
 
 
@@ -54,13 +50,13 @@ class ReservationResult:
 @transaction.atomic
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
-    return _announced("product.created", model_save(product, constraint_messages=_CONSTRAINT_MESSAGES))
+    return _announced("product.created", model_save(product))
 
 
 @transaction.atomic
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
-    updated = model_update(product, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced("product.updated", updated)
 
 
