@@ -6,7 +6,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from common.money import ZERO, MoneyField
-from common.records import OrderRecord
+from saga.orchestration.records import ParticipantRecord
 
 
 class Customer(models.Model):
@@ -49,7 +49,7 @@ class Customer(models.Model):
         return self.balance - self.reserved
 
 
-class FundsHold(OrderRecord):
+class FundsHold(ParticipantRecord):
     """Funds held for one order."""
 
     class Status(models.TextChoices):
@@ -65,6 +65,7 @@ class FundsHold(OrderRecord):
         Status.CONSUMED: "funds.consumed",
     }
 
+    order_id = models.UUIDField(primary_key=True)  # one record per order
     # Null when the hold was refused because the customer does not exist.
     customer = models.ForeignKey(Customer, null=True, on_delete=models.PROTECT, related_name="holds")
     amount = MoneyField()

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F
 
 from common.crud import model_delete, model_save, model_update
-from common.records import participant_command, record_create, record_locked_or_tombstone, record_move
 from saga.messaging import publish
+from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .models import Customer, FundsHold
 
@@ -81,9 +81,7 @@ def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldRes
 def funds_release(*, order_id: UUID) -> HoldResult:
     """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
-    hold = record_locked_or_tombstone(
-        FundsHold, order_id=order_id, tombstone=FundsHold.Status.RELEASED, amount=Decimal("0")
-    )
+    hold = record_locked_or_tombstone(FundsHold, pk=order_id, tombstone=FundsHold.Status.RELEASED, amount=Decimal("0"))
     if hold.status == FundsHold.Status.HELD:
         assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
@@ -108,7 +106,7 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
 
 def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
     return _result(
-        record_create(FundsHold, order_id=order_id, status=status, customer=customer, amount=amount, reason=reason)
+        record_create(FundsHold, pk=order_id, status=status, customer=customer, amount=amount, reason=reason)
     )
 
 

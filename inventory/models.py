@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.money import MoneyField
-from common.records import OrderRecord
+from saga.orchestration.records import ParticipantRecord
 
 
 class Product(models.Model):
@@ -41,7 +41,7 @@ class Product(models.Model):
         return self.stock - self.reserved
 
 
-class StockReservation(OrderRecord):
+class StockReservation(ParticipantRecord):
     """The stock held for one order."""
 
     class Status(models.TextChoices):
@@ -57,6 +57,7 @@ class StockReservation(OrderRecord):
         Status.COMMITTED: "stock.committed",
     }
 
+    order_id = models.UUIDField(primary_key=True)  # one record per order
     status = models.CharField(max_length=10, choices=Status.choices)
     # Its lines, when the command announcing it has them at hand (saves reading them again).
     lines_at_hand: "list[StockReservationLine] | None" = None

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
-from common.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 from saga.messaging import publish
+from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .models import Product, StockReservation, StockReservationLine
 
@@ -93,9 +93,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
 def stock_release(*, order_id: UUID) -> ReservationResult:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
-    reservation = record_locked_or_tombstone(
-        StockReservation, order_id=order_id, tombstone=StockReservation.Status.RELEASED
-    )
+    reservation = record_locked_or_tombstone(StockReservation, pk=order_id, tombstone=StockReservation.Status.RELEASED)
     if reservation.status == StockReservation.Status.RESERVED:
         _adjust_products(_locked_quantities(reservation), reserved=-1)
         record_move(reservation, StockReservation.Status.RELEASED)
