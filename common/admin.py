@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 
 from common.crud import delete_refusal
@@ -56,6 +57,17 @@ class LedgerInline(ReadOnly, admin.TabularInline):
 
 
 class CrudAdmin(admin.ModelAdmin):
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A save the service refuses after the form passed it lost a race: another transaction
+        committed the row it conflicts with (the same email, at once). Nothing was saved; the form,
+        run again, sees that row and answers the refusal as a form error."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_fields(self, request: HttpRequest, obj: Model | None = None) -> "_FieldGroups":
         """The add form shows only what is entered: an unsaved row has no id, nothing reserved
         and nothing to compute (a computed column would read fields that are still empty)."""

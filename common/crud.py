@@ -1,10 +1,17 @@
-"""Small helpers for the plain create / update / delete services of every context."""
+"""Small helpers for the plain create / update / delete services of every context.
 
+A row is validated before it is saved: each of its model's constraints (`Meta.constraints`)
+refuses with its own `violation_error_message`, on the field a user enters. The database's
+constraints stay the last line, for what a check cannot see: a row another transaction commits
+between the check and the save (two customers created at once with one email).
+"""
+
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, router, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import BaseConstraint, CheckConstraint, ProtectedError, Q, RestrictedError, UniqueConstraint
 from django.db.models.deletion import Collector
 
 M = TypeVar("M", bound=models.Model)
@@ -14,27 +21,54 @@ class StillReferenced(Exception):
     """The row is referenced by business records (holds, reservations) and must stay."""
 
 
-ConstraintMessages = dict[str, tuple[str, str]]  # constraint name -> (field, message)
-
-
-def model_save(instance: M, *, constraint_messages: ConstraintMessages) -> M:
-    """Save, turning a violated CHECK/UNIQUE constraint into a field-level ValidationError."""
+def model_save(instance: M) -> M:
+    """Save the row once its constraints hold (a ValidationError if one does not). A save the
+    database refuses is checked again: the row that won the race is committed by then, so the
+    refusal is the one the check would have made."""
+    model_validate(instance)
     try:
         with transaction.atomic():
             instance.save()
-    except IntegrityError as error:
-        for constraint, (field, message) in constraint_messages.items():
-            if constraint in str(error):
-                raise ValidationError({field: message}) from error
+    except IntegrityError:
+        model_validate(instance)
         raise
     return instance
 
 
-def model_update(instance: M, *, data: dict[str, Any], fields: set[str], constraint_messages: ConstraintMessages) -> M:
+def model_update(instance: M, *, data: dict[str, Any], fields: set[str]) -> M:
     for name, value in data.items():
         if name in fields:
             setattr(instance, name, value)
-    return model_save(instance, constraint_messages=constraint_messages)
+    return model_save(instance)
+
+
+def model_validate(instance: models.Model) -> None:
+    """Check the row against its model's constraints, as the database would (one query each)."""
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    refusals: dict[str, list[ValidationError]] = {}
+    for constraint in model._meta.constraints:
+        try:
+            constraint.validate(model, instance, using=using)  # type: ignore[attr-defined]  # Django's, not the stubs'
+        except ValidationError as refusal:
+            refusals.setdefault(_field_of(model, constraint), []).append(refusal)
+    if refusals:
+        raise ValidationError(refusals)
+
+
+def _field_of(model: type[models.Model], constraint: BaseConstraint) -> str:
+    """Where a refusal shows: on the one field the constraint names that a user enters (a balance
+    below the funds held shows on `balance`; `reserved` is the services' own), else on the row."""
+    entered = {name for name in _names(constraint) if model._meta.get_field(name).editable}
+    return entered.pop() if len(entered) == 1 else NON_FIELD_ERRORS
+
+
+def _names(constraint: BaseConstraint) -> Iterable[str]:
+    if isinstance(constraint, CheckConstraint):
+        return Q(constraint.condition).referenced_base_fields
+    if isinstance(constraint, UniqueConstraint):  # of fields, or of expressions such as Lower("email")
+        return {*constraint.fields, *Q(*constraint.expressions).referenced_base_fields}
+    return ()
 
 
 def model_delete(instance: models.Model) -> None:

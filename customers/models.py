@@ -6,9 +6,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from common.money import ZERO, MoneyField
-from common.records import OrderRecord
-
-EMAIL_TAKEN = "A customer with this email already exists."
+from saga.orchestration.records import ParticipantRecord
 
 
 class Customer(models.Model):
@@ -23,15 +21,23 @@ class Customer(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(balance__gte=0), name="customer_balance_not_negative"),
+            models.CheckConstraint(
+                condition=Q(balance__gte=0),
+                name="customer_balance_not_negative",
+                violation_error_message="balance must not be negative.",
+            ),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="customer_reserved_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__lte=F("balance")), name="customer_reserved_within_balance"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("balance")),
+                name="customer_reserved_within_balance",
+                violation_error_message="balance must cover the funds held by open orders.",
+            ),
             # One customer per email, whatever its case; any number of customers without one.
             models.UniqueConstraint(
                 Lower("email"),
                 condition=~Q(email=""),
                 name="customer_email_unique",
-                violation_error_message=EMAIL_TAKEN,
+                violation_error_message="A customer with this email already exists.",
             ),
         ]
 
@@ -43,7 +49,7 @@ class Customer(models.Model):
         return self.balance - self.reserved
 
 
-class FundsHold(OrderRecord):
+class FundsHold(ParticipantRecord):
     """Funds held for one order."""
 
     class Status(models.TextChoices):
@@ -59,6 +65,7 @@ class FundsHold(OrderRecord):
         Status.CONSUMED: "funds.consumed",
     }
 
+    order_id = models.UUIDField(primary_key=True)  # one record per order
     # Null when the hold was refused because the customer does not exist.
     customer = models.ForeignKey(Customer, null=True, on_delete=models.PROTECT, related_name="holds")
     amount = MoneyField()

@@ -15,20 +15,15 @@ from django.db import transaction
 from django.db.models import F
 
 from common.crud import model_delete, model_save, model_update
-from common.records import participant_command, record_create, record_locked_or_tombstone, record_move
 from saga.messaging import publish
+from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
-from .models import EMAIL_TAKEN, Customer, FundsHold
+from .models import Customer, FundsHold
 
 UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
 INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT"
 CUSTOMER_BLOCKED = "CUSTOMER_BLOCKED"
 
-_CONSTRAINT_MESSAGES = {
-    "customer_balance_not_negative": ("balance", "balance must not be negative."),
-    "customer_reserved_within_balance": ("balance", "balance must cover the funds held by open orders."),
-    "customer_email_unique": ("email", EMAIL_TAKEN),
-}
 _EDITABLE = {"name", "email", "balance", "blocked"}
 
 
@@ -49,13 +44,13 @@ class HoldResult:
 @transaction.atomic
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
-    return _announced("customer.created", model_save(customer, constraint_messages=_CONSTRAINT_MESSAGES))
+    return _announced("customer.created", model_save(customer))
 
 
 @transaction.atomic
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
-    updated = model_update(customer, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(customer, data=data, fields=_EDITABLE)
     return _announced("customer.updated", updated)
 
 
@@ -86,9 +81,7 @@ def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldRes
 def funds_release(*, order_id: UUID) -> HoldResult:
     """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
-    hold = record_locked_or_tombstone(
-        FundsHold, order_id=order_id, tombstone=FundsHold.Status.RELEASED, amount=Decimal("0")
-    )
+    hold = record_locked_or_tombstone(FundsHold, pk=order_id, tombstone=FundsHold.Status.RELEASED, amount=Decimal("0"))
     if hold.status == FundsHold.Status.HELD:
         assert hold.customer_id is not None  # only a hold refused for an unknown customer has none
         Customer.objects.filter(pk=hold.customer_id).update(reserved=F("reserved") - hold.amount)
@@ -113,7 +106,7 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
 
 def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
     return _result(
-        record_create(FundsHold, order_id=order_id, status=status, customer=customer, amount=amount, reason=reason)
+        record_create(FundsHold, pk=order_id, status=status, customer=customer, amount=amount, reason=reason)
     )
 
 

@@ -4,12 +4,12 @@ from django.db import models
 from django.db.models import F, Q
 
 from common.money import MoneyField
-from common.records import OrderRecord
+from saga.orchestration.records import ParticipantRecord
 
 
 class Product(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    sku = models.CharField(max_length=64, unique=True)
+    sku = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     price = MoneyField()
     stock = models.PositiveIntegerField(help_text="Units on hand.")
@@ -21,7 +21,16 @@ class Product(models.Model):
             models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
             models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
             models.CheckConstraint(condition=Q(reserved__gte=0), name="product_reserved_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__lte=F("stock")), name="product_reserved_within_stock"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("stock")),
+                name="product_reserved_within_stock",
+                violation_error_message="stock must cover the units reserved by open orders.",
+            ),
+            models.UniqueConstraint(
+                fields=["sku"],
+                name="product_sku_unique",
+                violation_error_message="A product with this sku already exists.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -32,7 +41,7 @@ class Product(models.Model):
         return self.stock - self.reserved
 
 
-class StockReservation(OrderRecord):
+class StockReservation(ParticipantRecord):
     """The stock held for one order."""
 
     class Status(models.TextChoices):
@@ -48,6 +57,7 @@ class StockReservation(OrderRecord):
         Status.COMMITTED: "stock.committed",
     }
 
+    order_id = models.UUIDField(primary_key=True)  # one record per order
     status = models.CharField(max_length=10, choices=Status.choices)
     # Its lines, when the command announcing it has them at hand (saves reading them again).
     lines_at_hand: "list[StockReservationLine] | None" = None

@@ -17,17 +17,13 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
-from common.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 from saga.messaging import publish
+from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .models import Product, StockReservation, StockReservationLine
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
 
-_CONSTRAINT_MESSAGES = {
-    "inventory_product_sku_key": ("sku", "A product with this sku already exists."),
-    "product_reserved_within_stock": ("stock", "stock must cover the units reserved by open orders."),
-}
 _EDITABLE = {"sku", "name", "price", "stock"}
 
 
@@ -54,13 +50,13 @@ class ReservationResult:
 @transaction.atomic
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
-    return _announced("product.created", model_save(product, constraint_messages=_CONSTRAINT_MESSAGES))
+    return _announced("product.created", model_save(product))
 
 
 @transaction.atomic
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
-    updated = model_update(product, data=data, fields=_EDITABLE, constraint_messages=_CONSTRAINT_MESSAGES)
+    updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced("product.updated", updated)
 
 
@@ -97,9 +93,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
 def stock_release(*, order_id: UUID) -> ReservationResult:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
-    reservation = record_locked_or_tombstone(
-        StockReservation, order_id=order_id, tombstone=StockReservation.Status.RELEASED
-    )
+    reservation = record_locked_or_tombstone(StockReservation, pk=order_id, tombstone=StockReservation.Status.RELEASED)
     if reservation.status == StockReservation.Status.RESERVED:
         _adjust_products(_locked_quantities(reservation), reserved=-1)
         record_move(reservation, StockReservation.Status.RELEASED)

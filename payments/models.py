@@ -2,10 +2,10 @@ from django.db import models
 from django.db.models import Q
 
 from common.money import MoneyField
-from common.records import OrderRecord
+from saga.orchestration.records import ParticipantRecord
 
 
-class Payment(OrderRecord):
+class Payment(ParticipantRecord):
     """The payment of one order at the provider."""
 
     class Status(models.TextChoices):
@@ -21,6 +21,7 @@ class Payment(OrderRecord):
         Status.CAPTURED: "payment.captured",
     }
 
+    order_id = models.UUIDField(primary_key=True)  # one record per order
     customer_id = models.UUIDField(null=True)
     amount = MoneyField()
     status = models.CharField(max_length=10, choices=Status.choices)

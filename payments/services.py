@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from common.records import participant_command, record_create, record_locked_or_tombstone, record_move
+from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .gateway import gateway
 from .models import Payment
@@ -40,7 +40,7 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
     answer = gateway().authorize(order_id=order_id, amount=amount, idempotency_key=_authorization_key(order_id))
     payment = record_create(
         Payment,
-        order_id=order_id,
+        pk=order_id,
         status=Payment.Status.AUTHORIZED if answer.approved else Payment.Status.DECLINED,
         customer_id=customer_id,
         amount=amount,
@@ -55,7 +55,7 @@ def payment_void(*, order_id: UUID) -> PaymentResult:
     """Compensation of payment_authorize. With no record of the payment, the authorize call may
     still have reached the provider (its answer lost, or its transaction rolled back after it):
     the provider is asked to void by the call's idempotency key, and a tombstone is left."""
-    payment = record_locked_or_tombstone(Payment, order_id=order_id, tombstone=Payment.Status.VOIDED, amount=0)
+    payment = record_locked_or_tombstone(Payment, pk=order_id, tombstone=Payment.Status.VOIDED, amount=0)
     unknown = payment.status == Payment.Status.VOIDED and not payment.provider_reference
     if payment.status == Payment.Status.AUTHORIZED or unknown:
         gateway().void(

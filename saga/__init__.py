@@ -8,6 +8,7 @@ them); its tests may also use saga.testing (the harness, given/expect scenarios,
 
 PUBLIC_SURFACE = (
     "saga.orchestration",  # the definition DSL: SagaDefinition, Step, Wait, Refusal, StepContext
+    "saga.orchestration.records",  # a participant's record of each aggregate: idempotent commands
     "saga.services",  # commands: start, signal, cancel, the operator's actions; the participant API
     "saga.selectors",  # queries
     "saga.messaging",  # publish, published_together, messages_declare, message_handler_register

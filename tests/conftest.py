@@ -2,14 +2,17 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from customers import services as customers
 from inventory import services as inventory
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -55,6 +58,51 @@ def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def while_uncommitted(write: Callable[[], object], call: Callable[[], T]) -> T:
+    """`call`, run in a session of its own while `write`'s transaction, in another, holds what it
+    wrote uncommitted; `write` commits once `call` waits on one of those rows. What `call` returned
+    (or raised) is handed back."""
+    written, commit_now, result = threading.Event(), threading.Event(), {}
+
+    def writing() -> None:
+        try:
+            with transaction.atomic():
+                write()
+                written.set()
+                commit_now.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def calling() -> None:
+        try:
+            result["value"] = call()
+        except Exception as error:  # noqa: BLE001 - raised again in the test's thread
+            result["error"] = error
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=writing)
+    writer.start()
+    assert written.wait(timeout=30), "the write did not finish"
+    caller = threading.Thread(target=calling)
+    caller.start()
+    wait_for(blocked_on_a_lock, what="the call to wait on an uncommitted row")
+    commit_now.set()
+    writer.join(timeout=30)
+    caller.join(timeout=30)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def blocked_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str = "condition") -> object:

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from common.admin import COLORS
 from customers import selectors as customer_selectors
+from customers import services as customer_services
 from customers.models import FundsHold
 from inventory import selectors as inventory_selectors
 from inventory.models import StockReservation
@@ -17,6 +18,7 @@ from orders.models import Order
 from payments.models import Payment
 from saga.messaging.inbox import consume
 from saga.models import OutboxMessage, ProcessedCommand
+from tests.conftest import while_uncommitted
 
 from .conftest import client_for
 
@@ -131,6 +133,20 @@ def test_adding_a_customer_with_a_taken_email_is_a_form_error(root, shop):
     assert response.status_code == 200 and b"A customer with this email already exists." in response.content
     assert customer_selectors.customer_list().filter(email__iexact=customer.email).count() == 1
     assert OutboxMessage.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_added_as_another_takes_its_email_is_a_form_error(root):
+    # The form and the service check before the other customer commits; the database refuses.
+    response = while_uncommitted(
+        lambda: customer_services.customer_create(name="Grace", email="grace@example.com", balance=Decimal("1.00")),
+        lambda: root.post(
+            "/admin/customers/customer/add/",
+            {"name": "Grace 2", "email": "Grace@Example.com", "balance": "1.00", "blocked": ""},
+        ),
+    )
+    assert response.status_code == 200 and b"A customer with this email already exists." in response.content
+    assert customer_selectors.customer_list().filter(email__iexact="grace@example.com").count() == 1
 
 
 def test_a_customer_cannot_be_left_with_less_than_is_held(root, sagas, shop):

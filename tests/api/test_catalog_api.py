@@ -13,7 +13,7 @@ from customers import selectors as customers_selectors
 from customers import services as customers
 from inventory import services as inventory
 from inventory.services import Line
-from tests.conftest import run_concurrently
+from tests.conftest import run_concurrently, while_uncommitted
 from tests.error_shape import error_shape, field_errors
 
 
@@ -137,6 +137,20 @@ def test_two_creates_of_one_email_at_once_make_one_customer(superuser):
     # Both pass every check before either commits: only the database can refuse the second.
     responses = run_concurrently([lambda: create("grace@example.com"), lambda: create("Grace@Example.com")])
     assert sorted(r.status_code for r in responses) == [201, 409]
+    assert customers_selectors.customer_list().filter(email__iexact="grace@example.com").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_email_taken_in_a_transaction_that_commits_after_the_check_is_409(api):
+    # The service's check cannot see the other customer, written but not committed: the unique
+    # index makes the create wait, and refuses it once the other commits.
+    response = while_uncommitted(
+        lambda: customers.customer_create(name="Grace", email="grace@example.com", balance=Decimal("1.00")),
+        lambda: api.post(
+            "/api/customers", {"name": "Grace 2", "email": "Grace@Example.com", "balance": "1"}, format="json"
+        ),
+    )
+    assert error_shape(response, 409, "conflict")["detail"] == "A customer with this email already exists."
     assert customers_selectors.customer_list().filter(email__iexact="grace@example.com").count() == 1
 
 

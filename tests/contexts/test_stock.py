@@ -1,15 +1,13 @@
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
 
 from common.crud import StillReferenced
 from inventory import selectors, services
 from inventory.models import StockReservation
 from inventory.services import Line
-from tests.conftest import run_concurrently, wait_for
+from tests.conftest import run_concurrently, while_uncommitted
 
 
 def stock_of(product) -> tuple[int, int]:
@@ -100,37 +98,13 @@ def test_crossing_multi_product_reservations_do_not_deadlock():
     assert stock_of(a) == (100, 20) and stock_of(b) == (100, 20)
 
 
-def blocked_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_release_racing_an_uncommitted_reservation_still_releases_it():
     product = services.product_create(sku="RACE", name="Race", price=Decimal("1.00"), stock=5)
     order_id = uuid.uuid4()
-    reserved, commit_now, released = threading.Event(), threading.Event(), {}
-
-    def reserve():
-        with transaction.atomic():
-            services.stock_reserve(order_id=order_id, lines=[Line(product.pk, 2)])
-            reserved.set()
-            commit_now.wait(timeout=30)
-        connection.close()
-
-    def release():
-        released["result"] = services.stock_release(order_id=order_id)
-        connection.close()
-
-    reserving = threading.Thread(target=reserve)
-    reserving.start()
-    assert reserved.wait(timeout=30)
-    releasing = threading.Thread(target=release)
-    releasing.start()
-    wait_for(blocked_on_a_lock)  # the release waits on the reservation's uncommitted row
-    commit_now.set()
-    reserving.join(timeout=30)
-    releasing.join(timeout=30)
-    assert released["result"].status == StockReservation.Status.RELEASED
+    released = while_uncommitted(  # the release waits on the reservation's uncommitted row
+        lambda: services.stock_reserve(order_id=order_id, lines=[Line(product.pk, 2)]),
+        lambda: services.stock_release(order_id=order_id),
+    )
+    assert released.status == StockReservation.Status.RELEASED
     assert stock_of(product) == (5, 0)
