@@ -179,7 +179,7 @@ class Injector(threading.Thread):
     """Runs the plan against the stack until stopped; `faults` is the record.
 
     The thread lives until `release()`, after the stack has stopped: the processes it restarts die
-    with the thread that started them (chaos/stack.py, --pdeathsig), so it must outlive them."""
+    with the thread that started them (tools/chaos/stack.py, --pdeathsig), so it must outlive them."""
 
     def __init__(
         self,

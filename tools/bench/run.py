@@ -1,12 +1,12 @@
 """`make bench`: every benchmark in one run, on a database of the run's own.
 
 1. a database `bench_<time>` on the given server (dropped at the end), migrated; a Celery queue
-   and Kafka topics named after the run; customers and products (bench/workload.py);
-2. the ceiling: the sagas' SQL alone from 2 and 4 processes (bench/ceiling.py);
+   and Kafka topics named after the run; customers and products (tools/bench/workload.py);
+2. the ceiling: the sagas' SQL alone from 2 and 4 processes (tools/bench/ceiling.py);
 3. the engine: sagas placed as the API does, run by Celery workers (and beat, as the Procfile
-   runs them): happy path, then with refusals and the relay running, for its lag (bench/engine.py);
-4. the relay alone (bench/relay.py); end to end through gunicorn at fixed rates (bench/e2e.py);
-5. the engine again with many finished sagas in the tables (bench/growth.py), and the workers'
+   runs them): happy path, then with refusals and the relay running, for its lag (tools/bench/engine.py);
+4. the relay alone (tools/bench/relay.py); end to end through gunicorn at fixed rates (bench/e2e.py);
+5. the engine again with many finished sagas in the tables (tools/bench/growth.py), and the workers'
    memory across many sagas;
 6. the table on stdout, the same as JSON in reports/bench-<time>.json.
 """
@@ -18,14 +18,14 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.stack import ROOT, run_database
+from tools.chaos.stack import ROOT, run_database
 
 from .console import log
 from .phases import run_all
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     add = parser.add_argument
     add("--sagas", type=int, default=1000, help="sagas per engine run and per ceiling run (default 1000)")
     add("--ceiling-processes", default="2,4", help="processes of the ceiling, the first is the reference (default 2,4)")
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if not os.environ.get(name):
-            log(f"{name} is not set: run `make bench` (or `python -m devstack exec -- python -m bench`)")
+            log(f"{name} is not set: run `make bench` (or `python -m tools.devstack exec -- python -m tools.bench`)")
             return 2
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d_%H%M%S}_{os.getpid()}"  # two runs at once get two databases

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos.stack import Proc, django_for_run
+from tools.chaos.stack import Proc, django_for_run
 
 from .console import log
 from .processes import Processes, cpu_seconds, rss_bytes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.stack import Proc
+from tools.chaos.stack import Proc
 
 from .processes import cpu_seconds, machine_cpu_seconds, tasks_run
 from .server import Observer

@@ -1,7 +1,7 @@
 """Start what the shop needs for development and tests, unless the environment provides it.
 
-    python -m devstack run              # services, migrate, seed_demo, then the Procfile until Ctrl-C
-    python -m devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
+    python -m tools.devstack run              # services, migrate, seed_demo, then the Procfile until Ctrl-C
+    python -m tools.devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
 
 For each of DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS that is unset, an embedded server is
 started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL (wheel
@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEVSTACK = ROOT / ".devstack"
 ENVFILE = DEVSTACK / "env"
 READY_TIMEOUT = 30.0  # seconds a server gets to serve requests
@@ -551,7 +551,7 @@ def sweep_killed_exec_dirs() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     modes = parser.add_subparsers(dest="mode", required=True)
     modes.add_parser("run", help="start services, migrate, seed demo data, run the Procfile until Ctrl-C")

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RELAY_LOCK = 0x5A6A_0B0C  # saga/messaging/relay.py's LOCK_KEY: the active relay holds it
 APP_PREFIX = "shop-"
 CHECKER = "chaos-checker"

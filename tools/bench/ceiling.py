@@ -1,5 +1,5 @@
 """The ceiling: how many place-order sagas per second the database allows on this machine when
-nothing but their SQL runs (bench/ceiling_worker.py), from N processes at once.
+nothing but their SQL runs (tools/bench/ceiling_worker.py), from N processes at once.
 
 What a saga writes was read off PostgreSQL's statement log for one happy pickup order of two items
 run by the engine (`log_statement = all`): the order, its two lines, the saga and the outbox rows
@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos.stack import ROOT
+from tools.chaos.stack import ROOT
 
 from .processes import machine_cpu_seconds
 from .workload import PlannedOrder
@@ -58,7 +58,7 @@ def _start(path: Path, database_url: str, share: list[PlannedOrder], topics: dic
     orders = [asdict(order) for order in share]
     path.write_text(json.dumps({"database_url": database_url, "topics": topics, "orders": orders}, default=str))
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.ceiling_worker", str(path)],
+        [sys.executable, "-m", "tools.bench.ceiling_worker", str(path)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -9,7 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from chaos.stack import Proc, StackError, children_of, free_port, wait_until
+from tools.chaos.stack import Proc, StackError, children_of, free_port, wait_until
 
 READY_TIMEOUT = 120.0
 TASK = "saga.tasks.advance_saga["  # Celery logs "Task <name>[<id>] succeeded in ..." at INFO for each task run

@@ -2,10 +2,10 @@
 
 1. a database of the run's own on the given PostgreSQL server, migrated; Kafka topics, a Celery
    queue and consumer groups named after the run; a token for the clients;
-2. the stack as real processes (chaos/stack.py), the customers and products through the API;
-3. the load (chaos/clients.py) and the faults (chaos/faults.py) for `--duration` seconds;
+2. the stack as real processes (tools/chaos/stack.py), the customers and products through the API;
+3. the load (tools/chaos/clients.py) and the faults (tools/chaos/faults.py) for `--duration` seconds;
 4. the faults stop and the clients finish; the run waits, with a deadline, for the shop to come to
-   rest, stops the stack, reads Kafka until idle and checks the invariants (chaos/checks.py);
+   rest, stops the stack, reads Kafka until idle and checks the invariants (tools/chaos/checks.py);
 5. the summary table on stdout, the same as JSON in reports/; exit 1 on any violation.
 """
 
@@ -28,7 +28,7 @@ from .stack import CHECKER, ROOT, Stack, StackError, django_for_run, run_databas
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__)
     parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
     parser.add_argument("--clients", type=int, default=12, help="concurrent clients (default 12)")
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if not os.environ.get(name):
-            log(f"{name} is not set: run `make chaos` (or `python -m devstack exec -- python -m chaos`)")
+            log(f"{name} is not set: run `make chaos` (or `python -m tools.devstack exec -- python -m tools.chaos`)")
             return 2
     signal.signal(signal.SIGTERM, interrupted)
     run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{args.seed}"
@@ -85,10 +85,10 @@ def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdi
         "SAGA_STALL_AFTER": "2",
         "SAGA_SWEEP_INTERVAL": "0.5",
         "SAGA_REMOTE_PARTICIPANTS": "payments",
-        "PAYMENTS_GATEWAY": "chaos.gateway.LedgerGateway",
+        "PAYMENTS_GATEWAY": "tools.chaos.gateway.LedgerGateway",
         "CHAOS_PROVIDER_LEDGER": str(logdir / "provider-ledger.jsonl"),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (chaos/stack.py)
+        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (tools/chaos/stack.py)
     }
 
 
