@@ -20,9 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tools.chaos.stack import ROOT
+from tools import procs
 
-from .processes import machine_cpu_seconds
 from .workload import PlannedOrder
 
 
@@ -41,13 +40,13 @@ def run(database_url: str, planned: list[PlannedOrder], processes: int, topics: 
         ]
         for child in children:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready", "a ceiling process failed"
-        began, cpu_before = time.perf_counter(), machine_cpu_seconds()
+        began, cpu_before = time.perf_counter(), procs.machine_cpu_seconds()
         for child in children:
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
         results = [json.loads(child.communicate(timeout=600)[0]) for child in children]
-        elapsed, cpu = time.perf_counter() - began, machine_cpu_seconds() - cpu_before
+        elapsed, cpu = time.perf_counter() - began, procs.machine_cpu_seconds() - cpu_before
     if any(child.returncode for child in children):
         raise RuntimeError("a ceiling process failed (see its error above)")
     sagas = sum(r["sagas"] for r in results)
@@ -59,7 +58,7 @@ def _start(path: Path, database_url: str, share: list[PlannedOrder], topics: dic
     path.write_text(json.dumps({"database_url": database_url, "topics": topics, "orders": orders}, default=str))
     return subprocess.Popen(
         [sys.executable, "-m", "tools.bench.ceiling_worker", str(path)],
-        cwd=ROOT,
+        cwd=procs.ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg2.extensions
 import psycopg2.extras
 
-from tools.chaos.stack import connect
+from tools.procs import connect
 
 Cursor = psycopg2.extensions.cursor
 TYPE = "place_order"

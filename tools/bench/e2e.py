@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tools.chaos.stack import ROOT
+from tools import procs
 
 from .server import Observer
 from .workload import TERMINAL, PlannedOrder
@@ -67,7 +67,7 @@ def _generate(url: str, token: str, planned: list[PlannedOrder], rate: float, se
         spec.flush()
         done = subprocess.run(
             [sys.executable, "-m", "tools.bench.loadgen", spec.name],
-            cwd=ROOT,
+            cwd=procs.ROOT,
             capture_output=True,
             text=True,
             timeout=seconds + 120,

@@ -19,6 +19,8 @@ import threading
 import time
 import uuid
 
+from tools import procs
+
 TOPIC = "bench_relay"
 PADDING = "x" * 200  # about 300-byte messages, as in DESIGN.md
 KEYS = 500  # distinct Kafka keys (order ids) in a run
@@ -157,7 +159,7 @@ def _lag(rate: int, seconds: float) -> tuple[float, float, float]:
         [sys.executable, "-m", "tools.bench.relay_throughput", "--publisher", str(rate), str(seconds)],
         stdin=subprocess.PIPE,
         text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        cwd=procs.ROOT,
     )
     thread.start()
     try:

@@ -18,7 +18,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.chaos.stack import ROOT, run_database
+from tools import procs
 
 from .console import log
 from .phases import run_all
@@ -41,7 +41,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--grown", type=int, default=200_000, help="finished sagas added before the growth run (default 200000)")
     add("--rss-sagas", type=int, default=2000, help="sagas between the two RSS readings (default 2000)")
     add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
-    add("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
+    add("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     add("--keep-database", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)
     args.ceiling_processes = [int(n) for n in args.ceiling_processes.split(",")]
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url, database = os.environ["DATABASE_URL"], f"bench_{run_id}"
     logdir = args.reports / f"bench-{run_id}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
         log(f"database {database}, process logs in {logdir}")
         run_all(args, run_id, started, database_url, logdir)
     return 0

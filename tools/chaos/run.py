@@ -24,7 +24,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .stack import CHECKER, ROOT, Stack, StackError, django_for_run, run_database, with_application_name
+from tools import procs
+
+from .stack import CHECKER, Stack, django_for_run
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -35,7 +37,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (default 3)")
     parser.add_argument("--acceptance-timeout", type=float, default=6, help="SHOP_ACCEPTANCE_TIMEOUT (default 6 s)")
     parser.add_argument("--rest-timeout", type=float, default=240, help="deadline to come to rest (default 240 s)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
+    parser.add_argument("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database for inspection")
     parser.add_argument("--show", type=Path, metavar="REPORT", help="print the table of a past run's JSON report")
     args = parser.parse_args(argv)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     server_url, database = os.environ["DATABASE_URL"], f"chaos_{run_id.replace('-', '_')}"
     logdir = args.reports / f"chaos-{run_id}"
     logdir.mkdir(parents=True, exist_ok=True)
-    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
         log(f"run {run_id}: database {database}, logs in {logdir}")
         return chaos(args, run_id, database_url, logdir)
 
@@ -88,15 +90,15 @@ def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdi
         "PAYMENTS_GATEWAY": "tools.chaos.gateway.LedgerGateway",
         "CHAOS_PROVIDER_LEDGER": str(logdir / "provider-ledger.jsonl"),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (tools/chaos/stack.py)
+        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (tools/procs/process.py)
     }
 
 
 def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> int:
     shared = settings_env(args, run_id, database_url, logdir)
-    os.environ.update({**shared, "DATABASE_URL": with_application_name(database_url, CHECKER)})
-    topics, children_env = django_for_run("chaos", run_id)
-    env = {**os.environ, **shared, **children_env}
+    os.environ.update({**shared, "DATABASE_URL": procs.with_application_name(database_url, CHECKER)})
+    topics, topics_env = django_for_run(run_id)
+    env = procs.with_venv_on_path({**os.environ, **shared, **topics_env})
     token = _token()
     stack = Stack(env=env, database_url=database_url, logdir=logdir, web_workers=args.web_workers)
     began = time.monotonic()
@@ -105,7 +107,7 @@ def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path
         stack.start()
         log(f"stack ready in {time.monotonic() - began:.1f} s")
         return _load_faults_check(args, run_id, stack, token, topics, logdir)
-    except StackError as error:
+    except procs.ProcError as error:
         log(f"error: {error}")
         return 2
     finally:
