@@ -5,7 +5,7 @@
 2. the ceiling: the sagas' SQL alone from 2 and 4 processes (tools/bench/ceiling.py);
 3. the engine: sagas placed as the API does, run by Celery workers (and beat, as the Procfile
    runs them): happy path, then with refusals and the relay running, for its lag (tools/bench/engine.py);
-4. the relay alone (tools/bench/relay.py); end to end through gunicorn at fixed rates (bench/e2e.py);
+4. the relay alone (tools/bench/relay.py); end to end through gunicorn at fixed rates (tools/bench/e2e.py);
 5. the engine again with many finished sagas in the tables (tools/bench/growth.py), and the workers'
    memory across many sagas;
 6. the table on stdout, the same as JSON in reports/bench-<time>.json.
