@@ -1,5 +1,5 @@
 # `make run` and `make test` need only Python 3.11 and make: the first call creates .venv, and
-# devstack/ starts whatever DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS don't point at.
+# tools/devstack/ starts whatever DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS don't point at.
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -22,22 +22,22 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C
-	$(PY) -m devstack run
+	$(PY) -m tools.devstack run
 
 test: $(VENV)/.installed ## check import boundaries, types and that no migration is missing, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=postgres://unused/for-mypy REDIS_URL=redis://unused KAFKA_BOOTSTRAP_SERVERS=unused:9092 $(VENV)/bin/mypy
-	$(PY) -m devstack exec -- sh -c '$(PY) manage.py makemigrations --check --dry-run && DJANGO_SETTINGS_MODULE=saga.tests.settings $(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
+	$(PY) -m tools.devstack exec -- sh -c '$(PY) manage.py makemigrations --check --dry-run && DJANGO_SETTINGS_MODULE=saga.tests.settings $(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
 
 # make test runs the same test with 30 examples per operation and a fixed seed.
 SCHEMATHESIS_MAX_EXAMPLES ?= 500
 schemathesis: $(VENV)/.installed ## schemathesis over /api/schema/, all checks, many examples, a new seed (SCHEMATHESIS_MAX_EXAMPLES=500 SCHEMATHESIS_SEED=...)
-	$(PY) -m devstack exec -- sh -c 'SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} $(PY) -m pytest tests/schema --timeout 7200'
+	$(PY) -m tools.devstack exec -- sh -c 'SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} $(PY) -m pytest tests/schema --timeout 7200'
 
 chaos: $(VENV)/.installed ## the whole stack as processes under faults, then every invariant checked (CHAOS_ARGS="--duration 600 --seed 7 --clients 16")
-	$(PY) -m devstack exec -- $(PY) -m chaos $(CHAOS_ARGS)
+	$(PY) -m tools.devstack exec -- $(PY) -m tools.chaos $(CHAOS_ARGS)
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 	rm -rf .devstack
@@ -45,12 +45,12 @@ clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 BENCH_ARGS ?=
 .PHONY: bench
 bench: $(VENV)/.installed ## every benchmark (6 minutes on a quiet 2-core machine), the table, reports/bench-*.json (BENCH_ARGS="--sagas 500 --grown 100000")
-	$(PY) -m devstack exec -- $(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m tools.devstack exec -- $(PY) -m tools.bench $(BENCH_ARGS)
 
 bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)
-	$(PY) -m devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m bench.relay_throughput $(BENCH_MESSAGES)'
+	$(PY) -m tools.devstack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) -m tools.bench.relay_throughput $(BENCH_MESSAGES)'
 
 .PHONY: fuzz-engine
 fuzz-engine: $(VENV)/.installed ## the engine's model-based test, longer (FUZZ_EXAMPLES=5000 FUZZ_SEED=...)
-	$(PY) -m devstack exec -- env FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),5000) FUZZ_SEED=$(FUZZ_SEED) \
+	$(PY) -m tools.devstack exec -- env FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),5000) FUZZ_SEED=$(FUZZ_SEED) \
 		$(PY) -m pytest -q tests/saga/test_engine_model.py $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from devstack import stack as devstack
+from tools.devstack import services as devstack
 
 
 class OwnRedis:

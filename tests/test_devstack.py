@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from devstack import stack
 from tests.conftest import wait_for
+from tools.devstack import stack
 
 DEGRADED = {"status": "degraded", "database": "ok", "broker": "ok", "kafka": "ok", "worker": "error: no live worker"}
 HEALTHY = {"status": "ok", "database": "ok", "broker": "ok", "kafka": "ok", "worker": "ok", "outbox_lag_seconds": 0.0}

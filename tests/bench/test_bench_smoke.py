@@ -2,7 +2,7 @@
 report is there and sane (a number, not negative). Timings are never asserted: they are the
 benchmark's business, and this machine's load is not the test's.
 
-It runs `python -m bench` as a child against the services `make test` started; the run makes a
+It runs `python -m tools.bench` as a child against the services `make test` started; the run makes a
 database, a Celery queue and Kafka topics of its own and drops the database at the end.
 """
 
@@ -51,7 +51,7 @@ FIGURES = (
 @pytest.mark.timeout(240)
 def test_every_benchmark_runs_and_reports_every_figure(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "bench", *TINY, "--reports", str(tmp_path)],
+        [sys.executable, "-m", "tools.bench", *TINY, "--reports", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -75,6 +75,6 @@ def test_every_benchmark_runs_and_reports_every_figure(tmp_path):
     ceiling, engine = report["ceiling_rows_per_saga"], report["engine_rows_per_saga"]
     assert {t: n for t, n in ceiling.items() if t != "saga_sagastep"} == {
         t: n for t, n in engine.items() if t != "saga_sagastep"
-    }, "the ceiling (bench/ceiling_worker.py) no longer does what the engine does"
+    }, "the ceiling (tools/bench/ceiling_worker.py) no longer does what the engine does"
     assert ceiling["saga_sagastep"] <= engine["saga_sagastep"]
     assert "engine / ceiling" in run.stdout

@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from chaos import checks
-from chaos.clients import Acceptance, Answer, Duplicates, Exchange, Placed, Record
-from chaos.faults import KINDS, Fault, Timing, plan
 from customers import services as customers
 from inventory import services as inventory
 from orders.models import Order, OrderLine
 from saga.messaging import publish
 from saga.models import SagaInstance, SagaStatus
+from tools.chaos import checks
+from tools.chaos.clients import Acceptance, Answer, Duplicates, Exchange, Placed, Record
+from tools.chaos.faults import KINDS, Fault, Timing, plan
 
 
 def order(customer_id, total: str, status: str = "CONFIRMED", reason: str | None = None, **fields) -> Order:

@@ -1,7 +1,7 @@
 """The short chaos run, part of `make test`: the whole stack as real processes for a minute of load
-with every kind of fault once (chaos/run.py), then every invariant of the contract checked.
+with every kind of fault once (tools/chaos/run.py), then every invariant of the contract checked.
 
-It runs `python -m chaos` as a child of the test, against the services `make test` started: the run
+It runs `python -m tools.chaos` as a child of the test, against the services `make test` started: the run
 makes a database, a Celery queue, Kafka topics and consumer groups of its own, so nothing of the
 rest of the suite is touched (it freezes the broker and flushes Redis only while nothing else
 runs). Everything it waits for has a deadline; the report (reports/chaos-*.json) says what failed.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.faults import KINDS
+from tools.chaos.faults import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--duration", "60", "--seed", "11", "--clients", "8", "--rest-timeout", "180"]
@@ -24,7 +24,7 @@ ARGS = ["--duration", "60", "--seed", "11", "--clients", "8", "--rest-timeout", 
 @pytest.mark.timeout(600)
 def test_a_short_chaos_run_keeps_every_invariant():
     run = subprocess.run(
-        [sys.executable, "-m", "chaos", *ARGS], cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
+        [sys.executable, "-m", "tools.chaos", *ARGS], cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
     )
     found = re.search(r"^chaos: report: (\S+)$", run.stderr, re.MULTILINE)
     assert found, f"no report (exit {run.returncode}):\n{run.stdout}\n{run.stderr[-5000:]}"

@@ -9,8 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from devstack import stack as devstack
 from saga.messaging import topic_for
+from tools.devstack import services as devstack
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from devstack.stack import ROOT
 from orders import services as orders
 from orders.models import Order
 from saga.messaging import publish, topic_for
 from saga.messaging.relay import LOCK_KEY, Relay, outbox_lag_seconds
 from saga.models import DeadLetter, InboxMessage, OutboxMessage
+from tools.procs import ROOT
 
 from .conftest import wait_for_terminal, wait_until
 from .kafka import OwnBroker, read_topics, send

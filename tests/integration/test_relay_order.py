@@ -7,10 +7,10 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import IllegalStateError, KafkaError
 
-from devstack.stack import ROOT
 from saga.messaging import publish
 from saga.messaging.relay import Relay, _halt_on_failure
 from saga.tests.holding import held_uncommitted
+from tools.procs import ROOT
 
 from .kafka import OwnBroker, read_topics
 

@@ -2,10 +2,10 @@
 
 1. a database of the run's own on the given PostgreSQL server, migrated; Kafka topics, a Celery
    queue and consumer groups named after the run; a token for the clients;
-2. the stack as real processes (chaos/stack.py), the customers and products through the API;
-3. the load (chaos/clients.py) and the faults (chaos/faults.py) for `--duration` seconds;
+2. the stack as real processes (tools/chaos/stack.py), the customers and products through the API;
+3. the load (tools/chaos/clients.py) and the faults (tools/chaos/faults.py) for `--duration` seconds;
 4. the faults stop and the clients finish; the run waits, with a deadline, for the shop to come to
-   rest, stops the stack, reads Kafka until idle and checks the invariants (chaos/checks.py);
+   rest, stops the stack, reads Kafka until idle and checks the invariants (tools/chaos/checks.py);
 5. the summary table on stdout, the same as JSON in reports/; exit 1 on any violation.
 """
 
@@ -24,18 +24,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .stack import CHECKER, ROOT, Stack, StackError, django_for_run, run_database, with_application_name
+from tools import procs
+
+from .stack import CHECKER, Stack, django_for_run
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__)
     parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
     parser.add_argument("--clients", type=int, default=12, help="concurrent clients (default 12)")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (default 3)")
     parser.add_argument("--acceptance-timeout", type=float, default=6, help="SHOP_ACCEPTANCE_TIMEOUT (default 6 s)")
     parser.add_argument("--rest-timeout", type=float, default=240, help="deadline to come to rest (default 240 s)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
+    parser.add_argument("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     parser.add_argument("--keep-database", action="store_true", help="keep the run's database for inspection")
     parser.add_argument("--show", type=Path, metavar="REPORT", help="print the table of a past run's JSON report")
     args = parser.parse_args(argv)
@@ -61,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if not os.environ.get(name):
-            log(f"{name} is not set: run `make chaos` (or `python -m devstack exec -- python -m chaos`)")
+            log(f"{name} is not set: run `make chaos` (or `python -m tools.devstack exec -- python -m tools.chaos`)")
             return 2
     signal.signal(signal.SIGTERM, interrupted)
     run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{args.seed}"
     server_url, database = os.environ["DATABASE_URL"], f"chaos_{run_id.replace('-', '_')}"
     logdir = args.reports / f"chaos-{run_id}"
     logdir.mkdir(parents=True, exist_ok=True)
-    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
         log(f"run {run_id}: database {database}, logs in {logdir}")
         return chaos(args, run_id, database_url, logdir)
 
@@ -85,18 +87,18 @@ def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdi
         "SAGA_STALL_AFTER": "2",
         "SAGA_SWEEP_INTERVAL": "0.5",
         "SAGA_REMOTE_PARTICIPANTS": "payments",
-        "PAYMENTS_GATEWAY": "chaos.gateway.LedgerGateway",
+        "PAYMENTS_GATEWAY": "tools.chaos.gateway.LedgerGateway",
         "CHAOS_PROVIDER_LEDGER": str(logdir / "provider-ledger.jsonl"),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (chaos/stack.py)
+        "PYTHONFAULTHANDLER": "1",  # a process stuck at the end shows its stacks (tools/procs/process.py)
     }
 
 
 def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> int:
     shared = settings_env(args, run_id, database_url, logdir)
-    os.environ.update({**shared, "DATABASE_URL": with_application_name(database_url, CHECKER)})
-    topics, children_env = django_for_run("chaos", run_id)
-    env = {**os.environ, **shared, **children_env}
+    os.environ.update({**shared, "DATABASE_URL": procs.with_application_name(database_url, CHECKER)})
+    topics, topics_env = django_for_run(run_id)
+    env = procs.with_venv_on_path({**os.environ, **shared, **topics_env})
     token = _token()
     stack = Stack(env=env, database_url=database_url, logdir=logdir, web_workers=args.web_workers)
     began = time.monotonic()
@@ -105,7 +107,7 @@ def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path
         stack.start()
         log(f"stack ready in {time.monotonic() - began:.1f} s")
         return _load_faults_check(args, run_id, stack, token, topics, logdir)
-    except StackError as error:
+    except procs.ProcError as error:
         log(f"error: {error}")
         return 2
     finally:

@@ -1,12 +1,12 @@
 """`make bench`: every benchmark in one run, on a database of the run's own.
 
 1. a database `bench_<time>` on the given server (dropped at the end), migrated; a Celery queue
-   and Kafka topics named after the run; customers and products (bench/workload.py);
-2. the ceiling: the sagas' SQL alone from 2 and 4 processes (bench/ceiling.py);
+   and Kafka topics named after the run; customers and products (tools/bench/workload.py);
+2. the ceiling: the sagas' SQL alone from 2 and 4 processes (tools/bench/ceiling.py);
 3. the engine: sagas placed as the API does, run by Celery workers (and beat, as the Procfile
-   runs them): happy path, then with refusals and the relay running, for its lag (bench/engine.py);
-4. the relay alone (bench/relay.py); end to end through gunicorn at fixed rates (bench/e2e.py);
-5. the engine again with many finished sagas in the tables (bench/growth.py), and the workers'
+   runs them): happy path, then with refusals and the relay running, for its lag (tools/bench/engine.py);
+4. the relay alone (tools/bench/relay.py); end to end through gunicorn at fixed rates (tools/bench/e2e.py);
+5. the engine again with many finished sagas in the tables (tools/bench/growth.py), and the workers'
    memory across many sagas;
 6. the table on stdout, the same as JSON in reports/bench-<time>.json.
 """
@@ -18,14 +18,14 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.stack import ROOT, run_database
+from tools import procs
 
 from .console import log
 from .phases import run_all
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     add = parser.add_argument
     add("--sagas", type=int, default=1000, help="sagas per engine run and per ceiling run (default 1000)")
     add("--ceiling-processes", default="2,4", help="processes of the ceiling, the first is the reference (default 2,4)")
@@ -41,7 +41,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--grown", type=int, default=200_000, help="finished sagas added before the growth run (default 200000)")
     add("--rss-sagas", type=int, default=2000, help="sagas between the two RSS readings (default 2000)")
     add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
-    add("--reports", type=Path, default=ROOT / "reports", help="where the JSON report goes")
+    add("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     add("--keep-database", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)
     args.ceiling_processes = [int(n) for n in args.ceiling_processes.split(",")]
@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if not os.environ.get(name):
-            log(f"{name} is not set: run `make bench` (or `python -m devstack exec -- python -m bench`)")
+            log(f"{name} is not set: run `make bench` (or `python -m tools.devstack exec -- python -m tools.bench`)")
             return 2
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d_%H%M%S}_{os.getpid()}"  # two runs at once get two databases
     server_url, database = os.environ["DATABASE_URL"], f"bench_{run_id}"
     logdir = args.reports / f"bench-{run_id}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    with run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
+    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
         log(f"database {database}, process logs in {logdir}")
         run_all(args, run_id, started, database_url, logdir)
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from chaos.stack import connect
+from tools.procs import connect
 
 # The observer's own statements carry this mark, and are left out of the statement counts.
 MARK = "/* bench-observer */"

@@ -1,4 +1,4 @@
-"""The run's summary as JSON (reports/chaos-<run>.json); chaos/table.py shows it to people."""
+"""The run's summary as JSON (reports/chaos-<run>.json); tools/chaos/table.py shows it to people."""
 
 from __future__ import annotations
 

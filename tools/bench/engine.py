@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.stack import Proc
+from tools.procs import Proc, machine_cpu_seconds
 
-from .processes import cpu_seconds, machine_cpu_seconds, tasks_run
+from .processes import cpu_seconds, tasks_run
 from .server import Observer
 from .workload import PlannedOrder, place, wait_until_settled
 

@@ -4,12 +4,12 @@ No Django."""
 
 from __future__ import annotations
 
-import os
 import sys
-import urllib.request
+from functools import partial
 from pathlib import Path
 
-from chaos.stack import Proc, StackError, children_of, free_port, wait_until
+from tools import procs
+from tools.procs import Proc
 
 READY_TIMEOUT = 120.0
 TASK = "saga.tasks.advance_saga["  # Celery logs "Task <name>[<id>] succeeded in ..." at INFO for each task run
@@ -23,7 +23,7 @@ class Processes:
         self.started: list[Proc] = []
 
     def _start(self, name: str, argv: list[str], **env: str) -> Proc:
-        proc = Proc(name, argv, {**self.env, **env}, self.logdir)
+        proc = Proc(name, argv, env={**self.env, **env}, logfile=self.logdir / f"{name}.log")
         proc.start()
         self.started.append(proc)
         return proc
@@ -33,13 +33,13 @@ class Processes:
         celery = [sys.executable, "-m", "celery", "-A", "shop", "worker", "--concurrency", str(concurrency)]
         quiet = ["--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"]
         # Celery's line for each task done is how tasks_run counts them (off by default: CELERY_LOG_LEVEL).
-        procs = [
+        started = [
             self._start(f"worker-{n}", [*celery, "-n", f"bench{n}@%h", *quiet], CELERY_LOG_LEVEL="INFO")
             for n in range(count)
         ]
-        for proc in procs:
-            _wait_for_line(proc, "ready.")
-        return procs
+        for proc in started:
+            proc.wait_for(partial(proc.said, "ready."), timeout=READY_TIMEOUT, what=f"{proc.name} to say 'ready.'")
+        return started
 
     def beat(self) -> Proc:
         schedule = str(self.logdir / "beat-schedule")
@@ -50,11 +50,15 @@ class Processes:
 
     def web(self, workers: int) -> tuple[Proc, str]:
         """gunicorn with `workers` processes; returns it and its URL once /api/health answers 200."""
-        port = free_port()
+        port = procs.free_port()
         url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}"]
         proc = self._start("web", [*argv, "--workers", str(workers), "--log-level", "warning"])
-        wait_until(lambda: _healthy(url), timeout=READY_TIMEOUT, what=f"gunicorn at {url}", interval=0.2)
+
+        def healthy() -> bool:
+            return procs.get_json(f"{url}/api/health")[0] == 200
+
+        proc.wait_for(healthy, timeout=READY_TIMEOUT, what=f"gunicorn at {url}", interval=0.2)
         return proc, url
 
     def stop(self, proc: Proc) -> None:
@@ -67,61 +71,18 @@ class Processes:
         self.started.clear()
 
 
-def _wait_for_line(proc: Proc, line: str) -> None:
-    def said() -> bool:
-        if not proc.running():
-            raise StackError(f"{proc.name} exited; end of its log:\n{proc.log_tail()}")
-        return line in proc.log_tail(200)
-
-    wait_until(said, timeout=READY_TIMEOUT, what=f"{proc.name} to say {line!r}", interval=0.2)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
 def tasks_run(workers: list[Proc]) -> int:
     """advance_saga tasks the workers have finished so far, from their logs (they run at INFO)."""
-    lines = (line for w in workers for line in (w.logdir / f"{w.name}.log").read_text(errors="replace").splitlines())
+    lines = (line for w in workers for line in w.logfile.read_text(errors="replace").splitlines())
     return sum(1 for line in lines if TASK in line and "succeeded" in line)
 
 
 def cpu_seconds(workers: list[Proc]) -> float:
     """CPU time (user and system) the workers and their pool processes have used so far: a figure
     of the engine's cost that other work on the machine disturbs less than its rate."""
-    return sum(_cpu(pid) for w in workers for pid in [w.pid, *children_of(w.pid)])
-
-
-def machine_cpu_seconds() -> float:
-    """CPU time the whole machine (every core, every process: the database too) has spent busy so
-    far, from /proc/stat: what a saga costs in all, beside what the workers alone spend."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return sum(procs.cpu_seconds(pid) for w in workers for pid in procs.with_children(w.pid))
 
 
 def rss_bytes(workers: list[Proc]) -> int:
     """Resident memory of the workers, their pool processes included (/proc/<pid>/status)."""
-    return sum(_rss(pid) for w in workers for pid in [w.pid, *children_of(w.pid)])
-
-
-def _rss(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return sum(procs.rss_bytes(pid) for w in workers for pid in procs.with_children(w.pid))

@@ -1,5 +1,5 @@
 """The ceiling: how many place-order sagas per second the database allows on this machine when
-nothing but their SQL runs (bench/ceiling_worker.py), from N processes at once.
+nothing but their SQL runs (tools/bench/ceiling_worker.py), from N processes at once.
 
 What a saga writes was read off PostgreSQL's statement log for one happy pickup order of two items
 run by the engine (`log_statement = all`): the order, its two lines, the saga and the outbox rows
@@ -20,9 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos.stack import ROOT
+from tools import procs
 
-from .processes import machine_cpu_seconds
 from .workload import PlannedOrder
 
 
@@ -41,13 +40,13 @@ def run(database_url: str, planned: list[PlannedOrder], processes: int, topics: 
         ]
         for child in children:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready", "a ceiling process failed"
-        began, cpu_before = time.perf_counter(), machine_cpu_seconds()
+        began, cpu_before = time.perf_counter(), procs.machine_cpu_seconds()
         for child in children:
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
         results = [json.loads(child.communicate(timeout=600)[0]) for child in children]
-        elapsed, cpu = time.perf_counter() - began, machine_cpu_seconds() - cpu_before
+        elapsed, cpu = time.perf_counter() - began, procs.machine_cpu_seconds() - cpu_before
     if any(child.returncode for child in children):
         raise RuntimeError("a ceiling process failed (see its error above)")
     sagas = sum(r["sagas"] for r in results)
@@ -58,8 +57,8 @@ def _start(path: Path, database_url: str, share: list[PlannedOrder], topics: dic
     orders = [asdict(order) for order in share]
     path.write_text(json.dumps({"database_url": database_url, "topics": topics, "orders": orders}, default=str))
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.ceiling_worker", str(path)],
-        cwd=ROOT,
+        [sys.executable, "-m", "tools.bench.ceiling_worker", str(path)],
+        cwd=procs.ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

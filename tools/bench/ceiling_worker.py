@@ -1,13 +1,13 @@
 """One process of the ceiling: the database work of place-order sagas as hand-written SQL over
 psycopg2, no Django, no Celery. Per saga, the rows the engine writes for a happy pickup order of
-two items (bench/ceiling.py says how this was established): the order placed with its lines,
+two items (tools/bench/ceiling.py says how this was established): the order placed with its lines,
 saga and two outbox rows in one transaction (as the API, and the engine benchmark, place an
 order), then one transaction per step of the definition (reserve stock, authorize payment, the
 skipped acceptance wait, confirm, capture and commit), each locking the saga row and the same
 participant rows (SELECT ... FOR UPDATE), changing the same rows and writing the same outbox
 messages and step rows; no claim transactions, no savepoints, no advisory locks.
 
-    python -m bench.ceiling_worker PLAN.json   # prints "ready", waits for a line on stdin, runs,
+    python -m tools.bench.ceiling_worker PLAN.json   # prints "ready", waits for a line on stdin, runs,
                                                # prints {"sagas": N, "seconds": S}
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import psycopg2.extensions
 import psycopg2.extras
 
-from chaos.stack import connect
+from tools.procs import connect
 
 Cursor = psycopg2.extensions.cursor
 TYPE = "place_order"

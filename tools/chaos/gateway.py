@@ -1,4 +1,4 @@
-"""The payment provider of a chaos run, selected with PAYMENTS_GATEWAY=chaos.gateway.LedgerGateway.
+"""The payment provider of a chaos run, selected with PAYMENTS_GATEWAY=tools.chaos.gateway.LedgerGateway.
 
 It answers like the sandbox (an amount ending in .66 is declined, everything else authorized), and
 appends every call it receives to a ledger file (CHAOS_PROVIDER_LEDGER) shared by every process

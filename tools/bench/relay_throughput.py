@@ -1,9 +1,9 @@
 """The outbox relay's throughput and lag, against the broker's own ceiling.
 
     make bench-relay                                  # embedded services, 20,000 messages
-    python -m bench.relay_throughput 50000            # throughput: a backlog of N rows relayed
-    python -m bench.relay_throughput --lag 2000 20    # lag: 2,000 msg/s published for 20 s
-    python -m bench.relay_throughput --ceiling 50000  # a bare producer, same settings, no database
+    python -m tools.bench.relay_throughput 50000            # throughput: a backlog of N rows relayed
+    python -m tools.bench.relay_throughput --lag 2000 20    # lag: 2,000 msg/s published for 20 s
+    python -m tools.bench.relay_throughput --ceiling 50000  # a bare producer, same settings, no database
 
 Each prints one line per figure. Importable without side effects: `measure_throughput(count)`,
 `measure_lag(rate, seconds)` and `measure_ceiling(count)` set Django up when they run.
@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import uuid
+
+from tools import procs
 
 TOPIC = "bench_relay"
 PADDING = "x" * 200  # about 300-byte messages, as in DESIGN.md
@@ -154,10 +156,10 @@ def _lag(rate: int, seconds: float) -> tuple[float, float, float]:
     relay = Relay(poll_interval=1.0)
     thread = threading.Thread(target=relay.run, daemon=True)
     publisher = subprocess.Popen(  # a process of its own, set up while the relay starts
-        [sys.executable, "-m", "bench.relay_throughput", "--publisher", str(rate), str(seconds)],
+        [sys.executable, "-m", "tools.bench.relay_throughput", "--publisher", str(rate), str(seconds)],
         stdin=subprocess.PIPE,
         text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=procs.ROOT,
     )
     thread.start()
     try:

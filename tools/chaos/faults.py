@@ -25,8 +25,10 @@ from django import db
 from django.utils import timezone
 
 from orders.models import Order
+from tools import procs
+from tools.procs import Proc
 
-from .stack import APP_PREFIX, CHECKER, Proc, Stack, connect, own_service_pid, with_application_name
+from .stack import APP_PREFIX, CHECKER, Stack, own_service_pid
 
 KINDS = (
     "kill_worker",  # SIGKILL a Celery worker (its whole process group), restart it
@@ -179,7 +181,7 @@ class Injector(threading.Thread):
     """Runs the plan against the stack until stopped; `faults` is the record.
 
     The thread lives until `release()`, after the stack has stopped: the processes it restarts die
-    with the thread that started them (chaos/stack.py, --pdeathsig), so it must outlive them."""
+    with the thread that started them (tools/procs/process.py, PR_SET_PDEATHSIG), so it must outlive them."""
 
     def __init__(
         self,
@@ -368,7 +370,7 @@ class Injector(threading.Thread):
 
     def _terminate(self, application_names: str) -> list[str]:
         """pg_terminate_backend on the shop's connections whose application_name is LIKE the pattern."""
-        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        conn = procs.connect(procs.with_application_name(self.stack.database_url, CHECKER))
         try:
             with conn.cursor() as cursor:
                 cursor.execute(
@@ -456,7 +458,7 @@ class Injector(threading.Thread):
         after their sagas committed later rows of the same keys: the relay must send them first."""
         env = self.stack.relays[0].env
         topics = [env.get(f"KAFKA_TOPIC_{role.upper()}", role) for role in SLOW_COMMIT_ROLES]
-        conn = connect(with_application_name(self.stack.database_url, CHECKER))
+        conn = procs.connect(procs.with_application_name(self.stack.database_url, CHECKER))
         conn.autocommit = False
         try:
             with conn.cursor() as cursor:
@@ -477,7 +479,7 @@ class Injector(threading.Thread):
 
 
 def _commit_rows_after(database_url: str, orders: list[str], topics: list[str]) -> None:
-    conn = connect(with_application_name(database_url, CHECKER))
+    conn = procs.connect(procs.with_application_name(database_url, CHECKER))
     try:
         with conn.cursor() as cursor:
             cursor.execute(_FOLLOW_OUTBOX_ROWS, [orders, False, topics])

@@ -1,4 +1,4 @@
-"""End to end: orders POSTed to gunicorn at fixed rates by the open-loop generator (bench/loadgen.py,
+"""End to end: orders POSTed to gunicorn at fixed rates by the open-loop generator (tools/bench/loadgen.py,
 another process); for each rate, the latency from the order's intended send time to its saga's
 terminal state (the saga row's updated_at, stamped by the worker that finished it), so no polling
 adds load to the web."""
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.stack import ROOT
+from tools import procs
 
 from .server import Observer
 from .workload import TERMINAL, PlannedOrder
@@ -66,8 +66,8 @@ def _generate(url: str, token: str, planned: list[PlannedOrder], rate: float, se
         json.dump({"url": url, "token": token, "rate": rate, "seconds": seconds, "bodies": bodies}, spec)
         spec.flush()
         done = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", spec.name],
-            cwd=ROOT,
+            [sys.executable, "-m", "tools.bench.loadgen", spec.name],
+            cwd=procs.ROOT,
             capture_output=True,
             text=True,
             timeout=seconds + 120,

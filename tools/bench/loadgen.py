@@ -1,7 +1,7 @@
 """An open-loop load generator (standard library only): POST /api/orders at fixed times, whatever
 the answers, from a pool of threads each keeping one HTTP connection.
 
-    python -m bench.loadgen SPEC.json   # prints [[intended send time, HTTP status, order id], ...]
+    python -m tools.bench.loadgen SPEC.json   # prints [[intended send time, HTTP status, order id], ...]
 
 SPEC: {"url", "token", "rate" (orders/s), "seconds", "bodies": [order bodies, used in turn]}.
 The n-th order is due at start + n / rate; a thread sends it at that time or, if every thread

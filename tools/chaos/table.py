@@ -1,4 +1,4 @@
-"""The run's summary for people: the table `make chaos` prints (and `python -m chaos --show REPORT`
+"""The run's summary for people: the table `make chaos` prints (and `python -m tools.chaos --show REPORT`
 prints again from a report's JSON). No Django here, so a report can be read anywhere."""
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos.stack import Proc, django_for_run
+from tools import procs
+from tools.procs import Proc
 
 from .console import log
 from .processes import Processes, cpu_seconds, rss_bytes
@@ -54,8 +55,9 @@ def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_u
     os.environ.update(shared_env(run_id, database_url))
     children_log_level = os.environ.get("LOG_LEVEL", "INFO")  # the workers' INFO lines count their tasks
     os.environ["LOG_LEVEL"] = "WARNING"  # not a line per order placed here
-    topics, children_env = django_for_run("bench", run_id)
-    env = {**os.environ, **children_env, "LOG_LEVEL": children_log_level}
+    topics = _django_for_run(run_id)
+    topics_env = {f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()}
+    env = procs.with_venv_on_path({**os.environ, **topics_env, "LOG_LEVEL": children_log_level})
     observer = Observer(database_url)
     processes = Processes(env, logdir)
     try:
@@ -65,6 +67,22 @@ def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_u
     report.update(_context(args, observer, started))
     observer.close()
     _publish(report, args.reports / f"bench-{run_id}.json")
+
+
+def _django_for_run(run_id: str) -> dict[str, str]:
+    """Django set up in this process on the run's database, migrated; the run's Kafka topics, its
+    own (`bench-<run_id>.<role>`), by role."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from saga.messaging.catalog import catalog
+
+    call_command("migrate", verbosity=0)
+    settings.KAFKA_TOPICS = {role: f"bench-{run_id}.{role}" for role in catalog.roles()}
+    return dict(settings.KAFKA_TOPICS)
 
 
 def _measure(

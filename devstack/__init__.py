@@ -1,1 +1,0 @@
-"""The development and test stack launcher: `python -m devstack run | exec -- CMD`. No Django."""

@@ -1,5 +1,0 @@
-import sys
-
-from devstack.stack import main
-
-sys.exit(main())

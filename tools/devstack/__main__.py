@@ -1,0 +1,5 @@
+import sys
+
+from tools.devstack.stack import main
+
+sys.exit(main())
