@@ -1,7 +1,7 @@
 """Settings of the shop, read from the environment (12-factor).
 
 `make run` and `make test` start embedded services when DATABASE_URL, REDIS_URL or
-KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see devstack/stack.py.
+KAFKA_BOOTSTRAP_SERVERS are unset, and export their addresses here; see tools/devstack/stack.py.
 """
 
 import os
