@@ -1,10 +1,9 @@
 """Celery tasks are doorbells: "look at saga X now". Losing one, or getting it twice, changes
 nothing but timing: the engine decides everything from the database.
 
-No task is spent on a dead database connection: each starts by checking its connection, and one
-that dies under it (a terminated backend) is replaced and the work done again, since advancing
-or sweeping twice is harmless. If the database stays away, advance_saga rings again later and
-the sweeper waits for its next beat."""
+No task is spent on a dead database connection (see on_live_task): advancing or sweeping twice is
+harmless. If the database stays away, advance_saga rings again later and the sweeper waits for its
+next beat."""
 
 import logging
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from saga.core.conf import saga_settings
-from saga.core.connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+from saga.core.connections import on_live_task
 
 from . import engine
 from .models import ACTIVE, SagaInstance
@@ -28,6 +27,16 @@ log = logging.getLogger(__name__)
 RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
 
 
+def _ring_again_later(error: BaseException, self: Task, saga_id: str, rung: int | None = None) -> None:
+    """advance_saga's answer while the database stays away (`self`: the task, as Celery binds it)."""
+    if self.request.retries >= len(RING_AGAIN_AFTER):
+        log.warning("database still unavailable; saga %s is left to the sweeper: %s", saga_id, error)
+        return
+    delay = RING_AGAIN_AFTER[self.request.retries]
+    log.warning("database unavailable; ringing again for saga %s in %d s: %s", saga_id, delay, error)
+    raise self.retry(countdown=delay) from error
+
+
 @shared_task(
     bind=True,
     name="saga.tasks.advance_saga",
@@ -36,22 +45,14 @@ RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
     ignore_result=True,
     max_retries=len(RING_AGAIN_AFTER),
 )
+@on_live_task(_ring_again_later)
 def advance_saga(self: Task, saga_id: str, rung: int | None = None) -> None:
     """`rung`: the doorbell's number in its queue (doorbells.py); None for a doorbell with a countdown."""
-    at_task_start()
     if rung is not None:
         _started(saga_id, rung)
-    try:
-        # A doorbell given back by a worker that died may be that of a step that kills workers.
-        suspect = bool((self.request.delivery_info or {}).get("redelivered"))
-        on_live_connection(lambda: engine.advance(UUID(saga_id), default_runtime(), suspect=suspect))
-    except CONNECTION_ERRORS as error:
-        if self.request.retries >= len(RING_AGAIN_AFTER):
-            log.warning("database still unavailable; saga %s is left to the sweeper: %s", saga_id, error)
-            return
-        delay = RING_AGAIN_AFTER[self.request.retries]
-        log.warning("database unavailable; ringing again for saga %s in %d s: %s", saga_id, delay, error)
-        raise self.retry(countdown=delay) from error
+    # A doorbell given back by a worker that died may be that of a step that kills workers.
+    suspect = bool((self.request.delivery_info or {}).get("redelivered"))
+    engine.advance(UUID(saga_id), default_runtime(), suspect=suspect)
 
 
 def _started(saga_id: str, rung: int) -> None:
@@ -63,21 +64,18 @@ def _started(saga_id: str, rung: int) -> None:
         log.warning("cannot record the start of saga %s's doorbell: %s", saga_id, error)
 
 
+def _next_sweep(error: BaseException, limit: int = 500) -> int:
+    log.warning("database unavailable; the next sweep tries again: %s", error)
+    return 0
+
+
 @shared_task(name="saga.tasks.sweep_sagas", ignore_result=True)
+@on_live_task(_next_sweep)
 def sweep_sagas(limit: int = 500) -> int:
     """Enqueue sagas whose timer, backoff or "should have moved by" time has passed. Any number
-    of workers may run it at once: SKIP LOCKED hands each due saga to one of them."""
-    at_task_start()
-    try:
-        return on_live_connection(lambda: _sweep(limit))
-    except CONNECTION_ERRORS as error:
-        log.warning("database unavailable; the next sweep tries again: %s", error)
-        return 0
-
-
-def _sweep(limit: int) -> int:
-    """Take the due sagas and commit (so that no row stays locked while the broker is asked), then
-    ring those whose timer is due and those whose doorbell is lost. A saga whose doorbell still
+    of workers may run it at once: SKIP LOCKED hands each due saga to one of them. The due sagas
+    are taken and committed (so that no row stays locked while the broker is asked), then those
+    whose timer is due and those whose doorbell is lost are rung. A saga whose doorbell still
     waits its turn in the queue is not rung again: it is looked at again after a sweep interval.
     One rung is not looked at again before the stall time (it may be running a long step)."""
     now = timezone.now()
