@@ -1,6 +1,7 @@
 """The engine's Celery tasks, where Celery's autodiscovery looks for them (`saga.tasks`)."""
 
 from .messaging.tasks import purge_outbox
-from .orchestration.tasks import advance_saga, sweep_sagas
+from .orchestration.scheduling import advance_saga
+from .orchestration.tasks import sweep_sagas
 
 __all__ = ["advance_saga", "purge_outbox", "sweep_sagas"]

@@ -3,10 +3,12 @@ dropped network. Django notices a dead persistent connection only at the start o
 CONN_HEALTH_CHECKS) or of a Celery task (Celery's Django fixup); these helpers drop one found dead
 in the middle of work, so that the next query gets a new connection instead of failing on it again."""
 
+import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
@@ -20,6 +22,7 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock not granted within lock_timeout
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Reads that answer a change already committed try longer (about 3 s in all) before the answer
 # becomes a 503: the change happened, and its client should hear so.
@@ -80,3 +83,28 @@ def at_task_start() -> None:
     task_prerun, but only in a worker and never for eager tasks; outside a transaction only."""
     if not connection.in_atomic_block:
         connection.close_if_unusable_or_obsolete()
+
+
+def on_live_task(
+    away: Callable[Concatenate[BaseException, P], T],
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """A Celery task's body, never spent on a dead connection: checked as at a request's start
+    (at_task_start), and run again on a new connection if its own dies under it
+    (on_live_connection: only for tasks safe to repeat). If the database stays away,
+    `away(error, *the task's arguments)` answers for the task: it rings again later, or leaves
+    the work to the task's next run."""
+
+    def decorate(body: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(body)
+        def task(*args: P.args, **kwargs: P.kwargs) -> T:
+            at_task_start()
+            try:
+                return on_live_connection(lambda: body(*args, **kwargs))
+            except CONNECTION_ERRORS as error:
+                return away(error, *args, **kwargs)
+
+        # Celery checks a task's arguments when it is sent, against the signature it reads here.
+        task.__signature__ = inspect.signature(body)  # type: ignore[attr-defined]
+        return task
+
+    return decorate

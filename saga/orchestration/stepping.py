@@ -19,8 +19,8 @@ from uuid import UUID
 from django.db import DatabaseError
 
 from ..messaging import caused_by
-from . import engine
-from .engine import Claim
+from .engine import advancing, attempt, claims, failures
+from .engine.claims import Claim
 from .runtime import Runtime
 
 __all__ = ["Claim", "claim", "lose_connection", "run", "step"]
@@ -32,8 +32,8 @@ def step(saga_id: UUID, runtime: Runtime) -> bool | None:
     counted): then nothing was done, and `advance` would claim and run instead."""
     with caused_by(saga_id, None):
         try:
-            return engine._advance_at_once(saga_id, runtime)
-        except engine._NeedsCare:
+            return advancing.advance_at_once(saga_id, runtime)
+        except advancing.NeedsCare:
             return None
 
 
@@ -43,22 +43,22 @@ def claim(saga_id: UUID, runtime: Runtime) -> Claim | bool:
     wait entered or ended, a timer, the end) and True if it may move again at once."""
     with caused_by(saga_id, None):
         try:
-            return engine._claim(saga_id, runtime)
+            return advancing.claim(saga_id, runtime)
         except DatabaseError:
             raise
         except Exception as error:  # noqa: BLE001 - a failing hook, handled as advance does
-            return engine._hook_failed(saga_id, error, runtime)
+            return failures.hook_failed(saga_id, error, runtime)
 
 
 def lose_connection(claimed: Claim) -> None:
     """The worker's database connection died while it ran `claimed` (a failover, a terminated
     backend): its transaction is gone, but the worker lives on, and its next claim takes the
     attempt over without counting a crash. Roll the run back first (`transaction.atomic()`)."""
-    engine.connection_lost_during(claimed)
+    claims.connection_lost_during(claimed)
 
 
 def run(saga_id: UUID, claimed: Claim, runtime: Runtime) -> bool:
     """The second transaction: run the claimed step (unless the saga was redirected meanwhile),
     record its outcome and move the saga. True if the saga may move again at once."""
     with caused_by(saga_id, None):
-        return engine._run(saga_id, claimed, runtime)
+        return attempt.run(saga_id, claimed, runtime)

@@ -1,83 +1,37 @@
-"""Celery tasks are doorbells: "look at saga X now". Losing one, or getting it twice, changes
-nothing but timing: the engine decides everything from the database.
-
-No task is spent on a dead database connection: each starts by checking its connection, and one
-that dies under it (a terminated backend) is replaced and the work done again, since advancing
-or sweeping twice is harmless. If the database stays away, advance_saga rings again later and
-the sweeper waits for its next beat."""
+"""The sweeper, run by Celery beat: it rings the doorbells of the sagas that are due (a timer, a
+backoff, or no move for the stall time) and whose doorbells are lost. Losing a doorbell, or
+getting it twice, changes nothing but timing: the engine decides everything from the database.
+The doorbell itself, rung and answered (advance_saga), is in scheduling.py."""
 
 import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
 from saga.core.conf import saga_settings
-from saga.core.connections import CONNECTION_ERRORS, at_task_start, on_live_connection
+from saga.core.connections import on_live_task
 
-from . import engine
 from .models import ACTIVE, SagaInstance
-from .scheduling import default_runtime, doorbells_queue, ring
+from .scheduling import doorbells_queue, ring
 
 log = logging.getLogger(__name__)
 
-# While the database is away, advance_saga rings again after these many seconds (doubling up to the
-# last), a few times; after that the sweeper finds the saga when the database is back.
-RING_AGAIN_AFTER = (1, 2, 4, 8, 16)
 
-
-@shared_task(
-    bind=True,
-    name="saga.tasks.advance_saga",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    max_retries=len(RING_AGAIN_AFTER),
-)
-def advance_saga(self: Task, saga_id: str, rung: int | None = None) -> None:
-    """`rung`: the doorbell's number in its queue (doorbells.py); None for a doorbell with a countdown."""
-    at_task_start()
-    if rung is not None:
-        _started(saga_id, rung)
-    try:
-        # A doorbell given back by a worker that died may be that of a step that kills workers.
-        suspect = bool((self.request.delivery_info or {}).get("redelivered"))
-        on_live_connection(lambda: engine.advance(UUID(saga_id), default_runtime(), suspect=suspect))
-    except CONNECTION_ERRORS as error:
-        if self.request.retries >= len(RING_AGAIN_AFTER):
-            log.warning("database still unavailable; saga %s is left to the sweeper: %s", saga_id, error)
-            return
-        delay = RING_AGAIN_AFTER[self.request.retries]
-        log.warning("database unavailable; ringing again for saga %s in %d s: %s", saga_id, delay, error)
-        raise self.retry(countdown=delay) from error
-
-
-def _started(saga_id: str, rung: int) -> None:
-    doorbells = doorbells_queue()
-    try:
-        if doorbells is not None:
-            doorbells.started(saga_id, rung)
-    except Exception as error:  # noqa: BLE001 - a marker left behind costs at most an extra doorbell
-        log.warning("cannot record the start of saga %s's doorbell: %s", saga_id, error)
+def _next_sweep(error: BaseException, limit: int = 500) -> int:
+    log.warning("database unavailable; the next sweep tries again: %s", error)
+    return 0
 
 
 @shared_task(name="saga.tasks.sweep_sagas", ignore_result=True)
+@on_live_task(_next_sweep)
 def sweep_sagas(limit: int = 500) -> int:
     """Enqueue sagas whose timer, backoff or "should have moved by" time has passed. Any number
-    of workers may run it at once: SKIP LOCKED hands each due saga to one of them."""
-    at_task_start()
-    try:
-        return on_live_connection(lambda: _sweep(limit))
-    except CONNECTION_ERRORS as error:
-        log.warning("database unavailable; the next sweep tries again: %s", error)
-        return 0
-
-
-def _sweep(limit: int) -> int:
-    """Take the due sagas and commit (so that no row stays locked while the broker is asked), then
-    ring those whose timer is due and those whose doorbell is lost. A saga whose doorbell still
+    of workers may run it at once: SKIP LOCKED hands each due saga to one of them. The due sagas
+    are taken and committed (so that no row stays locked while the broker is asked), then those
+    whose timer is due and those whose doorbell is lost are rung. A saga whose doorbell still
     waits its turn in the queue is not rung again: it is looked at again after a sweep interval.
     One rung is not looked at again before the stall time (it may be running a long step)."""
     now = timezone.now()

@@ -42,7 +42,7 @@ def deploy(monkeypatch, *definitions: SagaDefinition) -> Registry:
     fresh = Registry()
     for definition in definitions:
         fresh.register(definition)
-    monkeypatch.setattr(engine, "definitions", fresh)
+    monkeypatch.setattr(engine.steps, "definitions", fresh)
     monkeypatch.setattr(registry, "definitions", fresh)  # what `manage.py check` looks at
     return fresh
 

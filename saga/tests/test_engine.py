@@ -201,7 +201,7 @@ def test_a_worker_that_died_mid_step_is_detected_and_the_step_runs_again(toy):
 
 def die_mid_step(harness: SagaHarness, saga_id) -> None:
     """Claim the next attempt, as a worker would, and never run it: the worker died."""
-    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
+    while not isinstance(engine.advancing.claim(saga_id, harness.runtime), engine.Claim):
         retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
         harness.clock.advance((retry_at - harness.clock.now()).total_seconds())
 

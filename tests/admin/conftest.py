@@ -64,7 +64,7 @@ def fail_after_pivot(harness: SagaHarness, order) -> SagaInstance:
     harness.raise_in("capture_payment_and_commit_stock", RuntimeError("payment provider timed out"))
     engine.advance(order.saga_id, harness.runtime)
     for _ in range(engine.MAX_CRASHES):
-        while not isinstance(engine._claim(order.saga_id, harness.runtime), engine.Claim):
+        while not isinstance(engine.advancing.claim(order.saga_id, harness.runtime), engine.Claim):
             _skip_backoff(order.saga_id)
     _skip_backoff(order.saga_id)
     engine.advance(order.saga_id, harness.runtime)

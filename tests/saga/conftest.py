@@ -49,6 +49,6 @@ def stock(product) -> tuple[int, int]:
 
 def die_mid_step(harness: SagaHarness, saga_id) -> None:
     """Claim the next attempt, as a worker would, and never run it: the worker died."""
-    while not isinstance(engine._claim(saga_id, harness.runtime), engine.Claim):
+    while not isinstance(engine.advancing.claim(saga_id, harness.runtime), engine.Claim):
         retry_at = SagaInstance.objects.get(pk=saga_id).retry_at
         harness.clock.advance((retry_at - harness.clock.now()).total_seconds())

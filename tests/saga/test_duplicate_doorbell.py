@@ -35,13 +35,13 @@ class SecondDoorbellDuringStep:
         self.step, self.saga_id, self.runtime, self.succeed = step, saga_id, runtime, succeed
         self.calls = 0
         self.second: threading.Thread | None = None
-        record_failure = engine._record_failure
+        record_failure = engine.advancing.record_failure
 
         def after_the_second_takes_the_row(*args, **kwargs):
             wait_for(lambda: self.calls >= 2, timeout=10, what="the second advancer to run the step")
             return record_failure(*args, **kwargs)
 
-        monkeypatch.setattr(engine, "_record_failure", after_the_second_takes_the_row)
+        monkeypatch.setattr(engine.advancing, "record_failure", after_the_second_takes_the_row)
 
     def before(self, step, kind, ctx):
         if (step, kind) != (self.step, "action"):

@@ -92,7 +92,7 @@ def test_a_long_retry_after_the_pivot_raises_an_alert_not_a_failure(harness, sho
 def _terminating_in(step: str, times: int, monkeypatch) -> list[int]:
     """The step's connection is terminated in the middle of the step, `times` times."""
     blips: list[int] = []
-    real_invoke = engine._invoke
+    real_invoke = engine.attempt._invoke
 
     def invoke(s, kind, ctx, runtime):
         if s.name == step and len(blips) < times:
@@ -102,7 +102,7 @@ def _terminating_in(step: str, times: int, monkeypatch) -> list[int]:
                 cursor.execute("SELECT 1")  # the step's next statement meets the dead connection
         return real_invoke(s, kind, ctx, runtime)
 
-    monkeypatch.setattr(engine, "_invoke", invoke)
+    monkeypatch.setattr(engine.attempt, "_invoke", invoke)
     return blips
 
 

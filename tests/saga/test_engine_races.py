@@ -74,7 +74,7 @@ def test_an_acceptance_between_the_payment_step_and_the_wait_is_kept(harness, sh
     customer, product = shop
     order = place(customer.pk, product, 1, fulfillment="delivery")
     while SagaInstance.objects.get(pk=order.saga_id).current_step != "await_acceptance":
-        engine._advance_one(order.saga_id, harness.runtime)
+        engine.advancing.advance_one(order.saga_id, harness.runtime)
     assert harness.signal(order.saga_id, "fulfillment.accepted")
     assert harness.run(order.saga_id).status == SagaStatus.COMPLETED
     assert order_state(order) == ("CONFIRMED", None)
@@ -88,7 +88,7 @@ def test_an_acceptance_after_the_last_step_is_refused(harness, shop):
     harness.signal(order.saga_id, "fulfillment.accepted")
     steps = len(PLACE_ORDER.steps)
     while SagaInstance.objects.get(pk=order.saga_id).step_index < steps:
-        engine._advance_one(order.saga_id, harness.runtime)
+        engine.advancing.advance_one(order.saga_id, harness.runtime)
     assert SagaInstance.objects.get(pk=order.saga_id).status == SagaStatus.COMPLETED
     assert not harness.signal(order.saga_id, "fulfillment.accepted")
     assert order_state(order) == ("CONFIRMED", None)

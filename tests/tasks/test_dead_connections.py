@@ -19,7 +19,8 @@ from orders import services as orders
 from orders.models import Order
 from saga.messaging.tasks import purge_outbox
 from saga.orchestration import engine
-from saga.orchestration.tasks import advance_saga, sweep_sagas
+from saga.orchestration.scheduling import advance_saga
+from saga.orchestration.tasks import sweep_sagas
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +66,7 @@ def test_advance_saga_after_its_connection_was_terminated_moves_the_saga(order):
 
 
 def test_advance_saga_whose_connection_dies_under_it_moves_the_saga(order, monkeypatch):
-    real_advance, real_attempt = engine.advance, engine._attempt_now
+    real_advance, real_attempt = engine.advance, engine.advancing.attempt_now
     calls: list[int] = []
 
     def counted(*args: object, **kwargs: object) -> None:
@@ -78,7 +79,7 @@ def test_advance_saga_whose_connection_dies_under_it_moves_the_saga(order, monke
         return real_attempt(*args)
 
     monkeypatch.setattr(engine, "advance", counted)
-    monkeypatch.setattr(engine, "_attempt_now", dies_first)
+    monkeypatch.setattr(engine.advancing, "attempt_now", dies_first)
     result = advance_saga.apply((str(order.saga_id),))
     assert result.successful(), result.traceback
     assert len(calls) == 2 and confirmed(order)

@@ -19,7 +19,8 @@ from django.utils import timezone
 from customers import services as customers
 from orders import services as orders
 from saga.models import SagaInstance
-from saga.orchestration.tasks import advance_saga, sweep_sagas
+from saga.orchestration.scheduling import advance_saga
+from saga.orchestration.tasks import sweep_sagas
 from saga.tasks import purge_outbox
 from tests.conftest import wait_for
 
