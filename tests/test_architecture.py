@@ -6,10 +6,17 @@ import tomllib
 from pathlib import Path
 
 import grimp
+from django.apps import apps as app_registry
+from django.conf import settings
+from django.contrib import admin
 from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
 
 import saga
+from orders import saga as place_order
 from saga.messaging import catalog
+from saga.operator.display import LedgerAdmin
+from saga.orchestration import SagaDefinition
+from saga.orchestration.registry import definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,12 +36,15 @@ def _importlinter() -> configparser.ConfigParser:
     return config
 
 
-# The packages of the product (the tools in tools/ and the tests stand outside it).
-PRODUCT = ("shop", "common", "saga", "customers", "inventory", "payments", "orders")
+def _product() -> list[str]:
+    """The packages of the product: the project's installed apps and the kernel (the tools in
+    tools/ and the tests stand outside it). A new context is in it once it is installed."""
+    installed = {name.split(".")[0] for name in settings.INSTALLED_APPS}
+    return sorted({name for name in installed if (ROOT / name).is_dir()} | {"common"})
 
 
 def _product_graph() -> grimp.ImportGraph:
-    return grimp.build_graph(*PRODUCT, cache_dir=None)
+    return grimp.build_graph(*_product(), cache_dir=None)
 
 
 def _product_modules(graph: grimp.ImportGraph) -> set[str]:
@@ -58,6 +68,11 @@ def test_every_app_of_the_project_is_checked_by_import_linter() -> None:
     assert set(apps) <= set(listed), f"add {sorted(set(apps) - set(listed))} to root_packages in .importlinter"
 
 
+# What other apps may import of a context (services, selectors), and what Django and the context's
+# own ready() load (apps, messages, migrations): every other module of it is hidden.
+NOT_HIDDEN = {"__init__", "services", "selectors", "apps", "messages", "migrations"}
+
+
 def test_every_context_sits_in_the_layers_and_behind_its_public_surface() -> None:
     config = _importlinter()
     layers = _lines(config["importlinter:contract:layers"]["layers"])
@@ -65,13 +80,15 @@ def test_every_context_sits_in_the_layers_and_behind_its_public_surface() -> Non
     hidden = _lines(config["importlinter:contract:context-public-surface"]["forbidden_modules"])
     for context in _contexts():
         assert context in [name.strip() for name in middle.split("|")], f"add {context} to the middle layer"
-        assert f"{context}.models" in hidden, f"forbid {context}.models in the context-public-surface contract"
+        modules = {p.stem for p in (ROOT / context).iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+        shown = sorted(f"{context}.{m}" for m in modules - NOT_HIDDEN if f"{context}.{m}" not in hidden)
+        assert not shown, f"forbid {shown} in the context-public-surface contract"
 
 
 def test_every_app_and_the_kernel_are_type_checked() -> None:
     checked = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
     apps = {p.parent.name for p in ROOT.glob("*/apps.py")}
-    assert apps | {"common"} <= set(checked), f"add {sorted(apps | {'common'} - set(checked))} to mypy's files"
+    assert apps | {"common"} <= set(checked), f"add {sorted((apps | {'common'}) - set(checked))} to mypy's files"
 
 
 def test_every_context_is_named_by_each_contract_that_guards_it() -> None:
@@ -83,6 +100,66 @@ def test_every_context_is_named_by_each_contract_that_guards_it() -> None:
         assert context in reusable, f"forbid {context} to the engine in the saga-reusable contract"
         assert context in public_users, f"hold {context} to the engine's public surface (saga-public-surface)"
         assert context in kernel_forbids, f"forbid {context} to common/ in the shared-kernel contract"
+
+
+def test_a_contract_that_names_one_context_names_every_context() -> None:
+    """A contract written for the contexts (as a layer, as sources, as forbidden modules) must not
+    let a new one slip past it, whichever contract it is."""
+    config = _importlinter()
+    contexts = set(_contexts())
+    for section in config.sections():
+        if not section.startswith("importlinter:contract:"):
+            continue
+        named = {
+            name.strip() for value in config[section].values() for line in _lines(value) for name in line.split("|")
+        }
+        if named & contexts:
+            missing = sorted(contexts - named)
+            assert not missing, (
+                f"add {missing} to the {section.split(':')[-1]} contract, beside {sorted(named & contexts)}"
+            )
+
+
+def test_every_participant_record_is_shown_in_the_admin_as_the_ledger() -> None:
+    """A context's per-order record (keyed by the order id) is what an operator reads when a saga
+    is in doubt: shown in the admin, read-only."""
+    records = [
+        model
+        for context in _contexts()
+        for model in app_registry.get_app_config(context).get_models()
+        if model._meta.pk.name == "order_id"
+    ]
+    assert records, "no participant record found: has their key changed?"
+    unshown = [model._meta.label for model in records if not isinstance(admin.site._registry.get(model), LedgerAdmin)]
+    assert not unshown, f"register {unshown} in their context's admin.py, as a LedgerAdmin"
+
+
+def test_the_place_order_saga_is_drawn_as_it_is_declared() -> None:
+    """The saga table of the README and the diagram in the definition's docstring show a row for
+    each step of the newest version, and every reason a step can roll the saga back with."""
+    definition = place_order.PLACE_ORDER
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## The place-order saga") :]
+    table = table[: table.index("\n## ")]
+    diagram = place_order.__doc__ or ""
+    reasons = {step.failure_reason for step in definition.steps} - {""}
+    for where, text, rows in (
+        ("README.md's place-order table", table, re.findall(r"^\| \d+ \|", table, re.M)),
+        ("the docstring of orders/saga.py", diagram, re.findall(r"^\d+\. ", diagram, re.M)),
+    ):
+        steps = len(definition.steps)
+        assert len(rows) == steps, f"{where} shows {len(rows)} steps, v{definition.version} has {steps}"
+        unnamed = sorted(reason for reason in reasons if reason not in text)
+        assert not unnamed, f"{where} does not name {unnamed}"
+
+
+def test_every_version_of_the_place_order_saga_is_registered() -> None:
+    """A saga finishes under the version it started with: every version declared in orders/saga.py
+    stays registered (orders/apps.py) until the last saga started under it has finished."""
+    declared = {value.key for value in vars(place_order).values() if isinstance(value, SagaDefinition)}
+    registered = {definition.key for definition in definitions.all()}
+    missing = sorted(f"{name} v{version}" for name, version in declared - registered)
+    assert not missing, f"register {missing} in orders/apps.py"
 
 
 def test_the_project_imports_only_the_engines_public_surface() -> None:
