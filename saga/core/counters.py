@@ -1,6 +1,6 @@
 """What only a running process knows, counted in it: messages the relay sent and messages the
 consumer took, by outcome. Everything the database knows is counted at scrape time instead
-(metrics.py), which is right whatever the number of processes.
+(saga/operator/metrics.py), which is right whatever the number of processes.
 
 Every process's counts are in one scrape when PROMETHEUS_MULTIPROC_DIR names a directory all of them
 share, empty when they start (prometheus-client's multiprocess mode; `make run` and `devstack exec`

@@ -3,7 +3,7 @@
 Facts the database holds are counted from it at scrape time, so they are right across any number
 of web and worker processes: sagas by type and status, step attempts and durations by step and
 outcome, the outbox's backlog and lag, dead letters, stuck sagas. The relay's and the consumer's
-counters are kept in their processes (counters.py).
+counters are kept in their processes (saga/core/counters.py).
 
 Reading it needs a user with the permission `saga.view_sagainstance`, known by the project's API
 authentication (a DRF token, a session), or the bearer token of the setting SAGA_METRICS_TOKEN (for

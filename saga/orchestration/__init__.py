@@ -1,5 +1,6 @@
 """Orchestration: saga definitions, their durable execution (engine, runtime, timers, recovery),
-participants. It may use messaging; never the reverse. Its testing support is saga.testing.
+participants and their per-aggregate records (records). It may use messaging; never the reverse.
+Its testing support is saga.testing.
 
 A definition is written with what this module exports."""
 

@@ -10,7 +10,7 @@ cancel, an operator, a worker that dies) takes them one at a time:
         stepping.run(saga_id, claimed, runtime)    # 2nd transaction: the step runs, the saga moves
 
 A claim that is never run is a worker that died between the two: the next claim or `advance`
-finds its RUNNING row. Like the rest of the harness, this is for tests only: a real worker
+finds its RUNNING row. Like the harness (saga.testing), this is for tests only: a real worker
 advances a saga under its advisory lock, which these functions do not take.
 """
 

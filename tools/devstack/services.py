@@ -99,7 +99,7 @@ def postgres(data: Path, throwaway: bool) -> Service:
     initdb(bindir, data, throwaway)
     clear_stale_pidfile(data)
     sockets = str(data) if len(str(data)) < 90 else ""  # a socket path must fit in 107 bytes
-    # pg_stat_statements: the benchmark (bench/) counts the statements a saga costs on the server.
+    # pg_stat_statements: the benchmark (tools/bench/) counts the statements a saga costs on the server.
     settings = ["max_connections=200", "shared_preload_libraries=pg_stat_statements"]
     if throwaway:  # durability is pointless for a cluster deleted afterwards
         settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]

@@ -3,7 +3,7 @@ file and its environment in a process group of its own, dying with its launcher;
 deadline; stopping (its stop signal, then SIGKILL); what /proc says of processes; PostgreSQL
 connections and a database of a run's own. No Django, nothing of the project."""
 
-from .postgres import connect, execute, run_database, with_application_name, with_database
+from .postgres import connect, run_database, with_application_name
 from .process import ROOT, Exited, Proc, ProcError, dies_with_us, free_port, get_json, wait_until, with_venv_on_path
 from .proctree import (
     ancestors,
@@ -26,7 +26,6 @@ __all__ = [
     "connect",
     "cpu_seconds",
     "dies_with_us",
-    "execute",
     "free_port",
     "get_json",
     "listener_pid",
@@ -37,6 +36,5 @@ __all__ = [
     "wait_until",
     "with_application_name",
     "with_children",
-    "with_database",
     "with_venv_on_path",
 ]

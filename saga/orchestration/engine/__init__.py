@@ -33,7 +33,7 @@ The modules, in layers (each imports only from the layers under it):
 """
 
 from .advancing import advance
-from .claims import MAX_CRASHES, Claim, connection_lost_during
+from .claims import MAX_CRASHES, Claim
 from .failures import MAX_HOOK_FAILURES
 from .interventions import SagaStateConflict, cancel, compensate, resolve, retry, rewind
 from .replies import deliver_reply
@@ -51,7 +51,6 @@ __all__ = [
     "advance",
     "cancel",
     "compensate",
-    "connection_lost_during",
     "definition_of",
     "deliver_reply",
     "resolve",
