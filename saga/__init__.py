@@ -20,4 +20,5 @@ PUBLIC_SURFACE = (
     "saga.operator.metrics",  # the Prometheus view
     "saga.core.connections",  # surviving a dropped database connection in a view
     "saga.core.ids",  # the ids every log line carries, for the project's log format
+    "saga.core.counters",  # process_exited: the project's process manager tells of a dead worker
 )

@@ -11,7 +11,6 @@ class SagaConfig(AppConfig):
         from saga.core.conf import saga_settings
         from saga.core.logs import install_record_factory
         from saga.orchestration.scheduling import faults_inject
-        from saga.testing.faults import ConfiguredFaults
 
         from . import checks  # noqa: F401 - registers the system checks
         from .messaging import messages_declare
@@ -19,6 +18,8 @@ class SagaConfig(AppConfig):
         install_record_factory()  # log records carry the ids of the saga, request and step at hand
         celery_signals.connect()
         if saga_settings.SAGA_FAULTS:  # a chaos run or a crash test: faults in this process's steps
+            from saga.testing.faults import ConfiguredFaults
+
             faults_inject(ConfiguredFaults.from_json(saga_settings.SAGA_FAULTS))
 
         # The engine's own events, on saga_events; every payload has saga_id, saga_type, aggregate_id.

@@ -2,6 +2,6 @@
 
 from .messaging.tasks import purge_outbox
 from .orchestration.scheduling import advance_saga
-from .orchestration.tasks import sweep_sagas
+from .orchestration.sweeper import sweep_sagas
 
 __all__ = ["advance_saga", "purge_outbox", "sweep_sagas"]

@@ -80,7 +80,3 @@ catalog = Catalog()
 def topic_for(role: str) -> str:
     """The topic of a role: its name in the KAFKA_TOPICS setting, or the role itself."""
     return saga_settings.KAFKA_TOPICS.get(role, role)
-
-
-def topic_of(type: str) -> str:
-    return topic_for(catalog.get(type).role)

@@ -1,3 +1,6 @@
+"""The saga resource over HTTP (list, detail, and the operator's actions: retry, compensate,
+rewind, resolve), for a project to route where it likes or nest under its own aggregates."""
+
 import re
 from collections.abc import Callable
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from saga.models import SagaInstance
-from saga.orchestration.tasks import sweep_sagas
+from saga.orchestration.sweeper import sweep_sagas
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

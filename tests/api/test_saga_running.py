@@ -17,8 +17,9 @@ from rest_framework.test import APIClient
 
 from orders.saga import PLACE_ORDER
 from saga.models import SagaInstance, SagaStatus
-from saga.orchestration import running, stepping
+from saga.orchestration import running
 from saga.selectors import saga_is_stuck, saga_running, saga_stuck_q
+from saga.testing import stepping
 from saga.testing.harness import SagaHarness
 from tests.conftest import wait_for
 

@@ -104,10 +104,11 @@ from saga.messaging import topic_for
 from saga.messaging.inbox import consume
 from saga.messaging.outbox import envelope
 from saga.models import ACTIVE, Direction, OutboxMessage, SagaInstance, SagaStatus, SagaStep
-from saga.orchestration import engine, stepping
+from saga.orchestration import engine
 from saga.orchestration.participants import command_handlers, reply_types
 from saga.orchestration.runtime import NoFaults
-from saga.orchestration.tasks import take_due
+from saga.orchestration.sweeper import take_due
+from saga.testing import stepping
 from saga.testing.harness import SagaHarness
 
 # --- the shop the machine plays in --------------------------------------------------------------

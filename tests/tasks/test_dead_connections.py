@@ -20,7 +20,7 @@ from orders.models import Order
 from saga.messaging.tasks import purge_outbox
 from saga.orchestration import engine
 from saga.orchestration.scheduling import advance_saga
-from saga.orchestration.tasks import sweep_sagas
+from saga.orchestration.sweeper import sweep_sagas
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

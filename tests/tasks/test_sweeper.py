@@ -20,7 +20,7 @@ from customers import services as customers
 from orders import services as orders
 from saga.models import SagaInstance
 from saga.orchestration.scheduling import advance_saga
-from saga.orchestration.tasks import sweep_sagas
+from saga.orchestration.sweeper import sweep_sagas
 from saga.tasks import purge_outbox
 from tests.conftest import wait_for
 

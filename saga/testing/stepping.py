@@ -18,10 +18,10 @@ from uuid import UUID
 
 from django.db import DatabaseError
 
-from ..messaging import caused_by
-from .engine import advancing, attempt, claims, failures
-from .engine.claims import Claim
-from .runtime import Runtime
+from saga.messaging import caused_by
+from saga.orchestration.engine import advancing, attempt, claims, failures
+from saga.orchestration.engine.claims import Claim
+from saga.orchestration.runtime import Runtime
 
 __all__ = ["Claim", "claim", "lose_connection", "run", "step"]
 

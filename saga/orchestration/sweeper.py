@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from saga.core.conf import saga_settings
 from saga.core.connections import on_live_task
-
-from .models import ACTIVE, SagaInstance
-from .scheduling import doorbells_queue, ring
+from saga.orchestration.models import ACTIVE, SagaInstance
+from saga.orchestration.scheduling import doorbells_queue, ring
 
 log = logging.getLogger(__name__)
 
