@@ -11,6 +11,16 @@ from rest_framework.test import APIClient
 
 from customers import services as customers
 from inventory import services as inventory
+from saga.orchestration import scheduling
+
+
+@pytest.fixture(autouse=True)
+def broker_not_paused(monkeypatch):
+    """Each test starts with this process ringing doorbells: a test that froze the broker leaves
+    the process's pause behind (scheduling.BROKER_PAUSE_SECONDS), and a saga placed meanwhile is
+    left due for the sweeper, which a harness's clock, set in the past, reads as a backoff."""
+    monkeypatch.setattr(scheduling, "_broker_paused_until", 0.0)
+
 
 T = TypeVar("T")
 
