@@ -7,7 +7,10 @@ class CustomersConfig(AppConfig):
 
     def ready(self) -> None:
         from saga.messaging import messages_declare
+        from saga.services import participant_register
 
         from .messages import EVENTS
+        from .participant import CUSTOMERS
 
         messages_declare("customer", EVENTS)
+        participant_register(CUSTOMERS)

@@ -1,5 +1,6 @@
 import uuid
 from decimal import Decimal
+from typing import ClassVar
 
 from django.db import models
 from django.db.models import F, Q
@@ -7,6 +8,8 @@ from django.db.models.functions import Lower
 
 from common.money import ZERO, MoneyField
 from saga.orchestration.records import ParticipantRecord
+
+from . import messages
 
 
 class Customer(models.Model):
@@ -58,11 +61,11 @@ class FundsHold(ParticipantRecord):
         RELEASED = "RELEASED"
         CONSUMED = "CONSUMED"
 
-    EVENTS = {
-        Status.HELD: "funds.held",
-        Status.REFUSED: "funds.hold_refused",
-        Status.RELEASED: "funds.released",
-        Status.CONSUMED: "funds.consumed",
+    EVENTS: ClassVar[dict[str, type[messages.FundsEvent]]] = {
+        Status.HELD: messages.FundsHeld,
+        Status.REFUSED: messages.FundsHoldRefused,
+        Status.RELEASED: messages.FundsReleased,
+        Status.CONSUMED: messages.FundsConsumed,
     }
 
     order_id = models.UUIDField(primary_key=True)  # one record per order
@@ -74,8 +77,8 @@ class FundsHold(ParticipantRecord):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="hold_amount_not_negative")]
 
-    def event_payload(self) -> dict:
-        return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}
+    def event(self) -> messages.FundsEvent:
+        return self.EVENTS[self.status](self.order_id, self.customer_id, self.amount, self.reason)
 
     def __str__(self) -> str:
         return f"funds hold {self.order_id} {self.status}"

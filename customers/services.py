@@ -6,7 +6,6 @@ locked before its funds change, so concurrent holds can never over-commit a bala
 CHECK constraints in the database stand behind that).
 """
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -15,9 +14,10 @@ from django.db import transaction
 from django.db.models import F
 
 from common.crud import model_delete, model_save, model_update
-from saga.messaging import publish
+from saga.messaging import publish_message
 from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
+from .messages import CustomerCreated, CustomerDeleted, CustomerEvent, CustomerUpdated, FundsReply
 from .models import Customer, FundsHold
 
 UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
@@ -31,38 +31,28 @@ class FundsNotHeld(Exception):
     """Consuming funds that were never held (or were released): a saga bug, never a refusal."""
 
 
-@dataclass(frozen=True)
-class HoldResult:
-    status: str
-    reason: str = ""
-
-    @property
-    def held(self) -> bool:
-        return self.status in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED)
-
-
 @transaction.atomic
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
-    return _announced("customer.created", model_save(customer))
+    return _announced(CustomerCreated, model_save(customer))
 
 
 @transaction.atomic
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     updated = model_update(customer, data=data, fields=_EDITABLE)
-    return _announced("customer.updated", updated)
+    return _announced(CustomerUpdated, updated)
 
 
 @transaction.atomic
 def customer_delete(*, customer_id: UUID) -> None:
     """Raises StillReferenced when orders hold or held funds of this customer."""
     model_delete(Customer.objects.get(pk=customer_id))
-    publish(type="customer.deleted", key=customer_id, payload={"id": customer_id})
+    publish_message(CustomerDeleted(id=customer_id), key=customer_id)
 
 
 @participant_command
-def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldResult:
+def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> FundsReply:
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     existing = FundsHold.objects.filter(pk=order_id).first()
     if existing is not None:
@@ -78,7 +68,7 @@ def funds_hold(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> HoldRes
 
 
 @participant_command
-def funds_release(*, order_id: UUID) -> HoldResult:
+def funds_release(*, order_id: UUID) -> FundsReply:
     """Compensation of funds_hold. Releasing an unknown order leaves a tombstone, so a hold
     that arrives late (reordered delivery) is refused instead of holding funds forever."""
     hold = record_locked_or_tombstone(FundsHold, pk=order_id, tombstone=FundsHold.Status.RELEASED, amount=Decimal("0"))
@@ -90,7 +80,7 @@ def funds_release(*, order_id: UUID) -> HoldResult:
 
 
 @participant_command
-def funds_consume(*, order_id: UUID) -> HoldResult:
+def funds_consume(*, order_id: UUID) -> FundsReply:
     """The held funds leave the customer's balance (the capture of a confirmed order)."""
     hold = FundsHold.objects.select_for_update().filter(pk=order_id).first()
     if hold is None or hold.status not in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED):
@@ -104,23 +94,17 @@ def funds_consume(*, order_id: UUID) -> HoldResult:
     return _result(hold)
 
 
-def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> HoldResult:
+def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: str, reason: str = "") -> FundsReply:
     return _result(
         record_create(FundsHold, pk=order_id, status=status, customer=customer, amount=amount, reason=reason)
     )
 
 
-def _announced(type: str, customer: Customer) -> Customer:
-    payload = {
-        "id": customer.pk,
-        "name": customer.name,
-        "email": customer.email,
-        "balance": customer.balance,
-        "blocked": customer.blocked,
-    }
-    publish(type=type, key=customer.pk, payload=payload)
+def _announced(event: type[CustomerEvent], customer: Customer) -> Customer:
+    fields = (customer.pk, customer.name, customer.email, customer.balance, customer.blocked)
+    publish_message(event(*fields), key=customer.pk)
     return customer
 
 
-def _result(hold: FundsHold) -> HoldResult:
-    return HoldResult(status=hold.status, reason=hold.reason)
+def _result(hold: FundsHold) -> FundsReply:
+    return FundsReply(status=hold.status, reason=hold.reason)

@@ -7,7 +7,10 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from saga.messaging import messages_declare
+        from saga.services import participant_register
 
         from .messages import EVENTS
+        from .participant import INVENTORY
 
         messages_declare("inventory", EVENTS)
+        participant_register(INVENTORY)

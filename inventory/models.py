@@ -1,10 +1,13 @@
 import uuid
+from typing import ClassVar
 
 from django.db import models
 from django.db.models import F, Q
 
 from common.money import MoneyField
 from saga.orchestration.records import ParticipantRecord
+
+from . import messages
 
 
 class Product(models.Model):
@@ -50,11 +53,11 @@ class StockReservation(ParticipantRecord):
         RELEASED = "RELEASED"
         COMMITTED = "COMMITTED"
 
-    EVENTS = {
-        Status.RESERVED: "stock.reserved",
-        Status.REFUSED: "stock.reservation_refused",
-        Status.RELEASED: "stock.released",
-        Status.COMMITTED: "stock.committed",
+    EVENTS: ClassVar[dict[str, type[messages.StockEvent]]] = {
+        Status.RESERVED: messages.StockReserved,
+        Status.REFUSED: messages.StockReservationRefused,
+        Status.RELEASED: messages.StockReleased,
+        Status.COMMITTED: messages.StockCommitted,
     }
 
     order_id = models.UUIDField(primary_key=True)  # one record per order
@@ -62,10 +65,10 @@ class StockReservation(ParticipantRecord):
     # Its lines, when the command announcing it has them at hand (saves reading them again).
     lines_at_hand: "list[StockReservationLine] | None" = None
 
-    def event_payload(self) -> dict:
+    def event(self) -> messages.StockEvent:
         at_hand = self.lines_at_hand if self.lines_at_hand is not None else self.lines.all()
-        lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in at_hand]
-        return {"order_id": self.order_id, "lines": lines}
+        lines = tuple(messages.Line(line.product_id, line.quantity) for line in at_hand)
+        return self.EVENTS[self.status](self.order_id, lines, self.reason)
 
     def __str__(self) -> str:
         return f"stock reservation {self.order_id} {self.status}"

@@ -8,7 +8,6 @@ overlapping products queue up instead of deadlocking, and never take more than i
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -17,9 +16,10 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
-from saga.messaging import publish
+from saga.messaging import publish_message
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
+from .messages import Line, ProductCreated, ProductDeleted, ProductEvent, ProductUpdated, StockReply
 from .models import Product, StockReservation, StockReservationLine
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
@@ -31,44 +31,28 @@ class StockNotReserved(Exception):
     """Committing stock that was never reserved (or was released): a saga bug, never a refusal."""
 
 
-@dataclass(frozen=True)
-class Line:
-    product_id: UUID
-    quantity: int
-
-
-@dataclass(frozen=True)
-class ReservationResult:
-    status: str
-    reason: str = ""
-
-    @property
-    def reserved(self) -> bool:
-        return self.status in (StockReservation.Status.RESERVED, StockReservation.Status.COMMITTED)
-
-
 @transaction.atomic
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
-    return _announced("product.created", model_save(product))
+    return _announced(ProductCreated, model_save(product))
 
 
 @transaction.atomic
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
     updated = model_update(product, data=data, fields=_EDITABLE)
-    return _announced("product.updated", updated)
+    return _announced(ProductUpdated, updated)
 
 
 @transaction.atomic
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish(type="product.deleted", key=product_id, payload={"id": product_id})
+    publish_message(ProductDeleted(id=product_id), key=product_id)
 
 
 @participant_command
-def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult:
+def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> StockReply:
     wanted = _merge(lines)
     # Locking the products first serializes reservations of the same order too.
     products = list(Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
@@ -90,7 +74,7 @@ def stock_reserve(*, order_id: UUID, lines: Iterable[Line]) -> ReservationResult
 
 
 @participant_command
-def stock_release(*, order_id: UUID) -> ReservationResult:
+def stock_release(*, order_id: UUID) -> StockReply:
     """Compensation of stock_reserve. Releasing an unknown order leaves a tombstone, so a
     reservation that arrives late (reordered delivery) is refused instead of holding stock."""
     reservation = record_locked_or_tombstone(StockReservation, pk=order_id, tombstone=StockReservation.Status.RELEASED)
@@ -101,7 +85,7 @@ def stock_release(*, order_id: UUID) -> ReservationResult:
 
 
 @participant_command
-def stock_commit(*, order_id: UUID) -> ReservationResult:
+def stock_commit(*, order_id: UUID) -> StockReply:
     """Reserved units leave the stock (the goods of a confirmed order are gone)."""
     reservation = StockReservation.objects.select_for_update().filter(pk=order_id).first()
     if reservation is None or not _result(reservation).reserved:
@@ -135,17 +119,10 @@ def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved
     Product.objects.filter(pk__in=list(quantities)).update(**changes)
 
 
-def _announced(type: str, product: Product) -> Product:
-    payload = {
-        "id": product.pk,
-        "sku": product.sku,
-        "name": product.name,
-        "price": product.price,
-        "stock": product.stock,
-    }
-    publish(type=type, key=product.pk, payload=payload)
+def _announced(event: type[ProductEvent], product: Product) -> Product:
+    publish_message(event(product.pk, product.sku, product.name, product.price, product.stock), key=product.pk)
     return product
 
 
-def _result(reservation: StockReservation) -> ReservationResult:
-    return ReservationResult(status=reservation.status, reason=reservation.reason)
+def _result(reservation: StockReservation) -> StockReply:
+    return StockReply(status=reservation.status, reason=reservation.reason)

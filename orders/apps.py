@@ -9,12 +9,12 @@ class OrdersConfig(AppConfig):
         from saga.messaging import message_handler_register, messages_declare
         from saga.services import saga_register
 
-        from . import services
-        from .messages import EVENTS, on_fulfillment_accepted
+        from .handlers import on_fulfillment_accepted
+        from .messages import EVENTS, FulfillmentAccepted
         from .saga import PLACE_ORDER
+        from .saga_v1 import PLACE_ORDER_V1
 
         messages_declare("order", EVENTS)
+        saga_register(PLACE_ORDER_V1)  # kept while sagas started under it may still run
         saga_register(PLACE_ORDER)
-        message_handler_register(
-            context="fulfillment", type=services.ACCEPTED, handler=on_fulfillment_accepted, payload="order_id"
-        )
+        message_handler_register(context="fulfillment", message=FulfillmentAccepted, handler=on_fulfillment_accepted)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any, Self
 from uuid import UUID
 
-from inventory.services import Line
+from inventory.messages import Line
 
 
 @dataclass(frozen=True)

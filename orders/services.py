@@ -11,10 +11,18 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from inventory import selectors as inventory
-from inventory.services import Line
+from inventory.messages import Line
 from saga import services as sagas
-from saga.messaging import publish, published_together
+from saga.messaging import Message, publish_message, published_together
 
+from .messages import (
+    OrderAwaitingAcceptance,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderItem,
+    OrderRejected,
+)
 from .models import Order, OrderLine
 from .saga_data import PlaceOrderData
 
@@ -84,7 +92,7 @@ def order_place(
             )
             order.saga_id = _start_saga(order, lines)
             order.save(force_insert=True)
-            _announce(order, "order.created", _created_payload(order, lines))
+            _announce(order, _created(order, lines))
             for line in lines:
                 line.order = order
             OrderLine.objects.bulk_create(lines)
@@ -153,21 +161,30 @@ def _transition(order_id: UUID, status: str, reason: str | None = None) -> Order
         raise OrderStateConflict(f"order {order_id} cannot go from {order.status} to {status}")
     order.status, order.reason = status, reason
     order.save(update_fields=["status", "reason", "updated_at"])
-    payload = {"reason": reason} if reason else {"total": order.total} if status == Order.Status.CONFIRMED else {}
-    _announce(order, f"order.{status.lower()}", payload)
+    _announce(order, _moved(order))
     return order
 
 
-def _announce(order: Order, type: str, payload: dict) -> None:
-    publish(type=type, key=order.pk, payload={"order_id": order.pk, **payload}, correlation_id=order.saga_id)
+def _announce(order: Order, event: Message) -> None:
+    publish_message(event, key=order.pk, correlation_id=order.saga_id)
 
 
-def _created_payload(order: Order, lines: list[OrderLine]) -> dict:
-    items = [
-        {"product_id": line.product_id, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
-        for line in lines
-    ]
-    return {"customer_id": order.customer_id, "total": order.total, "fulfillment": order.fulfillment, "items": items}
+def _created(order: Order, lines: list[OrderLine]) -> OrderCreated:
+    items = tuple(OrderItem(line.product_id, line.sku, line.quantity, line.unit_price) for line in lines)
+    return OrderCreated(order.pk, order.customer_id, order.total, order.fulfillment, items)
+
+
+def _moved(order: Order) -> Message:
+    """The event announcing the order's new status."""
+    match order.status:
+        case Order.Status.AWAITING_ACCEPTANCE:
+            return OrderAwaitingAcceptance(order.pk)
+        case Order.Status.CONFIRMED:
+            return OrderConfirmed(order.pk, order.total)
+        case Order.Status.REJECTED:
+            return OrderRejected(order.pk, order.reason or "")
+        case _:
+            return OrderCancelled(order.pk, order.reason or "")
 
 
 def _start_saga(order: Order, lines: list[OrderLine]) -> UUID:

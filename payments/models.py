@@ -1,8 +1,12 @@
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import Q
 
 from common.money import MoneyField
 from saga.orchestration.records import ParticipantRecord
+
+from . import messages
 
 
 class Payment(ParticipantRecord):
@@ -14,11 +18,11 @@ class Payment(ParticipantRecord):
         VOIDED = "VOIDED"
         CAPTURED = "CAPTURED"
 
-    EVENTS = {
-        Status.AUTHORIZED: "payment.authorized",
-        Status.DECLINED: "payment.declined",
-        Status.VOIDED: "payment.voided",
-        Status.CAPTURED: "payment.captured",
+    EVENTS: ClassVar[dict[str, type[messages.PaymentEvent]]] = {
+        Status.AUTHORIZED: messages.PaymentAuthorized,
+        Status.DECLINED: messages.PaymentDeclined,
+        Status.VOIDED: messages.PaymentVoided,
+        Status.CAPTURED: messages.PaymentCaptured,
     }
 
     order_id = models.UUIDField(primary_key=True)  # one record per order
@@ -30,8 +34,8 @@ class Payment(ParticipantRecord):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative")]
 
-    def event_payload(self) -> dict:
-        return {"order_id": self.order_id, "customer_id": self.customer_id, "amount": self.amount}
+    def event(self) -> messages.PaymentEvent:
+        return self.EVENTS[self.status](self.order_id, self.customer_id, self.amount, self.reason)
 
     def __str__(self) -> str:
         return f"payment {self.order_id} {self.status}"

@@ -1,35 +1,25 @@
-"""The payments context as a saga participant: its commands, with JSON arguments and results,
-callable in the worker or, when payments is remote, served by `run_participant payments`."""
-
-from decimal import Decimal
-from typing import Any
-from uuid import UUID
+"""The payments context as a saga participant: its commands, served in the worker or, when
+payments is remote, by `run_participant payments`. Steps call them as `payments.authorize(s, ...)`."""
 
 from saga.services import Participant
 
 from . import services
+from .messages import AuthorizePayment, CapturePayment, PaymentReply, VoidPayment
 
 
-def _answer(result: services.PaymentResult) -> dict[str, Any]:
-    return {"status": result.status, "reason": result.reason, "authorized": result.authorized}
+def _authorize(command: AuthorizePayment) -> PaymentReply:
+    return services.payment_authorize(order_id=command.order_id, customer_id=command.customer_id, amount=command.amount)
 
 
-def authorize(*, order_id: str, customer_id: str, amount: str) -> dict[str, Any]:
-    return _answer(
-        services.payment_authorize(order_id=UUID(order_id), customer_id=UUID(customer_id), amount=Decimal(amount))
-    )
+def _void(command: VoidPayment) -> PaymentReply:
+    return services.payment_void(order_id=command.order_id)
 
 
-def void(*, order_id: str) -> dict[str, Any]:
-    return _answer(services.payment_void(order_id=UUID(order_id)))
+def _capture(command: CapturePayment) -> PaymentReply:
+    return services.payment_capture(order_id=command.order_id)
 
 
-def capture(*, order_id: str) -> dict[str, Any]:
-    return _answer(services.payment_capture(order_id=UUID(order_id)))
-
-
-PAYMENTS = Participant(
-    name="payments",
-    context="payment",
-    commands={"payment.authorize": authorize, "payment.void": void, "payment.capture": capture},
-)
+PAYMENTS = Participant(name="payments", context="payment")
+authorize = PAYMENTS.command(AuthorizePayment, PaymentReply, _authorize)
+void = PAYMENTS.command(VoidPayment, PaymentReply, _void)
+capture = PAYMENTS.command(CapturePayment, PaymentReply, _capture)

@@ -6,13 +6,13 @@ error in the same saga step, a crash) is made again on retry, with the same idem
 the provider treats it as the same request.
 """
 
-from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
 from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .gateway import gateway
+from .messages import PaymentReply
 from .models import Payment
 
 PAYMENT_DECLINED = "PAYMENT_DECLINED"
@@ -22,18 +22,8 @@ class PaymentNotAuthorized(Exception):
     """Capturing a payment that was never authorized: a saga bug, never a refusal."""
 
 
-@dataclass(frozen=True)
-class PaymentResult:
-    status: str
-    reason: str = ""
-
-    @property
-    def authorized(self) -> bool:
-        return self.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
-
-
 @participant_command
-def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> PaymentResult:
+def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> PaymentReply:
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is not None:
         return _result(payment)
@@ -51,7 +41,7 @@ def payment_authorize(*, order_id: UUID, customer_id: UUID, amount: Decimal) -> 
 
 
 @participant_command
-def payment_void(*, order_id: UUID) -> PaymentResult:
+def payment_void(*, order_id: UUID) -> PaymentReply:
     """Compensation of payment_authorize. With no record of the payment, the authorize call may
     still have reached the provider (its answer lost, or its transaction rolled back after it):
     the provider is asked to void by the call's idempotency key, and a tombstone is left."""
@@ -67,7 +57,7 @@ def payment_void(*, order_id: UUID) -> PaymentResult:
 
 
 @participant_command
-def payment_capture(*, order_id: UUID) -> PaymentResult:
+def payment_capture(*, order_id: UUID) -> PaymentReply:
     payment = Payment.objects.select_for_update().filter(pk=order_id).first()
     if payment is None or not _result(payment).authorized:
         raise PaymentNotAuthorized(f"order {order_id} has no authorized payment")
@@ -81,5 +71,5 @@ def _authorization_key(order_id: UUID) -> str:
     return f"{order_id}:authorize"
 
 
-def _result(payment: Payment) -> PaymentResult:
-    return PaymentResult(status=payment.status, reason=payment.reason)
+def _result(payment: Payment) -> PaymentReply:
+    return PaymentReply(status=payment.status, reason=payment.reason)

@@ -16,7 +16,7 @@ from .models import DeadLetter, OperatorAction, SagaInstance, SagaStatus
 from .orchestration import engine
 from .orchestration.definition import DefinitionError, SagaDefinition
 from .orchestration.engine import SagaBusy, SagaStateConflict
-from .orchestration.participants import Participant, command_handlers, participants, reply_types
+from .orchestration.participants import Participant, ParticipantCommand, command_handlers, participants, reply_types
 from .orchestration.registry import definitions
 from .orchestration.runtime import Runtime
 from .orchestration.scheduling import default_runtime
@@ -29,6 +29,7 @@ __all__ = [
     "DefinitionError",
     "OperatorKeyReused",
     "Participant",
+    "ParticipantCommand",
     "ReplayPlan",
     "SagaBusy",
     "SagaStateConflict",
@@ -56,7 +57,8 @@ def saga_register(definition: SagaDefinition) -> SagaDefinition:
 
 
 def participant_register(participant: Participant) -> None:
-    """Make a context's commands callable from saga steps with `ctx.call(participant.name, ...)`."""
+    """Make a context's commands servable (run_participant) and callable remotely: its messages go
+    in the catalog, and its replies are read by consume_events when it is remote."""
     participants.register(participant)
 
 

@@ -7,9 +7,12 @@ that sends it, naming the fix), and the event table of the README is rendered fr
 (`manage.py message_catalog`) and checked against it by a test.
 """
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from saga.core.conf import saga_settings
+
+from .messages import Message, message_fields
 
 EVENTS = "events"
 COMMANDS = "commands"
@@ -36,8 +39,8 @@ class Catalog:
     def __init__(self) -> None:
         self._types: dict[str, MessageType] = {}
 
-    def declare(self, context: str, messages: dict[str, str], *, kind: str = EVENTS, inbound: bool = False) -> None:
-        for type, payload in messages.items():
+    def declare(self, context: str, messages: "Declared", *, kind: str = EVENTS, inbound: bool = False) -> None:
+        for type, payload in _described(messages).items():
             declared = MessageType(type, context, kind, payload, inbound)
             known = self._types.get(type)
             if known is not None and known != declared:
@@ -71,6 +74,16 @@ class Catalog:
             previous = message.role
             rows.append(f"| {topic} | `{message.type}` | {message.payload or '-'} |")
         return "\n".join(rows)
+
+
+Declared = Mapping[str, str] | Iterable[type[Message]]
+"""Message classes (see messages.py), or types with what their payloads carry in words."""
+
+
+def _described(messages: Declared) -> dict[str, str]:
+    if isinstance(messages, Mapping):
+        return dict(messages)
+    return {cls.TYPE: message_fields(cls) for cls in messages}
 
 
 # Filled at start-up (AppConfig.ready), read-only afterwards.

@@ -6,6 +6,7 @@ that cannot be used (bad JSON, unknown type, missing fields) is parked in `DeadL
 consumer goes on with the next one.
 """
 
+import builtins
 import json
 import logging
 import threading
@@ -22,6 +23,7 @@ from saga.core.conf import saga_settings
 from saga.core.counters import CONSUMED
 from saga.core.ids import bound
 
+from .messages import M, UnreadablePayload, message_from
 from .models import DeadLetter, InboxMessage
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,13 @@ class Envelope:
             return self.payload[name]
         except KeyError:
             raise MalformedMessage(f"{self.type} has no {name!r} in its payload") from None
+
+    def message(self, cls: builtins.type[M]) -> M:
+        """The payload as its declared class."""
+        try:
+            return message_from(cls, self.payload)
+        except UnreadablePayload as error:
+            raise MalformedMessage(str(error)) from error
 
     def uuid_field(self, name: str) -> UUID:
         try:

@@ -17,6 +17,7 @@ from saga.core.rows import rows_insert
 
 from .catalog import catalog, topic_for
 from .context import current_cause, current_request_id
+from .messages import Message, message_payload
 from .models import OutboxMessage
 
 SCHEMA_VERSION = 1
@@ -106,11 +107,17 @@ def publish(
     return message
 
 
-def publish_status(
-    *, types: dict[str, str], status: str, key: UUID, payload: dict[str, Any], reason: str = ""
+def publish_message(
+    message: Message, *, key: UUID | str, correlation_id: UUID | None = None, causation_id: UUID | None = None
 ) -> OutboxMessage:
-    """Announce that a participant's record (hold, reservation, payment) reached `status`."""
-    return publish(type=types[status], key=key, payload={**payload, **({"reason": reason} if reason else {})})
+    """Write one declared message (messages.py) to the outbox, in the caller's transaction."""
+    return publish(
+        type=message.TYPE,
+        key=key,
+        payload=message_payload(message),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
 
 
 def envelope(message: OutboxMessage) -> dict[str, Any]:

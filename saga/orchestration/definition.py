@@ -86,8 +86,6 @@ class StepContext(Generic[D]):
     attempt: int = 1
     step: str = ""
     kind: str = "action"
-    # How `call` reaches participants (set by the engine: saga/orchestration/participants.py).
-    caller: Callable[["StepContext[Any]", str, str, dict[str, Any]], dict[str, Any]] | None = None
     # The definition's data class (set by the engine from the definition).
     data_class: type[D] | None = None
 
@@ -102,13 +100,6 @@ class StepContext(Generic[D]):
     def command_id(self, step: str, kind: str) -> UUID:
         """Deterministic, so a redelivered or replayed command is recognised by its participant."""
         return uuid5(self.saga_id, f"{step}:{kind}")
-
-    def call(self, participant: str, command: str, **args: Any) -> dict[str, Any]:
-        """Run a participant's command, locally or remotely (configuration decides), and return
-        its result. Arguments and result are JSON objects."""
-        if self.caller is None:
-            raise RuntimeError("this context cannot call participants")
-        return self.caller(self, participant, command, args)
 
 
 Action = Callable[[StepContext[D]], Refusal | None]

@@ -14,12 +14,12 @@ step, with the engine's one-statement insert (`saga.core.rows`), which stays pri
 """
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 
 from saga.core.rows import rows_insert
-from saga.messaging import publish_status
+from saga.messaging import Message, publish_message
 
 R = TypeVar("R", bound="ParticipantRecord")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,31 +34,24 @@ def participant_command(function: F) -> F:
 
 class ParticipantRecord(models.Model):
     """Each record declares its primary key (the aggregate's id, e.g. `order_id =
-    models.UUIDField(primary_key=True)`), its `status` field (with its own choices), `EVENTS` (the
-    event type announcing each status) and what its events carry (`event_payload`)."""
+    models.UUIDField(primary_key=True)`), its `status` field (with its own choices) and the event
+    announcing its status (`event`: a declared message, see saga.messaging)."""
 
     reason = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     status: Any  # the subclass's field
-    EVENTS: ClassVar[dict[str, str]]
 
     class Meta:
         abstract = True
 
-    def event_payload(self) -> dict[str, Any]:
-        raise NotImplementedError(f"{type(self).__name__} says what its events carry")
+    def event(self) -> Message:
+        raise NotImplementedError(f"{type(self).__name__} says which event announces its status")
 
 
 def record_announce(record: ParticipantRecord) -> None:
-    publish_status(
-        types=record.EVENTS,
-        status=record.status,
-        key=record.pk,
-        payload=record.event_payload(),
-        reason=record.reason,
-    )
+    publish_message(record.event(), key=record.pk)
 
 
 def record_create(model: type[R], *, pk: Any, status: str, **fields: Any) -> R:

@@ -24,7 +24,8 @@ def sent_command(saga_id) -> tuple[str, UUID, dict]:
 def serve(harness, saga_id) -> None:
     """Play the payments process: run the command sent last and reply with its result."""
     command, command_id, args = sent_command(saga_id)
-    result = participant.PAYMENTS.commands[command](**args)
+    served = participant.PAYMENTS.commands[command]
+    result = served.answer(served.read(args))
     harness.reply(saga_id, command_id, result)
 
 

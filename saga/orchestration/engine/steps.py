@@ -5,7 +5,6 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from .. import participants
 from ..definition import DefinitionError, RetryPolicy, SagaDefinition, Step, StepContext
 from ..models import SagaInstance, SagaStep
 from ..registry import definitions
@@ -42,7 +41,6 @@ def context(
         attempt=max(saga.attempts, 1),
         step=step,
         kind=kind,
-        caller=participants.call,
         data_class=definition.data,
     )
 

@@ -14,10 +14,10 @@ class ToyshopConfig(AppConfig):
         from saga.services import participant_register, saga_register
 
         from .participant import EVENTS, TOYBOX
-        from .saga import COURIER_BOOKED, TOY_ORDER, on_courier_booked
+        from .saga import TOY_ORDER, CourierBooked, on_courier_booked
 
         messages_declare("toy", EVENTS)  # on the topic toy_events
         participant_register(TOYBOX)
         saga_register(TOY_ORDER)
         # consume_events reads courier_events for it
-        message_handler_register(context="courier", type=COURIER_BOOKED, handler=on_courier_booked, payload="order_id")
+        message_handler_register(context="courier", message=CourierBooked, handler=on_courier_booked)

@@ -1,55 +1,100 @@
-"""The toy box as a saga participant: commands with JSON arguments and results, each one safe to
-run twice (a compensation of nothing does nothing). Its facts go out with `publish`."""
+"""The toy box as a saga participant: typed commands and replies, each command safe to run twice
+(a compensation of nothing does nothing). Its facts go out with `publish_message`."""
 
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 from django.db.models import F
 
-from saga.messaging import publish
+from saga.messaging import publish_message
 from saga.services import Participant
 
 from .models import Reservation, Toy
 
-EVENTS = {
-    "toy.reserved": "order_id, sku, quantity",
-    "toy.released": "order_id, sku, quantity",
-    "toy.shipped": "order_id",
-}
+
+@dataclass(frozen=True)
+class ReserveToys:
+    TYPE: ClassVar[str] = "toy.reserve"
+    order_id: str
+    sku: str
+    quantity: int
 
 
-def reserve(*, order_id: str, sku: str, quantity: int) -> dict[str, Any]:
-    if Reservation.objects.filter(order_id=order_id).exists():
-        return {"reserved": True, "reason": ""}
-    if not Toy.objects.filter(sku=sku, stock__gte=quantity).update(stock=F("stock") - quantity):
-        return {"reserved": False, "reason": "OUT_OF_STOCK"}
-    Reservation.objects.create(order_id=order_id, toy_id=sku, quantity=quantity)
-    publish(type="toy.reserved", key=order_id, payload={"order_id": order_id, "sku": sku, "quantity": quantity})
-    return {"reserved": True, "reason": ""}
+@dataclass(frozen=True)
+class ReleaseToys:
+    TYPE: ClassVar[str] = "toy.release"
+    order_id: str
 
 
-def release(*, order_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ShipToys:
+    TYPE: ClassVar[str] = "toy.ship"
+    order_id: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """A command's reply: done, or refused and why."""
+
+    done: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ToysReserved:
+    TYPE: ClassVar[str] = "toy.reserved"
+    order_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ToysReleased:
+    TYPE: ClassVar[str] = "toy.released"
+    order_id: str
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ToysShipped:
+    TYPE: ClassVar[str] = "toy.shipped"
+    order_id: str
+
+
+EVENTS = (ToysReserved, ToysReleased, ToysShipped)
+
+
+def reserve(command: ReserveToys) -> Done:
+    if Reservation.objects.filter(order_id=command.order_id).exists():
+        return Done(True)
+    if not Toy.objects.filter(sku=command.sku, stock__gte=command.quantity).update(stock=F("stock") - command.quantity):
+        return Done(False, "OUT_OF_STOCK")
+    Reservation.objects.create(order_id=command.order_id, toy_id=command.sku, quantity=command.quantity)
+    publish_message(ToysReserved(command.order_id, command.sku, command.quantity), key=command.order_id)
+    return Done(True)
+
+
+def release(command: ReleaseToys) -> Done:
+    order_id = command.order_id
     reservation = Reservation.objects.filter(order_id=order_id, status=Reservation.Status.RESERVED).first()
     if reservation is not None:
         Toy.objects.filter(pk=reservation.toy_id).update(stock=F("stock") + reservation.quantity)
         Reservation.objects.filter(pk=order_id).update(status=Reservation.Status.RELEASED)
-        publish(
-            type="toy.released",
-            key=order_id,
-            payload={"order_id": order_id, "sku": reservation.toy_id, "quantity": reservation.quantity},
-        )
-    return {"released": reservation is not None}
+        publish_message(ToysReleased(order_id, reservation.toy_id, reservation.quantity), key=order_id)
+    return Done(reservation is not None)
 
 
-def ship(*, order_id: str) -> dict[str, Any]:
-    if Reservation.objects.filter(order_id=order_id, status=Reservation.Status.RESERVED).update(
+def ship(command: ShipToys) -> Done:
+    if Reservation.objects.filter(order_id=command.order_id, status=Reservation.Status.RESERVED).update(
         status=Reservation.Status.SHIPPED
     ):
-        publish(type="toy.shipped", key=order_id, payload={"order_id": order_id})
-    return {"shipped": True}
+        publish_message(ToysShipped(command.order_id), key=command.order_id)
+    return Done(True)
 
 
-TOYBOX = Participant(
-    name="toybox",
-    context="toy",  # its commands travel on toy_commands, its events and replies on toy_events
-    commands={"toy.reserve": reserve, "toy.release": release, "toy.ship": ship},
-)
+# Its commands travel on toy_commands, its events and replies on toy_events.
+TOYBOX = Participant(name="toybox", context="toy")
+reserve_toys = TOYBOX.command(ReserveToys, Done, reserve)
+release_toys = TOYBOX.command(ReleaseToys, Done, release)
+ship_toys = TOYBOX.command(ShipToys, Done, ship)

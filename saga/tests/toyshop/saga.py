@@ -1,5 +1,7 @@
 """The toy-order saga: reserve the toys, wait for a courier if the order is delivered, ship."""
 
+from dataclasses import dataclass
+from typing import ClassVar
 from uuid import UUID, uuid4
 
 from django.db import transaction
@@ -9,18 +11,25 @@ from saga.orchestration import Refusal, SagaDefinition, Step, StepContext, StepK
 from saga.selectors import saga_list
 from saga.services import saga_signal, saga_start
 
+from . import participant as toybox
+
 COURIER_BOOKED = "courier.booked"
 
 
+@dataclass(frozen=True)
+class CourierBooked:
+    TYPE: ClassVar[str] = COURIER_BOOKED
+    order_id: UUID
+
+
 def reserve_toys(ctx: StepContext) -> Refusal | None:
-    result = ctx.call(
-        "toybox", "toy.reserve", order_id=ctx.data["order_id"], sku=ctx.data["sku"], quantity=ctx.data["quantity"]
-    )
-    return None if result["reserved"] else Refusal(result["reason"])
+    data = ctx.data
+    reply = toybox.reserve_toys(ctx, toybox.ReserveToys(data["order_id"], data["sku"], data["quantity"]))
+    return None if reply.done else Refusal(reply.reason)
 
 
 def release_toys(ctx: StepContext) -> None:
-    ctx.call("toybox", "toy.release", order_id=ctx.data["order_id"])
+    toybox.release_toys(ctx, toybox.ReleaseToys(ctx.data["order_id"]))
 
 
 def is_delivered(ctx: StepContext) -> bool:
@@ -32,7 +41,7 @@ def courier_time(ctx: StepContext) -> float:
 
 
 def ship(ctx: StepContext) -> None:
-    ctx.call("toybox", "toy.ship", order_id=ctx.data["order_id"])
+    toybox.ship_toys(ctx, toybox.ShipToys(ctx.data["order_id"]))
 
 
 TOY_ORDER = SagaDefinition(
@@ -62,7 +71,7 @@ def toy_order_place(*, sku: str, quantity: int, delivery: bool = False) -> UUID:
 
 def on_courier_booked(message: Envelope) -> None:
     """`courier.booked` from Kafka (consume_events): the order's saga stops waiting."""
-    order_id = message.uuid_field("order_id")
+    order_id = message.message(CourierBooked).order_id
     saga = saga_list().filter(type=TOY_ORDER.name, aggregate_id=order_id).first()
     if saga is None:
         raise MalformedMessage(f"{message.type} is for an unknown toy order {order_id}")
