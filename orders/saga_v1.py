@@ -37,8 +37,8 @@ def capture_all(s: Context) -> None:
         v2.commit_stock(s)
 
 
-def as_in_v2(name: str) -> Step[v2.PlaceOrderData] | Wait[v2.PlaceOrderData]:
-    """A step version 1 shares with version 2: the same name, functions and policies."""
+def shared(name: str) -> Step[v2.PlaceOrderData] | Wait[v2.PlaceOrderData]:
+    """A step version 1 shares with the current version: the same name, kind, functions and policies."""
     return v2.PLACE_ORDER.steps[v2.PLACE_ORDER.step_named(name)]
 
 
@@ -49,10 +49,10 @@ PLACE_ORDER_V1 = SagaDefinition(
     version=1,
     data=v2.PLACE_ORDER.data,
     steps=(
-        as_in_v2("reserve_stock"),
+        shared("reserve_stock"),
         Step("authorize_payment", authorize_payment, void_payment, failure_reason=Reason.PAYMENT_DECLINED),
-        as_in_v2("await_acceptance"),
-        as_in_v2("confirm_order"),
+        shared("await_acceptance"),
+        shared("confirm_order"),
         Step("capture_payment_and_commit_stock", capture_all, kind=StepKind.RETRIABLE, retry=v2.UNTIL_DONE),
     ),
     on_compensated=v2.close_order,

@@ -13,6 +13,7 @@ from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
 
 import saga
 from orders import saga as place_order
+from orders import saga_v1
 from saga.messaging import catalog
 from saga.operator.display import LedgerAdmin
 from saga.orchestration import SagaDefinition
@@ -68,9 +69,10 @@ def test_every_app_of_the_project_is_checked_by_import_linter() -> None:
     assert set(apps) <= set(listed), f"add {sorted(set(apps) - set(listed))} to root_packages in .importlinter"
 
 
-# What other apps may import of a context (services, selectors), and what Django and the context's
-# own ready() load (apps, messages, migrations): every other module of it is hidden.
-NOT_HIDDEN = {"__init__", "services", "selectors", "apps", "messages", "migrations"}
+# What other apps may import of a context (services, selectors; messages and participant for a
+# saga's typed commands), and what Django and the context's own ready() load (apps, migrations):
+# every other module of it is hidden.
+NOT_HIDDEN = {"__init__", "services", "selectors", "apps", "messages", "participant", "migrations"}
 
 
 def test_every_context_sits_in_the_layers_and_behind_its_public_surface() -> None:
@@ -155,8 +157,10 @@ def test_the_place_order_saga_is_drawn_as_it_is_declared() -> None:
 
 def test_every_version_of_the_place_order_saga_is_registered() -> None:
     """A saga finishes under the version it started with: every version declared in orders/saga.py
-    stays registered (orders/apps.py) until the last saga started under it has finished."""
-    declared = {value.key for value in vars(place_order).values() if isinstance(value, SagaDefinition)}
+    and the modules of older ones stays registered (orders/apps.py) until the last saga started
+    under it has finished."""
+    values = [*vars(place_order).values(), *vars(saga_v1).values()]
+    declared = {value.key for value in values if isinstance(value, SagaDefinition)}
     registered = {definition.key for definition in definitions.all()}
     missing = sorted(f"{name} v{version}" for name, version in declared - registered)
     assert not missing, f"register {missing} in orders/apps.py"

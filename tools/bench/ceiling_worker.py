@@ -2,10 +2,10 @@
 psycopg2, no Django, no Celery. Per saga, the rows the engine writes for a happy pickup order of
 two items (tools/bench/ceiling.py says how this was established): the order placed with its lines,
 saga and two outbox rows in one transaction (as the API, and the engine benchmark, place an
-order), then one transaction per step of the definition (reserve stock, authorize payment, the
-skipped acceptance wait, confirm, capture and commit), each locking the saga row and the same
-participant rows (SELECT ... FOR UPDATE), changing the same rows and writing the same outbox
-messages and step rows; no claim transactions, no savepoints, no advisory locks.
+order), then one transaction per step of the definition (reserve stock, hold funds, authorize
+payment, the skipped acceptance wait, confirm, capture payment, consume funds, commit stock),
+each locking the saga row and the same participant rows (SELECT ... FOR UPDATE), changing the
+same rows and writing the same outbox messages and step rows; no claim transactions, no savepoints, no advisory locks.
 
     python -m tools.bench.ceiling_worker PLAN.json   # prints "ready", waits for a line on stdin, runs,
                                                # prints {"sagas": N, "seconds": S}
@@ -62,7 +62,17 @@ class Saga:
 
     def transactions(self) -> tuple[Callable[[Cursor], None], ...]:
         """Placing the order, then one per step of the definition."""
-        return (self.place, self.reserve_stock, self.authorize_payment, self.skip_wait, self.confirm, self.capture)
+        return (
+            self.place,
+            self.reserve_stock,
+            self.hold_funds,
+            self.authorize_payment,
+            self.skip_wait,
+            self.confirm,
+            self.capture_payment,
+            self.consume_funds,
+            self.commit_stock,
+        )
 
     def place(self, cur: Cursor) -> None:
         cur.execute(
@@ -89,11 +99,11 @@ class Saga:
         cur.execute(
             "INSERT INTO saga_sagainstance (id, type, version, status, direction, step_index, current_step, attempts, "
             "crashes, aggregate_id, correlation_id, data, reason, error, wake_at, deadline, created_at, updated_at) "
-            "VALUES (%s, %s, 1, 'STARTED', 'FORWARD', 0, 'reserve_stock', 0, 0, %s, %s, %s, '', '', "
+            "VALUES (%s, %s, 2, 'STARTED', 'FORWARD', 0, 'reserve_stock', 0, 0, %s, %s, %s, '', '', "
             f"now() + interval '{STALL_AFTER}', now() + interval '1 day 30 minutes', now(), now())",
             [self.saga_id, TYPE, self.order_id, self.saga_id, json.dumps(self.data)],
         )
-        self.announce(cur, "saga_events", "saga", "saga.started", self.saga_payload(version=1))
+        self.announce(cur, "saga_events", "saga", "saga.started", self.saga_payload(version=2))
         items = [
             {"product_id": str(pid), "sku": sku, "quantity": qty, "unit_price": str(prices[pid])}
             for pid, sku, qty in self.items
@@ -120,10 +130,10 @@ class Saga:
         )
         for pid, _, qty in self.items:
             cur.execute("UPDATE inventory_product SET reserved = reserved + %s WHERE id = %s", [qty, pid])
-        self.announce(cur, "inventory_events", "inventory", "stock.reserved", {"lines": self.data["lines"]})
-        self.move(cur, "reserve_stock", 1, "authorize_payment")
+        self.announce(cur, "inventory_events", "inventory", "stock.reserved", self.stock())
+        self.move(cur, "reserve_stock", 1, "hold_funds")
 
-    def authorize_payment(self, cur: Cursor) -> None:
+    def hold_funds(self, cur: Cursor) -> None:
         self.lock_saga(cur)
         customer = [self.customer_id]
         cur.execute("SELECT balance, reserved, blocked FROM customers_customer WHERE id = %s FOR UPDATE", customer)
@@ -134,19 +144,22 @@ class Saga:
             "VALUES (%s, '', now(), now(), %s, %s, 'HELD')",
             [self.order_id, self.customer_id, self.total],
         )
-        money = {"customer_id": str(self.customer_id), "amount": str(self.total)}
-        self.announce(cur, "customer_events", "customer", "funds.held", money)
+        self.announce(cur, "customer_events", "customer", "funds.held", self.money())
+        self.move(cur, "hold_funds", 2, "authorize_payment")
+
+    def authorize_payment(self, cur: Cursor) -> None:
+        self.lock_saga(cur)
         cur.execute(
             "INSERT INTO payments_payment (order_id, reason, created_at, updated_at, customer_id, amount, status, "
             "provider_reference) VALUES (%s, '', now(), now(), %s, %s, 'AUTHORIZED', %s)",
             [self.order_id, self.customer_id, self.total, self.reference()],
         )
-        self.announce(cur, "payment_events", "payment", "payment.authorized", money)
-        self.move(cur, "authorize_payment", 2, "await_acceptance")
+        self.announce(cur, "payment_events", "payment", "payment.authorized", self.money())
+        self.move(cur, "authorize_payment", 3, "await_acceptance")
 
     def skip_wait(self, cur: Cursor) -> None:
         self.lock_saga(cur)
-        self.move(cur, "await_acceptance", 3, "confirm_order", status="SKIPPED")
+        self.move(cur, "await_acceptance", 4, "confirm_order", status="SKIPPED")
 
     def confirm(self, cur: Cursor) -> None:
         self.lock_saga(cur)
@@ -157,17 +170,20 @@ class Saga:
             [self.order_id],
         )
         self.announce(cur, "order_events", "order", "order.confirmed", {"total": str(self.total)})
-        self.move(cur, "confirm_order", 4, "capture_payment_and_commit_stock")
+        self.move(cur, "confirm_order", 5, "capture_payment")
 
-    def capture(self, cur: Cursor) -> None:
+    def capture_payment(self, cur: Cursor) -> None:
         self.lock_saga(cur)
-        money = {"customer_id": str(self.customer_id), "amount": str(self.total)}
         cur.execute("SELECT status FROM payments_payment WHERE order_id = %s FOR UPDATE", [self.order_id])
         cur.fetchone()
         cur.execute(
             "UPDATE payments_payment SET status = 'CAPTURED', updated_at = now() WHERE order_id = %s", [self.order_id]
         )
-        self.announce(cur, "payment_events", "payment", "payment.captured", money)
+        self.announce(cur, "payment_events", "payment", "payment.captured", self.money())
+        self.move(cur, "capture_payment", 6, "consume_funds")
+
+    def consume_funds(self, cur: Cursor) -> None:
+        self.lock_saga(cur)
         cur.execute("SELECT status FROM customers_fundshold WHERE order_id = %s FOR UPDATE", [self.order_id])
         cur.fetchone()
         cur.execute(
@@ -178,12 +194,11 @@ class Saga:
             "UPDATE customers_fundshold SET status = 'CONSUMED', updated_at = now() WHERE order_id = %s",
             [self.order_id],
         )
-        self.announce(cur, "customer_events", "customer", "funds.consumed", money)
-        self.commit_stock(cur)
-        self.move(cur, "capture_payment_and_commit_stock", 5, "", status="SUCCEEDED", saga_status="COMPLETED")
-        self.announce(cur, "saga_events", "saga", "saga.completed", self.saga_payload())
+        self.announce(cur, "customer_events", "customer", "funds.consumed", self.money())
+        self.move(cur, "consume_funds", 7, "commit_stock")
 
     def commit_stock(self, cur: Cursor) -> None:
+        self.lock_saga(cur)
         cur.execute("SELECT status FROM inventory_stockreservation WHERE order_id = %s FOR UPDATE", [self.order_id])
         cur.fetchone()
         cur.execute(
@@ -205,7 +220,9 @@ class Saga:
             "UPDATE inventory_stockreservation SET status = 'COMMITTED', updated_at = now() WHERE order_id = %s",
             [self.order_id],
         )
-        self.announce(cur, "inventory_events", "inventory", "stock.committed", {"lines": self.data["lines"]})
+        self.announce(cur, "inventory_events", "inventory", "stock.committed", self.stock())
+        self.move(cur, "commit_stock", 8, "", status="SUCCEEDED", saga_status="COMPLETED")
+        self.announce(cur, "saga_events", "saga", "saga.completed", self.saga_payload())
 
     def lock_saga(self, cur: Cursor) -> None:
         cur.execute("SELECT status, step_index, data FROM saga_sagainstance WHERE id = %s FOR UPDATE", [self.saga_id])
@@ -251,6 +268,13 @@ class Saga:
     def reference(self) -> str:
         """The sandbox provider's reference, as payments/gateway.py makes it."""
         return f"sandbox-{uuid.uuid5(uuid.NAMESPACE_OID, str(self.order_id))}"
+
+    def money(self) -> dict[str, Any]:
+        """The payload of a funds or payment event (the order's id is added to every payload)."""
+        return {"customer_id": str(self.customer_id), "amount": str(self.total), "reason": ""}
+
+    def stock(self) -> dict[str, Any]:
+        return {"lines": self.data["lines"], "reason": ""}
 
     def saga_payload(self, **details: Any) -> dict[str, Any]:
         return {"saga_id": str(self.saga_id), "saga_type": TYPE, "aggregate_id": str(self.order_id), **details}

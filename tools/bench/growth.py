@@ -12,10 +12,13 @@ from .server import Observer
 CHUNK = 100_000  # sagas per INSERT: keeps each statement's memory and WAL bounded
 STEPS = (
     ("reserve_stock", "SUCCEEDED"),
+    ("hold_funds", "SUCCEEDED"),
     ("authorize_payment", "SUCCEEDED"),
     ("await_acceptance", "SKIPPED"),
     ("confirm_order", "SUCCEEDED"),
-    ("capture_payment_and_commit_stock", "SUCCEEDED"),
+    ("capture_payment", "SUCCEEDED"),
+    ("consume_funds", "SUCCEEDED"),
+    ("commit_stock", "SUCCEEDED"),
 )
 MESSAGES = (
     ("saga_events", "saga", "saga.started"),

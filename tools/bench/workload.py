@@ -42,7 +42,7 @@ class PlannedOrder:
 @dataclass(frozen=True)
 class Catalog:
     rich: list[UUID]
-    broke: list[UUID]  # no credit: their orders are refused at authorize_payment and compensate
+    broke: list[UUID]  # no credit: their orders are refused at hold_funds and compensate
     products: list[Item]  # quantity 1 of each
 
 

@@ -53,8 +53,11 @@ STEP_FAULTS = {
     "errors": {
         "reserve_stock": {"fail_attempts": 1},
         "reserve_stock:compensation": {"fail_attempts": 2},
+        "hold_funds:compensation": {"fail_attempts": 1},
         "authorize_payment:compensation": {"fail_attempts": 2},
-        "capture_payment_and_commit_stock": {"error_rate": 0.5},
+        "capture_payment": {"error_rate": 0.5},
+        "consume_funds": {"error_rate": 0.3},
+        "commit_stock": {"error_rate": 0.3},
     },
     "hangs": {"confirm_order": {"delay": 31}},
 }
