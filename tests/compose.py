@@ -39,12 +39,12 @@ def _merged(base: Any, override: Any, key: str = "") -> Any:
 
 
 def _resolved(service: dict[str, Any]) -> dict[str, Any]:
-    """The service with what it extends under it; depends_on is never inherited (compose's rule)."""
+    """The service with what it extends under it, depends_on too (Compose v2 keeps it, where the
+    retired docker-compose v1 refused to extend such a service)."""
     if "extends" not in service:
         return service
     own = {k: v for k, v in service.items() if k != "extends"}
-    parent = _resolved(load(service["extends"]["file"])["services"][service["extends"]["service"]])
-    return _merged({k: v for k, v in parent.items() if k != "depends_on"}, own)
+    return _merged(_resolved(load(service["extends"]["file"])["services"][service["extends"]["service"]]), own)
 
 
 def services(topology: str) -> dict[str, dict[str, Any]]:
