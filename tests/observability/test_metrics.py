@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from orders.saga import PLACE_ORDER
 from saga.messaging.inbox import consume
 from saga.testing.harness import SagaHarness
+from tests import compose
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -132,23 +133,21 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_shop_exposes(superuser)
     assert asked and asked <= names, asked - names
 
 
-def test_every_process_of_the_compose_stack_counts_into_one_shared_folder():
-    """docker-compose.yml: web, worker, beat, relay and consumer share PROMETHEUS_MULTIPROC_DIR (a
-    volume), which the image creates for its user, so the web's scrape shows every process's counts."""
-    from pathlib import Path
-
-    import yaml
-
-    root = Path(__file__).parents[2]
-    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+@pytest.mark.parametrize("topology", compose.TOPOLOGIES)
+def test_every_process_of_the_compose_stack_counts_into_one_shared_folder(topology):
+    """docker-compose.yml: web, worker, beat, relay and consumer (and in the services topology the
+    contexts' participants and relays) share PROMETHEUS_MULTIPROC_DIR (a volume), which the image
+    creates for its user, so the web's scrape shows every process's counts."""
+    services = compose.app_services(topology)
+    assert {"web", "worker", "beat", "relay", "consumer"} <= set(services)
     folders = set()
-    for name in ("web", "worker", "beat", "relay", "consumer"):
+    for name in services:
         folder = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
         volume = next(v.split(":")[0] for v in services[name]["volumes"] if v.split(":")[1] == folder)
         folders.add((folder, volume))
     assert len(folders) == 1, folders
     ((folder, _),) = folders
-    assert f"-o shop -g shop -m 700 /var/lib/shop {folder}" in (root / "Dockerfile").read_text()
+    assert f"-o shop -g shop -m 700 /var/lib/shop {folder}" in (compose.ROOT / "Dockerfile").read_text()
 
 
 def test_a_process_that_exits_leaves_its_counts_and_drops_its_live_gauges():

@@ -7,7 +7,10 @@ import runpy
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
+
+from tests import compose
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -18,14 +21,15 @@ def test_the_image_defaults_to_production():
     assert re.search(r"^ENV DJANGO_ENV=production\b", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
 
 
-def test_compose_runs_production_mode_with_the_key_from_the_environment():
+@pytest.mark.parametrize("topology", compose.TOPOLOGIES)
+def test_compose_runs_production_mode_with_the_key_from_the_environment(topology):
     assert APP_ENV["DJANGO_ENV"] == "production"
     assert APP_ENV["DJANGO_SECRET_KEY"] == "${DJANGO_SECRET_KEY:-}"  # no default key in the file
-    assert "DJANGO_DEBUG" not in APP_ENV
-    for name, service in COMPOSE["services"].items():
-        if service.get("image") == "saga-shop:latest":
-            assert service["environment"]["DJANGO_ENV"] == "production", name
-            assert "shop-secrets:/var/lib/shop" in service["volumes"], name
+    for name, service in compose.app_services(topology).items():
+        assert service["environment"]["DJANGO_ENV"] == "production", name
+        assert service["environment"]["DJANGO_SECRET_KEY"] == "${DJANGO_SECRET_KEY:-}", name
+        assert "DJANGO_DEBUG" not in service["environment"], name
+        assert "shop-secrets:/var/lib/shop" in service["volumes"], name
 
 
 def _first_start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
