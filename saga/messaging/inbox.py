@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
 
 from saga.core.conf import saga_settings
@@ -226,7 +226,6 @@ class Consumer:
 
     def _consume_until_stopped(self) -> None:
         consumer = KafkaConsumer(
-            *self.topics,
             bootstrap_servers=saga_settings.KAFKA_BOOTSTRAP_SERVERS,
             group_id=self.group_id,
             enable_auto_commit=False,
@@ -234,6 +233,7 @@ class Consumer:
             session_timeout_ms=6_000,
             heartbeat_interval_ms=2_000,
         )
+        consumer.subscribe(topics=self.topics, listener=_AssignmentLog(self.group_id))
         try:
             while not self.stop.is_set():
                 batch = consumer.poll(timeout_ms=500, max_records=200)
@@ -254,6 +254,21 @@ class Consumer:
                     consumer.commit()  # after the database commits: a crash before this re-delivers
         finally:
             consumer.close(autocommit=False)
+
+
+class _AssignmentLog(ConsumerRebalanceListener):
+    """Says which partitions this consumer reads, whenever its group shares them out anew: with
+    several consumers in a group (scaled out), each reads its own share of the partitions."""
+
+    def __init__(self, group_id: str):
+        self.group_id = group_id
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass  # offsets are committed after each batch: nothing to save before a rebalance
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        shares = sorted(f"{p.topic}[{p.partition}]" for p in assigned)
+        log.info("consumer of group %s assigned %s", self.group_id, ", ".join(shares) or "no partition")
 
 
 def _text(raw: bytes | None) -> str:
