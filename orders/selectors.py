@@ -35,7 +35,7 @@ def price_list_in_use() -> bool:
     """Whether orders prices from its own price list, kept from inventory's events: when each
     context has its own database (SHOP_TOPOLOGY=services). In the monolith inventory's table is
     in the same database, always current, and read directly."""
-    return getattr(settings, "SHOP_TOPOLOGY", "monolith") == "services"
+    return settings.SHOP_TOPOLOGY == "services"
 
 
 def priced_products_by_ids(*, ids: set[UUID]) -> dict[UUID, PricedProduct]:
