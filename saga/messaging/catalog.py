@@ -66,11 +66,13 @@ class Catalog:
         return sorted(set(self.roles(inbound=True)) & set(self.roles(inbound=False)))
 
     def table(self) -> str:
-        """The message table as Markdown (the README shows this very text)."""
+        """The message table as Markdown (the README shows this very text): what the project sends,
+        and what it reads from outside (a type it both sends and reads is shown as its sender's,
+        so the table is the same whichever handlers the configuration registers)."""
         rows = ["| topic | type | payload |", "|---|---|---|"]
         previous = None
         for message in self.types():
-            inbound = " (read by `consume_events`)" if message.inbound else ""
+            inbound = " (read by `consume_events`)" if not message.sent else ""
             topic = "" if message.role == previous else f"`{message.role}`{inbound}"
             previous = message.role
             rows.append(f"| {topic} | `{message.type}` | {message.payload or '-'} |")

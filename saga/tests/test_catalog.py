@@ -59,3 +59,12 @@ def test_consume_events_reads_a_shared_topic_leniently(registrations_restored):
     topics, lenient, served = inbound()
     assert topics == ["courier_events", "toy_events"]  # once, though both read and sent here
     assert lenient == ["toy_events"] and served.knows("toy.shipped")
+
+
+def test_the_table_shows_a_type_sent_and_read_here_as_sent():
+    declared = Catalog()
+    declared.declare("toy", {"toy.shipped": "order_id, carrier"})
+    before = declared.table()
+    declared.declare("toy", {"toy.shipped": "order_id"}, inbound=True)
+    assert declared.table() == before
+    assert before.splitlines()[-1] == "| `toy_events` | `toy.shipped` | order_id, carrier |"
