@@ -305,6 +305,8 @@ OUTBOX_RETENTION = float(env("OUTBOX_RETENTION", str(7 * 24 * 3600)))
 OUTBOX_LAG_DEGRADED_SECONDS = float(env("OUTBOX_LAG_DEGRADED_SECONDS", "60"))
 
 SHOP_ACCEPTANCE_TIMEOUT = int(env("SHOP_ACCEPTANCE_TIMEOUT", "1800"))
+# "monolith" (one database) or "services" (each context its own database; orders prices from its own price list).
+SHOP_TOPOLOGY = env("SHOP_TOPOLOGY", "monolith")
 # The payment provider's adapter, a dotted path (payments/gateway.py).
 PAYMENTS_GATEWAY = env("PAYMENTS_GATEWAY", "payments.gateway.SandboxGateway")
 
