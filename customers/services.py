@@ -11,10 +11,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import F
 
 from common.crud import model_delete, model_save, model_update
+from common.databases import atomic_for, database_for
 from saga.messaging import publish
 from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
@@ -41,24 +41,24 @@ class HoldResult:
         return self.status in (FundsHold.Status.HELD, FundsHold.Status.CONSUMED)
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
     return _announced("customer.created", model_save(customer))
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     updated = model_update(customer, data=data, fields=_EDITABLE)
     return _announced("customer.updated", updated)
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_delete(*, customer_id: UUID) -> None:
     """Raises StillReferenced when orders hold or held funds of this customer."""
     model_delete(Customer.objects.get(pk=customer_id))
-    publish(type="customer.deleted", key=customer_id, payload={"id": customer_id})
+    publish(type="customer.deleted", key=customer_id, payload={"id": customer_id}, using=database_for(Customer))
 
 
 @participant_command
@@ -118,7 +118,7 @@ def _announced(type: str, customer: Customer) -> Customer:
         "balance": customer.balance,
         "blocked": customer.blocked,
     }
-    publish(type=type, key=customer.pk, payload=payload)
+    publish(type=type, key=customer.pk, payload=payload, using=database_for(Customer))
     return customer
 
 

@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
+from common.databases import atomic_for, database_for
 from saga.messaging import publish
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
@@ -47,24 +47,24 @@ class ReservationResult:
         return self.status in (StockReservation.Status.RESERVED, StockReservation.Status.COMMITTED)
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
     return _announced("product.created", model_save(product))
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
     updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced("product.updated", updated)
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish(type="product.deleted", key=product_id, payload={"id": product_id})
+    publish(type="product.deleted", key=product_id, payload={"id": product_id}, using=database_for(Product))
 
 
 @participant_command
@@ -143,7 +143,7 @@ def _announced(type: str, product: Product) -> Product:
         "price": product.price,
         "stock": product.stock,
     }
-    publish(type=type, key=product.pk, payload=payload)
+    publish(type=type, key=product.pk, payload=payload, using=database_for(Product))
     return product
 
 
