@@ -413,11 +413,17 @@ SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
 # A saga retrying one step this many times raises an alert (an ERROR line, /metrics, the dashboard).
 SAGA_LONG_RETRY_ATTEMPTS = int(env("SAGA_LONG_RETRY_ATTEMPTS", "10"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
-# In the services topology every participant context is remote (it has its own database and process).
+# In the services topology every participant context is remote: its rows are in its own database, which a
+# local call, run in the step's transaction of the orders database, could not change with the step.
 _REMOTE_BY_DEFAULT = ",".join(PARTICIPANT_CONTEXTS) if SERVICES else ""
 SAGA_REMOTE_PARTICIPANTS = [
     name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", _REMOTE_BY_DEFAULT).split(",") if name.strip()
 ]
+if SERVICES and (_local := [name for name in PARTICIPANT_CONTEXTS if name not in SAGA_REMOTE_PARTICIPANTS]):
+    raise ImproperlyConfigured(
+        f"SHOP_TOPOLOGY=services runs every participant context in its own process, but SAGA_REMOTE_PARTICIPANTS "
+        f"leaves out {', '.join(_local)}: name {', '.join(PARTICIPANT_CONTEXTS)} (or leave it unset)."
+    )
 # Faults injected into saga steps (crash and chaos tests only); see saga/testing/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")

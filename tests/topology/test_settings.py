@@ -60,9 +60,10 @@ def test_a_participant_process_has_only_its_own_database(load):
     assert {alias: db["NAME"] for alias, db in settings["DATABASES"].items()} == {"default": "payments"}
 
 
-def test_the_remote_participants_of_the_services_can_still_be_named(load):
-    settings = load(SHOP_TOPOLOGY="services", SAGA_REMOTE_PARTICIPANTS="payments", **OWN_DATABASES)
-    assert settings["SAGA_REMOTE_PARTICIPANTS"] == ["payments"]
+def test_the_services_refuse_a_participant_context_left_local(load):
+    # Its rows are in its own database: a local call could not commit them with the saga's step.
+    with pytest.raises(ImproperlyConfigured, match="SAGA_REMOTE_PARTICIPANTS leaves out customers, inventory"):
+        load(SHOP_TOPOLOGY="services", SAGA_REMOTE_PARTICIPANTS="payments", **OWN_DATABASES)
 
 
 def test_the_services_refuse_two_contexts_in_one_database(load):

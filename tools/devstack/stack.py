@@ -235,6 +235,7 @@ def migrate_seed_serve(env: dict[str, str], port: int, procfile: Path, contexts:
     code = 0
     for context in contexts:
         if code == 0 and not signalled():
+            log(f"migrate with SHOP_CONTEXT={context}")
             code, _ = run_foreground([*manage, "migrate", "--noinput"], {**env, "SHOP_CONTEXT": context})
     if code == 0 and not signalled():
         code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
