@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
+from common.databases import atomic_for, database_for
 from saga.messaging import publish_message, published_together
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
@@ -31,13 +32,13 @@ class StockNotReserved(Exception):
     """Committing stock that was never reserved (or was released): a saga bug, never a refusal."""
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
     return _announced(ProductCreated, model_save(product))
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
     product.version += 1  # under the row's lock: the versions of one product follow its commits
@@ -45,11 +46,11 @@ def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     return _announced(ProductUpdated, updated)
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish_message(ProductDeleted(id=product_id), key=product_id)
+    publish_message(ProductDeleted(id=product_id), key=product_id, using=database_for(Product))
 
 
 def products_announce(*, after: UUID | None = None, limit: int = 500) -> list[Product]:
@@ -60,7 +61,8 @@ def products_announce(*, after: UUID | None = None, limit: int = 500) -> list[Pr
     products = Product.objects.order_by("pk")
     if after is not None:
         products = products.filter(pk__gt=after)
-    with transaction.atomic(), published_together():
+    database = database_for(Product)
+    with transaction.atomic(using=database), published_together(using=database):
         return [_announced(ProductUpdated, product) for product in products[:limit]]
 
 
@@ -134,7 +136,7 @@ def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved
 
 def _announced(event: type[ProductEvent], product: Product) -> Product:
     fields = (product.pk, product.sku, product.name, product.price, product.stock, product.version)
-    publish_message(event(*fields), key=product.pk)
+    publish_message(event(*fields), key=product.pk, using=database_for(Product))
     return product
 
 
