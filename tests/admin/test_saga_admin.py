@@ -66,8 +66,8 @@ def test_the_saga_page_shows_timeline_diagram_messages_data_and_links(root, saga
     first = failed.steps.order_by("id").first()
     assert first.started_at.strftime("%H:%M:%S.%f")[:-3] in timeline
     diagram = page[page.index("<svg xmlns") : page.index("</svg>", page.index("<svg xmlns"))]
-    assert diagram.count('class="step ') == 7  # five steps, two compensations
-    assert 'data-step="capture_payment_and_commit_stock"><rect' in diagram and "box current" in diagram
+    assert diagram.count('class="step ') == 11  # eight steps, three compensations
+    assert 'data-step="capture_payment"><rect' in diagram and "box current" in diagram
     assert (
         "★ pivot" in diagram
         and "point of no return" in diagram
