@@ -218,10 +218,10 @@ class Consumer:
         while not self.stop.is_set():
             try:
                 self._consume_until_stopped()
-            except (KafkaError, DatabaseError) as error:
-                # Uncommitted offsets are delivered again, and the inbox skips what was done.
+            except KafkaError as error:
+                # A new Kafka consumer: uncommitted offsets are delivered again, and the inbox skips
+                # what was done.
                 log.warning("consumer lost %s (%s); reconnecting", type(error).__name__, error)
-                connection.close()
                 self.stop.wait(1)
 
     def _consume_until_stopped(self) -> None:
@@ -236,24 +236,48 @@ class Consumer:
         consumer.subscribe(topics=self.topics, listener=_AssignmentLog(self.group_id))
         try:
             while not self.stop.is_set():
-                batch = consumer.poll(timeout_ms=500, max_records=200)
-                for records in batch.values():
-                    for record in records:
-                        outcome = consume(
-                            record.topic,
-                            record.value,
-                            partition=record.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            using=self.using,
-                            lenient=record.topic in self.lenient_topics,
-                            headers=record.headers or (),
-                        )
-                        self.counts[outcome] += 1
-                if batch:
-                    consumer.commit()  # after the database commits: a crash before this re-delivers
+                try:
+                    self._consume_batch(consumer)
+                except DatabaseError as error:
+                    # Keep the Kafka consumer and its partitions (the members of a group that all
+                    # left and rejoined at once were seen never to be given them again); read
+                    # again from the last commit, which the inbox makes safe.
+                    log.warning(
+                        "consumer lost %s (%s); reading again from its last commit", type(error).__name__, error
+                    )
+                    connection.close()
+                    _rewind(consumer)
+                    self.stop.wait(1)
         finally:
             consumer.close(autocommit=False)
+
+    def _consume_batch(self, consumer: KafkaConsumer) -> None:
+        batch = consumer.poll(timeout_ms=500, max_records=200)
+        for records in batch.values():
+            for record in records:
+                outcome = consume(
+                    record.topic,
+                    record.value,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    using=self.using,
+                    lenient=record.topic in self.lenient_topics,
+                    headers=record.headers or (),
+                )
+                self.counts[outcome] += 1
+        if batch:
+            consumer.commit()  # after the database commits: a crash before this re-delivers
+
+
+def _rewind(consumer: KafkaConsumer) -> None:
+    """Go back, on each partition read, to the offset last committed."""
+    for partition in consumer.assignment():
+        committed = consumer.committed(partition)
+        if committed is None:
+            consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, committed)
 
 
 class _AssignmentLog(ConsumerRebalanceListener):

@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from orders import selectors as orders
 from saga.models import SagaStep
@@ -117,4 +118,27 @@ def test_two_consumers_of_a_context_share_its_partitions_and_one_may_die(shop, s
     wait_until(lambda: assignments(second, topic)[-1] == everything, timeout=60, what="the survivor to take it all")
     wait_for_terminal(placed, timeout=240)
     assert {order_status(order) for order in placed} == {("CONFIRMED", None)}
+    shop.check()
+
+
+def test_a_consumer_that_loses_its_database_keeps_its_partitions_and_reads_again(shop, start_participant, settings):
+    for context in ("customers", "inventory"):
+        start_participant(context)
+    payments = start_participant("payments")
+    topic = settings.KAFKA_TOPICS["payment_commands"]
+    wait_until(lambda: any(assignments(payments, topic)), timeout=60, what="the payments consumer's partitions")
+    buyer, product = shop.customer("100.00"), shop.product("1.00", 100)
+    orderable(product)
+    first = place(buyer.pk, product, 1)
+    wait_for_terminal([first], timeout=120)  # the consumer has a database connection now
+    with connections["payments" if settings.SHOP_TOPOLOGY == "services" else DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    placed = [place(buyer.pk, product, 1) for _ in range(5)]
+    wait_for_terminal(placed, timeout=120)
+    assert {order_status(order) for order in [first, *placed]} == {("CONFIRMED", None)}
+    assert "reading again from its last commit" in payments.log_path.read_text()
+    assert len(assignments(payments, topic)) == 1  # it never left its group, so never waited for a new share
     shop.check()
