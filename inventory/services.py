@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
+from common.databases import atomic_for, database_for
 from saga.messaging import publish_message
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
@@ -31,24 +31,24 @@ class StockNotReserved(Exception):
     """Committing stock that was never reserved (or was released): a saga bug, never a refusal."""
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
     return _announced(ProductCreated, model_save(product))
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
     updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced(ProductUpdated, updated)
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish_message(ProductDeleted(id=product_id), key=product_id)
+    publish_message(ProductDeleted(id=product_id), key=product_id, using=database_for(Product))
 
 
 @participant_command
@@ -120,7 +120,11 @@ def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved
 
 
 def _announced(event: type[ProductEvent], product: Product) -> Product:
-    publish_message(event(product.pk, product.sku, product.name, product.price, product.stock), key=product.pk)
+    publish_message(
+        event(product.pk, product.sku, product.name, product.price, product.stock),
+        key=product.pk,
+        using=database_for(Product),
+    )
     return product
 
 
