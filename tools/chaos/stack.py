@@ -78,9 +78,10 @@ def _waited(process: subprocess.Popen[bytes]) -> int:
 
 
 def django_for_run(run_id: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Set Django up in this process on the run's database (DATABASE_URL: orders', in services), migrate it and give the
-    run Kafka topics of its own (`chaos-<run_id>.<role>`). Returns the topics by role and what the
-    run's child processes need in their environment beside this process's: the topics."""
+    """Set Django up in this process on the run's database (DATABASE_URL; in services orders', with
+    the others as aliases), migrate it and give the run Kafka topics of its own
+    (`chaos-<run_id>.<role>`). Returns the topics by role and what the run's child processes need
+    in their environment beside this process's: the topics."""
     import django
 
     django.setup()
@@ -120,9 +121,7 @@ class Stack:
         python = sys.executable
 
         def proc(name: str, argv: list[str], context: str = "orders", **extra: str) -> Proc:
-            named = {
-                context: procs.with_application_name(url, f"{APP_PREFIX}{name}") for context, url in databases.items()
-            }
+            named = {of: procs.with_application_name(url, f"{APP_PREFIX}{name}") for of, url in databases.items()}
             in_context = {"SHOP_CONTEXT": context} if self.services else {}
             return Proc(
                 name, argv, env={**env, **database_env(named), **in_context, **extra}, logfile=logdir / f"{name}.log"
@@ -178,8 +177,11 @@ class Stack:
 
     def processes(self) -> list[Proc]:
         relays = [relay for of_context in self.relays.values() for relay in of_context]
-        participants = [consumer for of_context in self.participants.values() for consumer in of_context]
-        return [self.web, *self.workers, self.beat, *relays, self.consumer, *participants, *self.faulty]
+        return [self.web, *self.workers, self.beat, *relays, self.consumer, *self.consumers(), *self.faulty]
+
+    def consumers(self) -> list[Proc]:
+        """Every participant context's consumers of commands."""
+        return [consumer for of_context in self.participants.values() for consumer in of_context]
 
     def start_faulty_worker(self, what: str, faults: str) -> Proc:
         process = self._worker(f"worker-{what}-{len(self.faulty) // 2 + 1}", 2, SAGA_FAULTS=faults)
@@ -198,11 +200,10 @@ class Stack:
                     timeout=ready_timeout,
                     what=f"a relay of {context} to become active",
                 )
-            participants = [consumer for of_context in self.participants.values() for consumer in of_context]
             for process, line in [
                 *((w, "ready.") for w in self.workers),
                 (self.consumer, "consume_events: reading"),
-                *((p, "run_participant: serving") for p in participants),
+                *((p, "run_participant: serving") for p in self.consumers()),
             ]:
                 procs.wait_until(partial(process.said, line), timeout=ready_timeout, what=process.name)
         except procs.ProcError as error:
