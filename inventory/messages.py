@@ -68,6 +68,7 @@ class ProductEvent:
     name: str
     price: Decimal
     stock: int
+    version: int  # one more at each update of the product: a reader keeps the newest it saw
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ class Product(models.Model):
     price = MoneyField()
     stock = models.PositiveIntegerField(help_text="Units on hand.")
     reserved = models.PositiveIntegerField(default=0, editable=False, help_text="Units held by open orders.")
+    # One more at every change of the catalogue's fields, under the row's lock, and carried in the
+    # product's events: a reader keeping a copy (orders' price list) knows a late event from a new one.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["sku"]

@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
 from common.databases import atomic_for, database_for
-from saga.messaging import publish_message
+from saga.messaging import publish_message, published_together
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .messages import Line, ProductCreated, ProductDeleted, ProductEvent, ProductUpdated, StockReply
@@ -40,6 +41,7 @@ def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Produc
 @atomic_for(Product)
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
+    product.version += 1  # under the row's lock: the versions of one product follow its commits
     updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced(ProductUpdated, updated)
 
@@ -49,6 +51,19 @@ def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
     publish_message(ProductDeleted(id=product_id), key=product_id, using=database_for(Product))
+
+
+def products_announce(*, after: UUID | None = None, limit: int = 500) -> list[Product]:
+    """Announce again, as `product.updated` with its current version, the state of up to `limit`
+    products (in id order, after the product `after`), in one transaction: a reader that keeps a
+    copy (orders' price list) fills it from scratch; one that already has the version changes
+    nothing. No lock: a change committed meanwhile announces a newer version, which wins."""
+    products = Product.objects.order_by("pk")
+    if after is not None:
+        products = products.filter(pk__gt=after)
+    database = database_for(Product)
+    with transaction.atomic(using=database), published_together(using=database):
+        return [_announced(ProductUpdated, product) for product in products[:limit]]
 
 
 @participant_command
@@ -120,11 +135,8 @@ def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved
 
 
 def _announced(event: type[ProductEvent], product: Product) -> Product:
-    publish_message(
-        event(product.pk, product.sku, product.name, product.price, product.stock),
-        key=product.pk,
-        using=database_for(Product),
-    )
+    fields = (product.pk, product.sku, product.name, product.price, product.stock, product.version)
+    publish_message(event(*fields), key=product.pk, using=database_for(Product))
     return product
 
 

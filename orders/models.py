@@ -72,3 +72,26 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.sku}"
+
+
+class ProductPrice(models.Model):
+    """The orders context's own price list: inventory's products as their events told them, so
+    that placing an order never reads inventory's tables when the contexts have their own
+    databases (SHOP_TOPOLOGY=services). A deleted product stays as a tombstone, so that a late
+    event of it cannot bring it back (inventory never reuses a product's id)."""
+
+    product_id = models.UUIDField(primary_key=True)
+    # Not unique: two products that traded a sku may be told in either order (their events have
+    # different keys); a sku two live rows claim names no product until the later event comes.
+    sku = models.CharField(max_length=64, db_index=True)
+    price = MoneyField()
+    version = models.PositiveIntegerField(help_text="The product's version its last applied event carried.")
+    deleted = models.BooleanField(default=False)
+    event_id = models.UUIDField(help_text="The id of the last event applied.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.price}{' (deleted)' if self.deleted else ''}"

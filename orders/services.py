@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 
-from inventory import selectors as inventory
 from inventory.messages import Line
 from saga import services as sagas
 from saga.messaging import Message, publish_message, published_together
 
+from . import selectors
 from .messages import (
     OrderAwaitingAcceptance,
     OrderCancelled,
@@ -23,7 +23,7 @@ from .messages import (
     OrderItem,
     OrderRejected,
 )
-from .models import Order, OrderLine
+from .models import Order, OrderLine, ProductPrice
 from .saga_data import PlaceOrderData
 
 PLACE_ORDER = "place_order"
@@ -210,8 +210,8 @@ def _replayed(idempotency_key: str, fingerprint: str) -> Order:
 def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
     """One line per product, in the order of its first mention: items naming the same product,
     by id or by sku, add up (as in a cart), so an order never lists a product twice."""
-    by_id = inventory.products_by_ids(ids={i.product_id for i in items if i.product_id})
-    by_sku = inventory.products_by_skus(skus={i.sku for i in items if i.sku})
+    by_id = selectors.priced_products_by_ids(ids={i.product_id for i in items if i.product_id})
+    by_sku = selectors.priced_products_by_skus(skus={i.sku for i in items if i.sku})
     lines: dict[UUID, OrderLine] = {}
     errors = []
     for position, item in enumerate(items):
@@ -220,7 +220,7 @@ def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
             errors.append(f"item {position}: no product {item.product_id or item.sku}")
             continue
         line = lines.setdefault(
-            product.pk, OrderLine(product_id=product.pk, sku=product.sku, quantity=0, unit_price=product.price)
+            product.id, OrderLine(product_id=product.id, sku=product.sku, quantity=0, unit_price=product.price)
         )
         line.quantity += item.quantity
     if errors:
@@ -231,3 +231,42 @@ def _priced_lines(items: list[ItemRequest]) -> list[OrderLine]:
 
 def _fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- the price list (SHOP_TOPOLOGY=services): inventory's products as their events tell them ---
+
+
+def product_price_keep(*, product: selectors.PricedProduct, version: int, event_id: UUID) -> bool:
+    """What a product.created / product.updated event told, unless the price list already has
+    this version of the product or a newer one, or its deletion (an event delivered again, or
+    late). True if it changed the price list."""
+    row = ProductPrice(product_id=product.id, sku=product.sku, price=product.price, version=version, event_id=event_id)
+    return _price_list_write(
+        row,
+        changes="sku = EXCLUDED.sku, price = EXCLUDED.price, version = EXCLUDED.version",
+        unless_kept="kept.version >= EXCLUDED.version",
+    )
+
+
+def product_price_delete(*, product_id: UUID, event_id: UUID) -> bool:
+    """A product.deleted event: the product is no longer orderable, for good (a tombstone, even
+    when its deletion comes before its creation). True if it changed the price list."""
+    row = ProductPrice(product_id=product_id, sku="", price=Decimal("0.00"), version=0, deleted=True, event_id=event_id)
+    return _price_list_write(row, changes="deleted = true", unless_kept="false")
+
+
+def _price_list_write(row: ProductPrice, *, changes: str, unless_kept: str) -> bool:
+    """Insert the row, or apply `changes` to the one kept unless that one is deleted or
+    `unless_kept` holds: one statement, so two deliveries of one product's events at once (a
+    consumer group rebalancing) cannot interleave a read and a write."""
+    table = ProductPrice._meta.db_table
+    with connections[router.db_for_write(ProductPrice)].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS kept (product_id, sku, price, version, deleted, event_id, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, now())"
+            f" ON CONFLICT (product_id) DO UPDATE SET {changes},"
+            " event_id = EXCLUDED.event_id, updated_at = EXCLUDED.updated_at"
+            f" WHERE NOT kept.deleted AND NOT ({unless_kept})",
+            [row.product_id, row.sku, row.price, row.version, row.deleted, row.event_id],
+        )
+        return cursor.rowcount == 1

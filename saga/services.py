@@ -74,14 +74,16 @@ def on_reply(message: Envelope) -> None:
 
 def inbound() -> tuple[list[str], list[str], Handlers]:
     """What `consume_events` reads: (topics, topics where unknown types are ignored, handlers).
-    The replies of remote participants come on their event topics, among their other events."""
+    The replies of remote participants come on their event topics, among their other events;
+    so do the events an app reads from a topic the project also sends other messages on."""
     served = handlers.copy()
-    lenient = []
+    lenient = [topic_for(role) for role in catalog.shared_roles()]
     for participant in participants.remote():
         lenient.append(topic_for(f"{participant.context}_events"))
         for reply in reply_types(participant):
             served.register(reply, on_reply)
-    return [*(topic_for(role) for role in catalog.roles(inbound=True)), *lenient], lenient, served
+    topics = [topic_for(role) for role in catalog.roles(inbound=True)]
+    return [*topics, *(topic for topic in lenient if topic not in topics)], lenient, served
 
 
 def saga_start(

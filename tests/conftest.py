@@ -12,7 +12,10 @@ from rest_framework.test import APIClient
 
 from customers import services as customers
 from inventory import services as inventory
+from orders.selectors import price_list_in_use
 from saga.orchestration import scheduling
+
+from .price_list import price_list_told
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,7 +62,10 @@ def customer(db):
 
 @pytest.fixture
 def product(db):
-    return inventory.product_create(sku="WIDGET", name="Widget", price=Decimal("25.00"), stock=10)
+    product = inventory.product_create(sku="WIDGET", name="Widget", price=Decimal("25.00"), stock=10)
+    if price_list_in_use():  # orders prices from its own copy, kept by a consume_events not running here
+        price_list_told()
+    return product
 
 
 def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:

@@ -122,7 +122,7 @@ def publish_message(
     using: str = DEFAULT_DB_ALIAS,
 ) -> OutboxMessage:
     """Write one declared message (messages.py) to the outbox of the database `using`, in the
-    caller's transaction there."""
+    caller's transaction."""
     return publish(
         type=message.TYPE,
         key=key,
