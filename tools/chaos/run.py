@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -167,6 +168,19 @@ def _token() -> str:
     return str(Token.objects.create(user=user).key)
 
 
+def orderable(product_id: str) -> bool:
+    """Whether placing an order finds the product (in services, in orders' price list), asked as
+    placement asks; on a connection of the calling client's thread, closed at once."""
+    from django.db import connection
+
+    from orders.selectors import priced_products_by_ids
+
+    try:
+        return bool(priced_products_by_ids(ids={uuid.UUID(product_id)}))
+    finally:
+        connection.close()
+
+
 def _load_faults_check(
     args: argparse.Namespace, run_id: str, stack: Stack, token: str, topics: dict[str, str], logdir: Path
 ) -> int:
@@ -181,7 +195,7 @@ def _load_faults_check(
     rng = random.Random(args.seed)
     record = Record()
     api = Api(stack.port, token, record)
-    world = build_world(api, record, rng)
+    world = build_world(api, record, rng, orderable)
     courier = Courier(settings.KAFKA_BOOTSTRAP_SERVERS, topics["fulfillment_events"])
     schedule = plan(args.duration, rng, kinds(args.topology))
     timing = Timing.for_duration(args.duration)
@@ -201,6 +215,7 @@ def _load_faults_check(
             seed=args.seed,
             stop=stop,
             acceptance_timeout=args.acceptance_timeout,
+            orderable=orderable,
         )
         for i in range(args.clients)
     ]
