@@ -1,8 +1,9 @@
 """`manage.py check` catches a misconfigured engine before anything runs."""
 
+import json
 from typing import Any
 
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
 from saga.core.conf import saga_settings
@@ -34,7 +35,25 @@ def saga_settings_check(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     str(error), hint="SAGA_REMOTE_PARTICIPANTS names participants that apps register", id="saga.W002"
                 )
             )
+    problems.extend(_unknown_fault_steps())
     return problems
+
+
+def _unknown_fault_steps() -> list[CheckMessage]:
+    """A fault for a step no definition has would be injected nowhere, and the run that asked for
+    it (a chaos run, a crash test) would pass without the fault: refuse to start instead."""
+    if not saga_settings.SAGA_FAULTS:
+        return []
+    steps = {step.name for definition in registry.definitions.all() for step in definition.steps}
+    named = {name.split(":")[0] for name in json.loads(saga_settings.SAGA_FAULTS)}
+    return [
+        Error(
+            f"SAGA_FAULTS names {name!r}, a step of no registered saga definition",
+            hint=f"steps: {', '.join(sorted(steps))}",
+            id="saga.E001",
+        )
+        for name in sorted(named - steps)
+    ]
 
 
 @register(Tags.database)

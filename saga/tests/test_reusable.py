@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
-from django.core.checks import run_checks
+from django.core.checks import ERROR, run_checks
 
 from saga.core.conf import DEFAULTS, saga_settings
 from saga.messaging import catalog, publish, topic_for
@@ -104,3 +104,9 @@ def test_a_remote_participant_nobody_registered_is_warned_about(settings):
     settings.SAGA_REMOTE_PARTICIPANTS = ["toybox", "giftwrap"]
     [warning] = saga_warnings()
     assert warning.id == "saga.W002" and "'giftwrap'" in warning.msg
+
+
+def test_a_fault_for_a_step_no_definition_has_stops_the_process(settings):
+    settings.SAGA_FAULTS = '{"reserve_toys": {"delay": 0.1}, "wrap_toys:compensation": {"fail_attempts": 1}}'
+    [error] = saga_warnings()
+    assert (error.id, error.level) == ("saga.E001", ERROR) and "'wrap_toys'" in error.msg

@@ -61,7 +61,7 @@ def _skip_backoff(saga_id) -> None:
 def fail_after_pivot(harness: SagaHarness, order) -> SagaInstance:
     """The order is confirmed, then its capture fails once and kills its worker five times (each
     attempt claimed, as a worker would, and never run): the saga stops FAILED after its pivot."""
-    harness.raise_in("capture_payment_and_commit_stock", RuntimeError("payment provider timed out"))
+    harness.raise_in("capture_payment", RuntimeError("payment provider timed out"))
     engine.advance(order.saga_id, harness.runtime)
     for _ in range(engine.MAX_CRASHES):
         while not isinstance(engine.advancing.claim(order.saga_id, harness.runtime), engine.Claim):

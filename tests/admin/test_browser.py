@@ -71,7 +71,7 @@ def test_an_operator_finds_a_failed_saga_retries_it_and_sees_it_complete(
         lambda: (r := browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) and len(r) == 1 and r,
         what="the FAILED filter",
     )
-    assert "FAILED" in rows[0].text and "capture_payment_and_commit_stock" in rows[0].text
+    assert "FAILED" in rows[0].text and "capture_payment" in rows[0].text
     screenshot(browser, "saga-list-failed")
 
     # Its page: the timeline of every attempt and the diagram of the definition.
@@ -80,7 +80,7 @@ def test_an_operator_finds_a_failed_saga_retries_it_and_sees_it_complete(
     timeline = browser.find_element(By.ID, "saga-timeline").text
     assert "CRASHED" in timeline and "confirm_order" in timeline and "pivot" in timeline
     diagram = browser.find_element(By.CSS_SELECTOR, "#saga-diagram svg")
-    assert diagram.find_element(By.CSS_SELECTOR, "g[data-step='capture_payment_and_commit_stock'] rect.current")
+    assert diagram.find_element(By.CSS_SELECTOR, "g[data-step='capture_payment'] rect.current")
     screenshot(browser, "saga-detail")
 
     # Retry, confirm, and see it COMPLETED.

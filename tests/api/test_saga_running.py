@@ -35,7 +35,7 @@ def markers_cache_answers(monkeypatch):
 
 
 def place(api, customer) -> dict:
-    """A credit-only order: its saga passes over reserve_stock and runs authorize_payment first."""
+    """A credit-only order: its saga passes over reserve_stock and runs hold_funds first."""
     return api.post("/api/orders", {"customer_id": str(customer.pk), "amount": "10.00"}, format="json").json()
 
 
@@ -75,17 +75,17 @@ def shown_running(api, saga_id) -> Callable[[], dict]:
 def test_the_api_shows_the_step_running_in_its_saga_transaction(api, customer, harness, transactional_db):
     order = place(api, customer)
     saga_url = f"/api/sagas/{order['saga_id']}"
-    looking = LookWhileStepRuns("authorize_payment", shown_running(api, order["saga_id"]))
+    looking = LookWhileStepRuns("hold_funds", shown_running(api, order["saga_id"]))
     harness.runtime.faults = looking
     before = harness.clock.now()
     harness.run(uuid.UUID(order["saga_id"]))
 
     [saga] = looking.seen
     assert saga["status"] == "STARTED"
-    assert saga["current_step"] == "authorize_payment"  # the row still says reserve_stock
+    assert saga["current_step"] == "hold_funds"  # the row still says reserve_stock
     assert saga["attempts"] == 1
     assert saga["running"] == {
-        "step": "authorize_payment",
+        "step": "hold_funds",
         "kind": "action",
         "attempt": 1,
         "since": saga["running"]["since"],
@@ -102,7 +102,7 @@ def test_the_marker_is_in_the_shared_redis_for_the_web_of_another_process(api, c
     assert settings.CACHES[settings.SAGA_RUNNING_CACHE]["LOCATION"] == settings.REDIS_URL
     shared = redis.Redis.from_url(settings.REDIS_URL)
     marked = lambda: shared.keys(f"*saga:running:{order['saga_id']}")  # noqa: E731
-    looking = LookWhileStepRuns("authorize_payment", lambda: wait_for(marked, timeout=10, what="the marker"))
+    looking = LookWhileStepRuns("hold_funds", lambda: wait_for(marked, timeout=10, what="the marker"))
     harness.runtime.faults = looking
     harness.run(uuid.UUID(order["saga_id"]))
     assert len(looking.seen[0]) == 1
@@ -110,7 +110,7 @@ def test_the_marker_is_in_the_shared_redis_for_the_web_of_another_process(api, c
 
 def test_a_step_running_past_its_timeout_is_flagged_stuck(api, customer, harness, transactional_db):
     order = place(api, customer)
-    looking = LookWhileStepRuns("authorize_payment", shown_running(api, order["saga_id"]))
+    looking = LookWhileStepRuns("hold_funds", shown_running(api, order["saga_id"]))
     harness.runtime.faults = looking
     harness.clock.advance(-31)  # the step started 31 s ago: its timeout is 30 s
     harness.run(uuid.UUID(order["saga_id"]))
@@ -124,11 +124,11 @@ def test_the_careful_path_shows_its_claimed_attempt_the_same_way(api, customer, 
     claimed = stepping.claim(saga_id, harness.runtime)
     assert isinstance(claimed, stepping.Claim)
     saga = api.get(f"/api/sagas/{saga_id}").json()
-    assert saga["current_step"] == "authorize_payment"
+    assert saga["current_step"] == "hold_funds"
     assert saga["attempts"] == 1
     running_now = dict(saga["running"], since=None)
     assert running_now == {
-        "step": "authorize_payment",
+        "step": "hold_funds",
         "kind": "action",
         "attempt": 1,
         "since": None,
@@ -151,14 +151,14 @@ def test_the_saga_page_shows_the_running_step_its_attempt_and_since_when(
         html = admin.get(page).content.decode()
         return html if "running attempt" in html else None
 
-    looking = LookWhileStepRuns("authorize_payment", lambda: wait_for(shown, timeout=10, what="the running fact"))
+    looking = LookWhileStepRuns("hold_funds", lambda: wait_for(shown, timeout=10, what="the running fact"))
     harness.runtime.faults = looking
     harness.clock.advance(-31)
     harness.run(uuid.UUID(order["saga_id"]))
     [html] = looking.seen
     assert "running attempt 1" in html
     assert "⚠ running past its timeout (30 s)" in html
-    assert html.count("authorize_payment") >= 2  # the current step, and the timeline's running row
+    assert html.count("hold_funds") >= 2  # the current step, and the timeline's running row
 
 
 class BlackHole:
@@ -189,7 +189,7 @@ class SlowOnce:
 
 def test_a_frozen_markers_cache_neither_fails_nor_slows_the_steps(api, customer, harness, settings, caplog):
     orders = [place(api, customer) for _ in range(3)]
-    harness.runtime.faults = SlowOnce("authorize_payment", 1.0)
+    harness.runtime.faults = SlowOnce("hold_funds", 1.0)
     with BlackHole() as frozen:
         settings.CACHES = {
             **settings.CACHES,
@@ -228,7 +228,7 @@ def test_a_saga_running_a_step_is_counted_stuck_only_past_the_steps_timeout(
 ):
     settings.SAGA_STALL_AFTER = 0.0  # unchanged for longer than that: stuck, unless running in time
     order = place(api, customer)
-    looking = LookWhileStepRuns("authorize_payment", lambda: _counted_stuck(order["saga_id"]))
+    looking = LookWhileStepRuns("hold_funds", lambda: _counted_stuck(order["saga_id"]))
     harness.runtime.faults = looking
     harness.clock.advance(-started_ago)
     harness.run(uuid.UUID(order["saga_id"]))

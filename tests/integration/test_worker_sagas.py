@@ -132,12 +132,12 @@ def test_the_same_message_delivered_twice_acts_once(start_worker, shop):
 
 
 def test_worker_killed_in_the_middle_of_steps(start_worker, shop):
-    slow = '{"authorize_payment": {"delay": 0.4}, "capture_payment_and_commit_stock": {"delay": 0.2}}'
+    slow = '{"authorize_payment": {"delay": 0.4}, "capture_payment": {"delay": 0.2}}'
     first = start_worker(SAGA_FAULTS=slow)
     buyer, widget = shop.customer("1000.00"), shop.product("1.00", 100)
     placed = [place(buyer.pk, widget, 1) for _ in range(12)]
-    # A step commits with the saga's progress: the worker is in authorize_payment once a
-    # reservation has committed, and its transaction dies with it.
+    # A step commits with the saga's progress: the worker is past reserve_stock (on its way to the
+    # slow authorize_payment) once a reservation has committed, and its transaction dies with it.
     wait_until(
         lambda: SagaStep.objects.filter(status=SagaStep.Status.SUCCEEDED, name="reserve_stock").exists(),
         what="a step in progress",

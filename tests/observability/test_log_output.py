@@ -153,7 +153,8 @@ def test_a_failed_attempt_is_a_warning_with_its_error_and_every_line_names_the_s
 
     events = [(line.level, line.event.split(" in ")[0]) for line in lines]
     assert events == RETRIED_ONCE_THEN_COMPLETED, events
-    assert "InjectedError: injected into authorize_payment" in lines[0].event
+    [failure] = [line for line in lines if line.level == "warning"]
+    assert "InjectedError: injected into authorize_payment" in failure.event
     for line in lines:
         ids = {name: line.fields.get(name) for name in IDS}
         assert (ids["saga_id"], ids["order_id"], ids["request_id"]) == (order["saga_id"], order["id"], request_id)

@@ -56,7 +56,7 @@ def test_the_counters_move_after_a_few_sagas(api, superuser, customer, product):
     assert moved("saga_sagas_ended_total", type="place_order", status="COMPENSATED") == 1
     assert moved("saga_step_attempts_total", step="reserve_stock", kind="action", outcome="SUCCEEDED") == 2
     assert moved("saga_step_attempts_total", step="reserve_stock", kind="action", outcome="SKIPPED") == 1
-    assert moved("saga_step_attempts_total", step="authorize_payment", kind="action", outcome="REFUSED") == 1
+    assert moved("saga_step_attempts_total", step="hold_funds", kind="action", outcome="REFUSED") == 1
     assert moved("saga_step_duration_seconds_count", step="confirm_order", kind="action", outcome="SUCCEEDED") == 2
     assert (
         moved("saga_step_duration_seconds_bucket", step="confirm_order", kind="action", outcome="SUCCEEDED", le="+Inf")

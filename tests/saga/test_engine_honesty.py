@@ -17,7 +17,8 @@ from tests.tasks.test_dead_connections import terminate_own_backend
 
 from .conftest import die_mid_step, funds, order_state, place, stock
 
-CAPTURE = "capture_payment_and_commit_stock"
+CAPTURE = "capture_payment"
+AFTER_THE_PIVOT = (CAPTURE, "consume_funds", "commit_stock")
 
 
 def _reasons_announced(order) -> set[str]:
@@ -32,7 +33,7 @@ def test_crashes_at_the_pivot_stop_the_saga_for_an_operator_without_rejecting_th
     customer, product = shop
     order = place(customer.pk, product, 1)
     harness.raise_in("confirm_order", RuntimeError("database hiccup"))
-    engine.advance(order.saga_id, harness.runtime)  # reserve, authorize, then confirm backs off
+    engine.advance(order.saga_id, harness.runtime)  # reserve, hold, authorize, then confirm backs off
     for _ in range(engine.MAX_CRASHES):
         die_mid_step(harness, order.saga_id)
     saga = harness.run(order.saga_id)
@@ -51,10 +52,11 @@ def test_crashes_at_the_pivot_stop_the_saga_for_an_operator_without_rejecting_th
 # --- after the pivot, only forward ----------------------------------------------------------
 
 
-def test_a_capture_failing_past_the_deadline_is_retried_until_it_succeeds(harness, shop, settings):
+@pytest.mark.parametrize("step", AFTER_THE_PIVOT)
+def test_a_step_failing_past_the_deadline_is_retried_until_it_succeeds(step, harness, shop, settings):
     customer, product = shop
     order = place(customer.pk, product, 1)
-    harness.raise_in(CAPTURE, RuntimeError("provider down"), times=60)
+    harness.raise_in(step, RuntimeError("provider down"), times=60)
     engine.advance(order.saga_id, harness.runtime)
     day_and_window = settings.SHOP_ACCEPTANCE_TIMEOUT + 24 * 3600
     harness.clock.advance(day_and_window + 3600)  # the provider is down for longer than the deadline
@@ -62,7 +64,7 @@ def test_a_capture_failing_past_the_deadline_is_retried_until_it_succeeds(harnes
     assert saga.status == SagaStatus.COMPLETED, saga.error
     assert order_state(order) == ("CONFIRMED", None)
     assert stock(product) == (4, 0) and funds(customer) == (Decimal("90.00"), Decimal("0.00"))
-    failed = SagaStep.objects.filter(saga_id=order.saga_id, name=CAPTURE, status=SagaStep.Status.FAILED).count()
+    failed = SagaStep.objects.filter(saga_id=order.saga_id, name=step, status=SagaStep.Status.FAILED).count()
     assert failed == 60
 
 
@@ -150,4 +152,4 @@ def test_a_roll_back_after_a_rewind_undoes_the_steps_done_before_it(harness, sho
     assert (saga.status, saga.reason) == (SagaStatus.COMPENSATED, "CANCELLED_BY_CUSTOMER")
     assert stock(product) == (5, 0) and funds(customer) == (Decimal("100.00"), Decimal("0.00"))
     compensated = SagaStep.objects.filter(saga_id=order.saga_id, kind=SagaStep.Kind.COMPENSATION)
-    assert set(compensated.values_list("name", flat=True)) == {"authorize_payment", "reserve_stock"}
+    assert set(compensated.values_list("name", flat=True)) == {"authorize_payment", "hold_funds", "reserve_stock"}

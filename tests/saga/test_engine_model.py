@@ -129,14 +129,23 @@ FAULTS = {  # what `inject_fault` can put into the next runs of a step: (step, k
     "reserve_stock raises": ("reserve_stock", "action", "error"),
     "reserve_stock refuses": ("reserve_stock", "action", "OUT_OF_STOCK"),
     "reserve_stock hangs": ("reserve_stock", "action", "hang"),
+    "hold_funds raises": ("hold_funds", "action", "error"),
+    "hold_funds refuses": ("hold_funds", "action", "INSUFFICIENT_CREDIT"),
+    "hold_funds hangs": ("hold_funds", "action", "hang"),
     "authorize_payment raises": ("authorize_payment", "action", "error"),
     "authorize_payment refuses": ("authorize_payment", "action", "PAYMENT_DECLINED"),
     "authorize_payment hangs": ("authorize_payment", "action", "hang"),
     "confirm_order raises": ("confirm_order", "action", "error"),
     "confirm_order hangs": ("confirm_order", "action", "hang"),
-    "capture_payment_and_commit_stock raises": ("capture_payment_and_commit_stock", "action", "error"),
-    "capture_payment_and_commit_stock hangs": ("capture_payment_and_commit_stock", "action", "hang"),
+    "capture_payment raises": ("capture_payment", "action", "error"),
+    "capture_payment hangs": ("capture_payment", "action", "hang"),
+    "consume_funds raises": ("consume_funds", "action", "error"),
+    "consume_funds hangs": ("consume_funds", "action", "hang"),
+    "commit_stock raises": ("commit_stock", "action", "error"),
+    "commit_stock hangs": ("commit_stock", "action", "hang"),
     "the stock release raises": ("reserve_stock", "compensation", "error"),
+    "the funds release raises": ("hold_funds", "compensation", "error"),
+    "the funds release hangs": ("hold_funds", "compensation", "hang"),
     "the payment void raises": ("authorize_payment", "compensation", "error"),
     "the payment void hangs": ("authorize_payment", "compensation", "hang"),
 }
@@ -540,7 +549,7 @@ class PlaceOrderModel(RuleBasedStateMachine):
     @rule(times=st.integers(10, 40))
     def provider_down(self, times: int) -> None:
         """The capture fails `times` times in a row: the provider is down for hours."""
-        self.harness.raise_in("capture_payment_and_commit_stock", times=times)
+        self.harness.raise_in("capture_payment", times=times)
 
     def _worker_dies_in_one_transaction(self, order: PlacedOrder) -> None:
         try:

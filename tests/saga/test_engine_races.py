@@ -146,7 +146,7 @@ def test_a_repeated_reply_does_not_wake_a_saga_waiting_for_the_courier(harness, 
     serve(harness, order.saga_id)
     waiting = harness.run(order.saga_id)
     assert (waiting.status, waiting.current_step) == (SagaStatus.WAITING, "await_acceptance")
-    harness.reply(order.saga_id, authorize_id, {"status": "AUTHORIZED", "reason": "", "authorized": True})
+    harness.reply(order.saga_id, authorize_id, {"status": "AUTHORIZED", "reason": ""})
     harness.clock.advance(1)
     again = harness.run(order.saga_id)
     assert (again.status, again.current_step, again.timer_at) == (
@@ -218,7 +218,7 @@ def test_a_cancel_before_any_step_announces_no_release_of_what_never_was(harness
 def test_after_an_operator_retry_a_step_gets_its_whole_crash_allowance_again(harness, shop):
     customer, product = shop
     order = place(customer.pk, product, 1)
-    harness.raise_in("capture_payment_and_commit_stock", RuntimeError("down"))
+    harness.raise_in("capture_payment", RuntimeError("down"))
     engine.advance(order.saga_id, harness.runtime)
     for _ in range(engine.MAX_CRASHES):
         die_mid_step(harness, order.saga_id)

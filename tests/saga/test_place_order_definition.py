@@ -13,6 +13,7 @@ from orders.saga import PLACE_ORDER
 from orders.saga_data import PlaceOrderData
 from payments import selectors as payments
 from saga.testing.scenario import (
+    Attempt,
     SagaScenario,
     abandoned,
     compensated,
@@ -31,7 +32,20 @@ from saga.testing.scenario import (
 from .conftest import funds, order_state, place, stock
 
 ACCEPTED = "fulfillment.accepted"
-CAPTURE = "capture_payment_and_commit_stock"
+# The steps each path goes through, in version 2's order.
+FUNDS_HELD_AND_PAYMENT_AUTHORIZED = (succeeded("hold_funds"), succeeded("authorize_payment"))
+AFTER_THE_PIVOT = ("capture_payment", "consume_funds", "commit_stock")
+MONEY_AND_GOODS_MOVE = tuple(succeeded(step) for step in AFTER_THE_PIVOT)
+EVERYTHING_RELEASED = (compensated("authorize_payment"), compensated("hold_funds"), compensated("reserve_stock"))
+
+
+def money_and_goods_move(*, failing: str, times: int) -> list[Attempt]:
+    """The steps after the pivot, each succeeding, `failing` after failing `times` times."""
+    attempts = []
+    for step in AFTER_THE_PIVOT:
+        attempts += [failed(step, f"injected into {step}")] * (times if step == failing else 0)
+        attempts.append(succeeded(step))
+    return attempts
 
 
 def saga_of(order) -> SagaScenario:
@@ -89,16 +103,33 @@ def test_a_pickup_order_is_confirmed_and_its_money_and_goods_move(shop):
     order = place(customer.pk, product, 3)
     saga_of(order).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         skipped("await_acceptance"),
         succeeded("confirm_order"),
-        succeeded(CAPTURE),
+        *MONEY_AND_GOODS_MOVE,
         status="COMPLETED",
     )
     assert order_state(order) == ("CONFIRMED", None)
     assert funds(customer) == (Decimal("70.00"), Decimal("0.00"))
     assert stock(product) == (2, 0)
     assert payments.payment_get(order_id=order.pk).status == "CAPTURED"
+
+
+def test_an_order_without_items_moves_only_money(shop):
+    customer, _ = shop
+    order = place(customer.pk, amount=Decimal("12.50"))
+    saga_of(order).expect(
+        skipped("reserve_stock"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
+        skipped("await_acceptance"),
+        succeeded("confirm_order"),
+        succeeded("capture_payment"),
+        succeeded("consume_funds"),
+        skipped("commit_stock"),
+        status="COMPLETED",
+    )
+    assert order_state(order) == ("CONFIRMED", None)
+    assert funds(customer) == (Decimal("87.50"), Decimal("0.00"))
 
 
 def test_out_of_stock_rejects_the_order_before_any_money_is_held(shop):
@@ -116,19 +147,19 @@ def test_out_of_stock_rejects_the_order_before_any_money_is_held(shop):
     assert payments.payment_get(order_id=order.pk) is None
 
 
-def test_insufficient_credit_rejects_the_order(shop):
+def test_insufficient_credit_rejects_the_order_before_any_payment_is_asked_for(shop):
     customer, _ = shop
     order = place(customer.pk, amount=Decimal("100.01"))
     saga_of(order).expect(
         skipped("reserve_stock"),
-        refused("authorize_payment", "INSUFFICIENT_CREDIT"),
-        compensated("authorize_payment"),
+        refused("hold_funds", "INSUFFICIENT_CREDIT"),
+        compensated("hold_funds"),
         status="COMPENSATED",
         reason="INSUFFICIENT_CREDIT",
     )
     assert order_state(order) == ("REJECTED", "INSUFFICIENT_CREDIT")
     assert funds(customer) == (Decimal("100.00"), Decimal("0.00"))
-    assert payments.payment_get(order_id=order.pk).status == "VOIDED"  # the void's tombstone: no late authorize
+    assert payments.payment_get(order_id=order.pk) is None  # the customers context refused: payments never asked
 
 
 def test_an_unknown_customer_is_rejected_and_the_stock_released(shop):
@@ -136,14 +167,15 @@ def test_an_unknown_customer_is_rejected_and_the_stock_released(shop):
     order = place(uuid.uuid4(), product, 1)
     saga_of(order).expect(
         succeeded("reserve_stock"),
-        refused("authorize_payment", "UNKNOWN_CUSTOMER"),
-        compensated("authorize_payment"),
+        refused("hold_funds", "UNKNOWN_CUSTOMER"),
+        compensated("hold_funds"),
         compensated("reserve_stock"),
         status="COMPENSATED",
         reason="UNKNOWN_CUSTOMER",
     )
     assert order_state(order) == ("REJECTED", "UNKNOWN_CUSTOMER")
     assert stock(product) == (5, 0)
+    assert payments.payment_get(order_id=order.pk) is None
 
 
 def test_a_declined_payment_releases_the_funds_and_the_stock(shop):
@@ -152,9 +184,9 @@ def test_a_declined_payment_releases_the_funds_and_the_stock(shop):
     order = place(customer.pk, cheap, 2)  # 6.66: the sandbox gateway declines amounts ending in .66
     saga_of(order).expect(
         succeeded("reserve_stock"),
+        succeeded("hold_funds"),
         refused("authorize_payment", "PAYMENT_DECLINED"),
-        compensated("authorize_payment"),
-        compensated("reserve_stock"),
+        *EVERYTHING_RELEASED,
         status="COMPENSATED",
         reason="PAYMENT_DECLINED",
     )
@@ -170,13 +202,14 @@ def test_a_blocked_customer_s_payment_is_declined(shop):
     order = place(customer.pk, product, 2)
     saga_of(order).expect(
         succeeded("reserve_stock"),
-        refused("authorize_payment", "PAYMENT_DECLINED"),
-        compensated("authorize_payment"),
+        refused("hold_funds", "PAYMENT_DECLINED"),  # the customers context's CUSTOMER_BLOCKED, as the order says it
+        compensated("hold_funds"),
         compensated("reserve_stock"),
         status="COMPENSATED",
         reason="PAYMENT_DECLINED",
     )
     assert stock(product) == (5, 0) and funds(customer) == (Decimal("100.00"), Decimal("0.00"))
+    assert payments.payment_get(order_id=order.pk) is None
 
 
 def test_a_delivery_order_waits_for_the_courier_then_is_confirmed(shop):
@@ -184,7 +217,7 @@ def test_a_delivery_order_waits_for_the_courier_then_is_confirmed(shop):
     order = place(customer.pk, product, 1, fulfillment="delivery")
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         waiting("await_acceptance"),
         status="WAITING",
     )
@@ -193,7 +226,7 @@ def test_a_delivery_order_waits_for_the_courier_then_is_confirmed(shop):
     saga.given_event(ACCEPTED).expect(
         succeeded("await_acceptance"),
         succeeded("confirm_order"),
-        succeeded(CAPTURE),
+        *MONEY_AND_GOODS_MOVE,
         status="COMPLETED",
     )
     assert order_state(order) == ("CONFIRMED", None)
@@ -209,10 +242,10 @@ def test_an_acceptance_that_comes_before_the_wait_is_kept_for_it(shop):
         .given_event(ACCEPTED, {"courier": "c-7"})
         .expect(
             succeeded("reserve_stock"),
-            succeeded("authorize_payment"),
+            *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
             succeeded("await_acceptance"),
             succeeded("confirm_order"),
-            succeeded(CAPTURE),
+            *MONEY_AND_GOODS_MOVE,
             status="COMPLETED",
         )
     )
@@ -226,7 +259,7 @@ def test_a_delivery_not_accepted_in_time_is_cancelled_and_everything_released(sh
     order = place(customer.pk, product, 2, fulfillment="delivery")
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         waiting("await_acceptance"),
         status="WAITING",
     )
@@ -236,14 +269,14 @@ def test_a_delivery_not_accepted_in_time_is_cancelled_and_everything_released(sh
     saga.given_time_passes(59).expect(status="WAITING")
     saga.given_time_passes(2).expect(
         timed_out("await_acceptance"),
-        compensated("authorize_payment"),
-        compensated("reserve_stock"),
+        *EVERYTHING_RELEASED,
         status="COMPENSATED",
         reason="ACCEPTANCE_TIMEOUT",
     )
     assert order_state(order) == ("CANCELLED", "ACCEPTANCE_TIMEOUT")
     assert funds(customer) == (Decimal("100.00"), Decimal("0.00"))
     assert stock(product) == (5, 0)
+    assert payments.payment_get(order_id=order.pk).status == "VOIDED"
     saga.expect_event_refused(ACCEPTED)
 
 
@@ -252,14 +285,13 @@ def test_a_cancel_while_waiting_rolls_back(shop):
     order = place(customer.pk, product, 1, fulfillment="delivery")
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         waiting("await_acceptance"),
         status="WAITING",
     )
     saga.given_cancel("CANCELLED_BY_CUSTOMER").expect(
         abandoned("await_acceptance"),
-        compensated("authorize_payment"),
-        compensated("reserve_stock"),
+        *EVERYTHING_RELEASED,
         status="COMPENSATED",
         reason="CANCELLED_BY_CUSTOMER",
     )
@@ -284,10 +316,10 @@ def test_a_cancel_after_confirmation_is_refused_and_changes_nothing(shop):
     order = place(customer.pk, product, 1)
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         skipped("await_acceptance"),
         succeeded("confirm_order"),
-        succeeded(CAPTURE),
+        *MONEY_AND_GOODS_MOVE,
         status="COMPLETED",
     )
     saga.expect_cancel_refused("CANCELLED_BY_CUSTOMER").expect(status="COMPLETED")
@@ -302,10 +334,10 @@ def test_transient_errors_are_retried_and_the_step_then_succeeds_once(shop):
         failed("reserve_stock", "injected into reserve_stock"),
         failed("reserve_stock", "injected into reserve_stock"),
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         skipped("await_acceptance"),
         succeeded("confirm_order"),
-        succeeded(CAPTURE),
+        *MONEY_AND_GOODS_MOVE,
         status="COMPLETED",
     )
     assert stock(product) == (2, 0)
@@ -320,11 +352,11 @@ def test_errors_that_outlast_the_retries_roll_back_with_the_step_s_reason(shop):
         .given_error("authorize_payment", times=3)
         .expect(
             succeeded("reserve_stock"),
+            succeeded("hold_funds"),
             failed("authorize_payment"),
             failed("authorize_payment"),
             failed("authorize_payment"),
-            compensated("authorize_payment"),
-            compensated("reserve_stock"),
+            *EVERYTHING_RELEASED,
             status="COMPENSATED",
             reason="PAYMENT_DECLINED",
         )
@@ -339,30 +371,31 @@ def test_a_hanging_pivot_is_cut_by_its_timeout_and_retried(shop):
     order = place(customer.pk, product, 1)
     saga_of(order).given_hang("confirm_order").expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         skipped("await_acceptance"),
         failed("confirm_order", "confirm_order hung for 31.0 s"),
         succeeded("confirm_order"),
-        succeeded(CAPTURE),
+        *MONEY_AND_GOODS_MOVE,
         status="COMPLETED",
     )
     assert order_state(order) == ("CONFIRMED", None)
 
 
-def test_after_the_pivot_a_failing_capture_is_retried_until_it_succeeds(shop):
+@pytest.mark.parametrize("step", AFTER_THE_PIVOT)
+def test_after_the_pivot_a_failing_step_is_retried_until_it_succeeds(shop, step):
     customer, product = shop
     order = place(customer.pk, product, 1)
-    saga_of(order).given_error(CAPTURE, times=5).expect(
+    saga_of(order).given_error(step, times=5).expect(
         succeeded("reserve_stock"),
-        succeeded("authorize_payment"),
+        *FUNDS_HELD_AND_PAYMENT_AUTHORIZED,
         skipped("await_acceptance"),
         succeeded("confirm_order"),
-        *[failed(CAPTURE, f"injected into {CAPTURE}")] * 5,
-        succeeded(CAPTURE),
+        *money_and_goods_move(failing=step, times=5),
         status="COMPLETED",
     )
     assert order_state(order) == ("CONFIRMED", None)
     assert funds(customer) == (Decimal("90.00"), Decimal("0.00")) and stock(product) == (4, 0)
+    assert payments.payment_get(order_id=order.pk).status == "CAPTURED"
 
 
 def test_a_compensation_that_fails_is_retried_until_it_succeeds(shop):
@@ -370,8 +403,8 @@ def test_a_compensation_that_fails_is_retried_until_it_succeeds(shop):
     order = place(uuid.uuid4(), product, 1)
     saga_of(order).given_compensation_error("reserve_stock", times=2).expect(
         succeeded("reserve_stock"),
-        refused("authorize_payment", "UNKNOWN_CUSTOMER"),
-        compensated("authorize_payment"),
+        refused("hold_funds", "UNKNOWN_CUSTOMER"),
+        compensated("hold_funds"),
         compensation_failed("reserve_stock", "injected into reserve_stock"),
         compensation_failed("reserve_stock", "injected into reserve_stock"),
         compensated("reserve_stock"),
@@ -390,8 +423,8 @@ def test_a_compensation_that_keeps_failing_stops_the_saga_for_an_operator(shop):
         .given_compensation_error("reserve_stock", times=10)
         .expect(
             succeeded("reserve_stock"),
-            refused("authorize_payment", "UNKNOWN_CUSTOMER"),
-            compensated("authorize_payment"),
+            refused("hold_funds", "UNKNOWN_CUSTOMER"),
+            compensated("hold_funds"),
             *[compensation_failed("reserve_stock")] * 10,
             status="FAILED",
             reason="UNKNOWN_CUSTOMER",
@@ -410,8 +443,8 @@ def payments_remote(settings):
     settings.SAGA_REMOTE_PARTICIPANTS = ["payments"]
 
 
-AUTHORIZED = {"status": "AUTHORIZED", "reason": "", "authorized": True}
-DECLINED = {"status": "DECLINED", "reason": "PAYMENT_DECLINED", "authorized": False}
+AUTHORIZED = {"status": "AUTHORIZED", "reason": ""}
+DECLINED = {"status": "DECLINED", "reason": "PAYMENT_DECLINED"}
 
 
 def test_given_the_payment_replies_the_order_is_confirmed(shop, payments_remote):
@@ -419,6 +452,7 @@ def test_given_the_payment_replies_the_order_is_confirmed(shop, payments_remote)
     order = place(customer.pk, product, 2)
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
+        succeeded("hold_funds"),
         sent("authorize_payment", "payment.authorize"),
         status="WAITING",
     )
@@ -426,10 +460,15 @@ def test_given_the_payment_replies_the_order_is_confirmed(shop, payments_remote)
         succeeded("authorize_payment"),
         skipped("await_acceptance"),
         succeeded("confirm_order"),
-        sent(CAPTURE, "payment.capture"),
+        sent("capture_payment", "payment.capture"),
         status="WAITING",
     )
-    saga.given_reply({**AUTHORIZED, "status": "CAPTURED"}).expect(succeeded(CAPTURE), status="COMPLETED")
+    saga.given_reply({**AUTHORIZED, "status": "CAPTURED"}).expect(
+        succeeded("capture_payment"),
+        succeeded("consume_funds"),
+        succeeded("commit_stock"),
+        status="COMPLETED",
+    )
     assert order_state(order) == ("CONFIRMED", None)
     assert funds(customer) == (Decimal("80.00"), Decimal("0.00")) and stock(product) == (3, 0)
     assert payments.payment_get(order_id=order.pk) is None  # the replies were given: no payments process ran
@@ -440,6 +479,7 @@ def test_given_a_declined_reply_the_void_is_sent_and_everything_released(shop, p
     order = place(customer.pk, product, 2)
     saga = saga_of(order).expect(
         succeeded("reserve_stock"),
+        succeeded("hold_funds"),
         sent("authorize_payment", "payment.authorize"),
         status="WAITING",
     )
@@ -449,9 +489,8 @@ def test_given_a_declined_reply_the_void_is_sent_and_everything_released(shop, p
         status="WAITING",
         reason="PAYMENT_DECLINED",
     )
-    saga.given_reply({"status": "VOIDED", "reason": "", "authorized": False}).expect(
-        compensated("authorize_payment"),
-        compensated("reserve_stock"),
+    saga.given_reply({"status": "VOIDED", "reason": ""}).expect(
+        *EVERYTHING_RELEASED,
         status="COMPENSATED",
         reason="PAYMENT_DECLINED",
     )

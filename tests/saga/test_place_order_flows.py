@@ -20,10 +20,13 @@ def test_credit_approved_confirms_and_moves_money_and_goods(harness, shop):
     assert payment_selectors.payment_get(order_id=order.pk).status == "CAPTURED"
     assert [name for name, kind, status in harness.steps(order.saga_id)] == [
         "reserve_stock",
+        "hold_funds",
         "authorize_payment",
         "await_acceptance",
         "confirm_order",
-        "capture_payment_and_commit_stock",
+        "capture_payment",
+        "consume_funds",
+        "commit_stock",
     ]
 
 
@@ -50,6 +53,7 @@ def test_out_of_stock_is_rejected_with_funds_untouched(harness, shop):
     assert order_state(order) == ("REJECTED", "OUT_OF_STOCK")
     assert funds(customer) == (Decimal("100.00"), Decimal("0.00"))
     assert stock(product) == (5, 0)
+    assert ("hold_funds", "action") not in harness.faults.calls
     assert ("authorize_payment", "action") not in harness.faults.calls
 
 

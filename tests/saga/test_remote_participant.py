@@ -36,7 +36,7 @@ def test_the_step_waits_for_the_reply_then_completes(harness, shop):
     assert saga.status == SagaStatus.WAITING
     command, _, args = sent_command(order.saga_id)
     assert (command, args["order_id"], args["amount"]) == ("payment.authorize", str(order.pk), "20.00")
-    assert funds(customer) == (Decimal("100.00"), Decimal("0.00"))  # the step's own work waits too
+    assert funds(customer) == (Decimal("100.00"), Decimal("20.00"))  # held by hold_funds, a local step of its own
     serve(harness, order.saga_id)
     assert harness.run(order.saga_id).status == SagaStatus.WAITING  # now waiting for capture
     assert sent_command(order.saga_id)[0] == "payment.capture"
@@ -105,6 +105,6 @@ def test_a_saga_waiting_for_a_reply_counts_the_attempt_that_sent_the_command(har
     harness.clock.advance(31)  # no reply in time: the second attempt sends the command again
     assert waiting_at() == ("authorize_payment", 2)
     serve(harness, order.saga_id)
-    assert waiting_at() == ("capture_payment_and_commit_stock", 1)
+    assert waiting_at() == ("capture_payment", 1)
     serve(harness, order.saga_id)
     assert harness.run(order.saga_id).status == SagaStatus.COMPLETED
