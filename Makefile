@@ -36,7 +36,7 @@ SCHEMATHESIS_MAX_EXAMPLES ?= 500
 schemathesis: $(VENV)/.installed ## schemathesis over /api/schema/, all checks, many examples, a new seed (SCHEMATHESIS_MAX_EXAMPLES=500 SCHEMATHESIS_SEED=...)
 	$(PY) -m tools.devstack exec -- sh -c 'SCHEMATHESIS_MAX_EXAMPLES=$(SCHEMATHESIS_MAX_EXAMPLES) SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$(date +%s)} $(PY) -m pytest tests/schema --timeout 7200'
 
-chaos: $(VENV)/.installed ## the whole stack as processes under faults, then every invariant checked (CHAOS_ARGS="--duration 600 --seed 7 --clients 16")
+chaos: $(VENV)/.installed ## the whole stack as processes under faults, then every invariant checked (CHAOS_ARGS="--duration 600 --seed 7 --clients 16 --topology services")
 	$(PY) -m tools.devstack exec -- $(PY) -m tools.chaos $(CHAOS_ARGS)
 
 clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)

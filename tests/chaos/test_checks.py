@@ -15,7 +15,7 @@ from saga.messaging import publish
 from saga.models import SagaInstance, SagaStatus
 from tools.chaos import checks
 from tools.chaos.clients import Acceptance, Answer, Duplicates, Exchange, Placed, Record
-from tools.chaos.faults import KINDS, Fault, Timing, plan
+from tools.chaos.faults import KINDS, Fault, Timing, kinds, plan
 
 
 def order(customer_id, total: str, status: str = "CONFIRMED", reason: str | None = None, **fields) -> Order:
@@ -145,7 +145,7 @@ def test_an_order_accepted_through_the_api_must_not_time_out(db):
     sale = order(uuid.uuid4(), "1.00", status="CANCELLED", reason="ACCEPTANCE_TIMEOUT", fulfillment="delivery")
     placed = Placed("delivery_accept_api", {}, None, [202], str(sale.pk), 0.0)
     placed.acceptance = Acceptance(via="api", early=True, sent_at=0.0, statuses=[202])
-    evidence = checks.Evidence(Record(placed=[placed]), [], checks.Reading(), [], 6, True)
+    evidence = checks.Evidence(Record(placed=[placed]), [], checks.Reading(), [], 6, True, KINDS)
     assert not checks.acceptances(evidence, {str(sale.pk): sale}, {}).passed
     placed.acceptance.statuses = [409]  # refused: too late
     assert checks.acceptances(evidence, {str(sale.pk): sale}, {}).passed
@@ -177,13 +177,24 @@ def test_an_order_that_hung_while_redis_was_frozen_is_a_violation():
     assert check.checked == 2 and len(check.violations) == 1 and "answered in 18.0 s" in check.violations[0]
 
 
+@pytest.mark.parametrize("topology", ["monolith", "services"])
 @pytest.mark.parametrize("duration", [60, 600])
-def test_the_fault_plan_has_every_kind_and_depends_only_on_the_seed(duration):
-    planned = plan(duration, random.Random(7))
-    assert planned == plan(duration, random.Random(7)) != plan(duration, random.Random(8))
-    assert {kind for _, kind in planned} == set(KINDS)
+def test_the_fault_plan_has_every_kind_and_depends_only_on_the_seed(duration, topology):
+    of_topology = kinds(topology)
+    planned = plan(duration, random.Random(7), of_topology)
+    assert planned == plan(duration, random.Random(7), of_topology) != plan(duration, random.Random(8), of_topology)
+    assert {kind for _, kind in planned} == set(of_topology)
     assert all(0 < at < duration * 0.85 for at, _ in planned)
     if duration >= 300:  # several times each; a freeze ends before the next one
-        assert min(sum(1 for _, k in planned if k == kind) for kind in KINDS) >= 5
+        assert min(sum(1 for _, k in planned if k == kind) for kind in of_topology) >= 5
         freezes = [at for at, kind in planned if kind == "freeze_broker"]
         assert all(b - a >= Timing.for_duration(duration).freeze[1] for a, b in itertools.pairwise(freezes))
+
+
+def test_the_services_topology_fails_each_participant_contexts_consumer_relay_and_database():
+    assert set(kinds("services")) - set(KINDS) == {
+        f"{kind}:{context}"
+        for kind in ("kill_consumer", "kill_relay", "terminate_db")
+        for context in ("customers", "inventory", "payments")
+    }
+    assert set(KINDS) - set(kinds("services")) == {"kill_participant"}  # payments' consumer: kill_consumer:payments

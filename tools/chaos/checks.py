@@ -18,7 +18,8 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from django.db.models import Count
+from django.conf import settings
+from django.db.models import Count, QuerySet
 from kafka import KafkaConsumer, TopicPartition
 
 from customers.models import Customer, FundsHold
@@ -28,7 +29,7 @@ from payments.models import Payment
 from saga.models import ACTIVE, DeadLetter, InboxMessage, OutboxMessage, SagaInstance, SagaStatus, SagaStep
 
 from .clients import Exchange, Record
-from .faults import KINDS, Fault
+from .faults import Fault
 
 TERMINAL_EVENTS = {"order.confirmed": "CONFIRMED", "order.rejected": "REJECTED", "order.cancelled": "CANCELLED"}
 SAGA_OF = {"CONFIRMED": SagaStatus.COMPLETED, "REJECTED": SagaStatus.COMPENSATED, "CANCELLED": SagaStatus.COMPENSATED}
@@ -61,15 +62,32 @@ class Invariant:
         }
 
 
+# --- the databases' messaging tables -------------------------------------------------------------
+
+
+def outbox_databases() -> list[str]:
+    """The aliases of every database with an outbox (and inbox, dead letters): the monolith's one;
+    in services each context's (the checker, an orders process, reaches them all)."""
+    return list(settings.DATABASES)
+
+
+def outboxes(alias: str) -> QuerySet[OutboxMessage]:
+    return OutboxMessage.objects.using(alias)
+
+
+def unsent() -> int:
+    return sum(outboxes(alias).filter(sent_at__isnull=True).count() for alias in outbox_databases())
+
+
 # --- at rest -----------------------------------------------------------------------------------
 
 
 def wait_until_at_rest(timeout: float) -> bool:
-    """Every saga finished and every outbox message sent, or False at the deadline."""
+    """Every saga finished and every outbox message (of every database) sent, or False at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         moving = SagaInstance.objects.filter(status__in=ACTIVE).exists()
-        if not moving and not OutboxMessage.objects.filter(sent_at__isnull=True).exists():
+        if not moving and not unsent():
             return True
         time.sleep(0.5)
     return False
@@ -160,6 +178,7 @@ class Evidence:
     ledger: list[dict[str, Any]]
     acceptance_timeout: float
     at_rest: bool
+    kinds: tuple[str, ...]  # the run's fault kinds (its topology's)
 
 
 def status_of(order: Order) -> str:
@@ -186,7 +205,7 @@ def check(evidence: Evidence) -> list[Invariant]:
         acceptances(evidence, orders, sagas),
         designed_outcomes(evidence.record, orders),
         no_server_errors(evidence.record, evidence.faults, orders),
-        faults_injected(evidence.faults),
+        faults_injected(evidence.faults, evidence.kinds),
         intake_while_redis_frozen(evidence.record, evidence.faults),
         clients_ran(evidence.record),
     ]
@@ -199,9 +218,9 @@ def at_rest(evidence: Evidence) -> Invariant:
         check.fail(
             f"saga {saga.id} (order {saga.aggregate_id}) still {saga.status} at {saga.current_step}: {saga.error}"
         )
-    unsent = OutboxMessage.objects.filter(sent_at__isnull=True).count()
-    if unsent:
-        check.fail(f"{unsent} outbox messages never sent")
+    never_sent = unsent()
+    if never_sent:
+        check.fail(f"{never_sent} outbox messages never sent")
     if not evidence.at_rest and check.passed:
         check.fail("not at rest before the deadline")
     return check
@@ -312,11 +331,11 @@ def order_events(orders: dict[str, Order], reading: Reading) -> Invariant:
 
 def nothing_lost_on_kafka(reading: Reading) -> Invariant:
     check = Invariant("Kafka: every outbox message delivered (read until the topics were idle)")
-    sent = set(OutboxMessage.objects.values_list("id", flat=True))
+    sent = {str(i): alias for alias in outbox_databases() for i in outboxes(alias).values_list("id", flat=True)}
     check.checked = len(sent)
-    missing = [str(i) for i in sent if str(i) not in reading.by_id]
+    missing = [i for i in sent if i not in reading.by_id]
     for message_id in missing[:20]:
-        row = OutboxMessage.objects.get(id=message_id)
+        row = outboxes(sent[message_id]).get(id=message_id)
         check.fail(f"{row.type} {message_id} (key {row.aggregate_id}, sent {row.sent_at}) never read from {row.topic}")
     if len(missing) > 20:
         check.fail(f"... and {len(missing) - 20} more")
@@ -326,20 +345,24 @@ def nothing_lost_on_kafka(reading: Reading) -> Invariant:
 
 
 def one_key_in_order(reading: Reading) -> Invariant:
-    """Per topic and key (an order's messages), the first arrival of each message follows the
-    outbox's positions, taken at INSERT: the relay sends none while a row below it may still commit
-    (slow_commit holds such rows open). Positions follow commit order for one order's steps, which
-    its saga's row lock serializes. Messages of another database's outbox (none here) are skipped."""
+    """Per outbox, topic and key (an order's messages), the first arrival of each message follows
+    the outbox's positions, taken at INSERT: the relay sends none while a row below it may still
+    commit (slow_commit holds such rows open). Positions follow commit order for one order's steps,
+    which its saga's row lock serializes. Two databases' outboxes (services) are two orders: a
+    participant's replies and orders' messages of one key are not ordered with each other."""
     check = Invariant("Kafka: per topic and key, messages first arrive in outbox order (late commits included)")
-    positions = {str(i): p for i, p in OutboxMessage.objects.values_list("id", "position")}
-    streams: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    positions = {
+        str(i): (alias, p) for alias in outbox_databases() for i, p in outboxes(alias).values_list("id", "position")
+    }
+    streams: dict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
     for message in reading.by_id.values():  # first arrivals; each partition read in offset order
         if message.id in positions:
-            streams[message.topic, message.key].append((positions[message.id], message.type))
+            alias, position = positions[message.id]
+            streams[alias, message.topic, message.key].append((position, message.type))
     check.checked = len(streams)
     overtaken = [
         f"{key} on {topic}: {then[1]} (position {then[0]}) arrived after {first[1]} (position {first[0]})"
-        for (topic, key), arrived in streams.items()
+        for (_, topic, key), arrived in streams.items()
         for first, then in pairwise(arrived)
         if then[0] < first[0]
     ]
@@ -351,11 +374,12 @@ def one_key_in_order(reading: Reading) -> Invariant:
 
 
 def nothing_parked() -> Invariant:
-    """The run sends no poison: every message the consumer or the participant read was usable."""
+    """The run sends no poison: every message the consumer or the participants read was usable."""
     check = Invariant("no message parked as a dead letter (the run sends none that is unusable)")
-    check.checked = InboxMessage.objects.count()
-    for letter in DeadLetter.objects.all()[:20]:
-        check.fail(f"{letter.topic}[{letter.partition}]@{letter.offset}: {letter.error}")
+    check.checked = sum(InboxMessage.objects.using(alias).count() for alias in outbox_databases())
+    for alias in outbox_databases():
+        for letter in DeadLetter.objects.using(alias).all()[:20]:
+            check.fail(f"{letter.topic}[{letter.partition}]@{letter.offset} ({alias}): {letter.error}")
     return check
 
 
@@ -577,11 +601,11 @@ def _describe(exchange: Exchange, faults: list[Fault], record: Record) -> str:
     )
 
 
-def faults_injected(faults: list[Fault]) -> Invariant:
+def faults_injected(faults: list[Fault], kinds: tuple[str, ...]) -> Invariant:
     check = Invariant("every fault kind injected; the standby relay took over each time")
     check.checked = len(faults)
     done = Counter(f.kind for f in faults if not f.error)
-    for kind in KINDS:
+    for kind in kinds:
         if not done[kind]:
             check.fail(f"no {kind} fault was injected")
     for fault in faults:

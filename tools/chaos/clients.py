@@ -30,6 +30,12 @@ T = TypeVar("T")
 TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 RICH = Decimal("1000000.00")  # the regular customers never run out of money ...
 PLENTY = 1_000_000  # ... and the regular products never run out of stock
+# Whether orders can price a product by its id yet: at once in the monolith; in the services
+# topology once orders' price list has consumed the product's event (docs/price-list.md).
+Orderable = Callable[[str], bool]
+# How long a client waits for a product it created to become orderable: longer than a frozen
+# broker or a killed consumer holds the product's event back.
+ORDERABLE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -263,7 +269,18 @@ def create_product(
     return product_id
 
 
-def build_world(api: Api, record: Record, rng: random.Random) -> World:
+def wait_until_orderable(product_id: str, orderable: Orderable, stop: threading.Event | None = None) -> bool:
+    """Whether the product became orderable before ORDERABLE_TIMEOUT (or `stop`), as a client that
+    created it waits before selling it: its orders would be refused as naming no product (409)."""
+    deadline = time.monotonic() + ORDERABLE_TIMEOUT
+    while not orderable(product_id):
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def build_world(api: Api, record: Record, rng: random.Random, orderable: Orderable) -> World:
     rich = [create_customer(api, record, RICH, scenario="setup") for _ in range(20)]
     blocked = create_customer(api, record, Decimal("1000.00"), blocked=True, scenario="setup")
     products = []
@@ -275,6 +292,9 @@ def build_world(api: Api, record: Record, rng: random.Random) -> World:
     catalog = [(p, sku, price) for p, sku, price in products if p is not None]
     if len(customers) < len(rich) or blocked is None or len(catalog) < len(products):
         raise RuntimeError("the shop's customers and products could not be created: see the HTTP errors")
+    unpriced = [sku for product, sku, _ in catalog if not wait_until_orderable(product, orderable)]
+    if unpriced:
+        raise RuntimeError(f"products never became orderable within {ORDERABLE_TIMEOUT:.0f} s: {', '.join(unpriced)}")
     return World(rich=customers, blocked=blocked, products=catalog)
 
 
@@ -308,9 +328,11 @@ class Client(threading.Thread):
         seed: int,
         stop: threading.Event,
         acceptance_timeout: float,
+        orderable: Orderable,
     ):
         super().__init__(name=f"client-{index}", daemon=True)
         self.api, self.world, self.record, self.courier, self.stop = api, world, record, courier, stop
+        self.orderable = orderable
         self.rng = random.Random(f"{seed}-{index}")
         self.acceptance_timeout = acceptance_timeout
 
@@ -451,6 +473,12 @@ class Client(threading.Thread):
         stock = self.rng.randint(1, 3)
         product = create_product(self.api, self.record, Decimal("5.00"), stock, scenario="scarce_stock_race")
         if product is None:
+            return
+        if not wait_until_orderable(product, self.orderable, self.stop):
+            if not self.stop.is_set():
+                self.record.client_errors.append(
+                    f"scarce_stock_race: product {product} not orderable within {ORDERABLE_TIMEOUT:.0f} s"
+                )
             return
 
         def buy() -> Placed:

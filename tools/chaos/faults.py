@@ -28,7 +28,7 @@ from orders.models import Order
 from tools import procs
 from tools.procs import Proc
 
-from .stack import APP_PREFIX, CHECKER, Stack, own_service_pid
+from .stack import APP_PREFIX, CHECKER, PARTICIPANT_CONTEXTS, Stack, own_service_pid
 
 KINDS = (
     "kill_worker",  # SIGKILL a Celery worker (its whole process group), restart it
@@ -44,6 +44,22 @@ KINDS = (
     "lose_doorbells",  # for 2 s delete every doorbell that reaches the queue (the sagas' markers stay)
     "slow_commit",  # outbox rows of orders in progress held uncommitted for seconds while their sagas go on
 )
+# The services topology's: the monolith's on orders' processes and database (its participant
+# processes are kill_consumer's), and for each participant context (`<kind>:<context>`):
+CONTEXT_KINDS = (
+    "kill_consumer",  # SIGKILL one of the context's consumers of commands, restart it
+    "kill_relay",  # SIGKILL the context's relay, restart it
+    "terminate_db",  # pg_terminate_backend on every connection of the shop to the context's database
+)
+SERVICES_KINDS = (
+    *(kind for kind in KINDS if kind != "kill_participant"),
+    *(f"{kind}:{context}" for kind in CONTEXT_KINDS for context in PARTICIPANT_CONTEXTS),
+)
+
+
+def kinds(topology: str) -> tuple[str, ...]:
+    return SERVICES_KINDS if topology == "services" else KINDS
+
 
 # What the faulty workers do (SAGA_FAULTS, saga/testing/faults.py). One fails steps with
 # transient errors the retry policies absorb: a first attempt, compensations, a retriable step at
@@ -113,7 +129,8 @@ class Timing:
         return cls(freeze=(8, 12), step_faults=(15, 20))
 
 
-# Mean seconds between two faults of a kind in a long run: each kind several times in 10 minutes.
+# Mean seconds between two faults of a kind in a long run: each kind several times in 10 minutes
+# (a context's fault, kill_relay:inventory, as often as its kind).
 PERIOD = {
     "kill_worker": 60,
     "kill_relay": 60,
@@ -122,6 +139,7 @@ PERIOD = {
     "terminate_db": 60,
     "kill_web": 45,
     "kill_participant": 60,
+    "kill_consumer": 60,
     "step_faults": 90,
     "db_blip": 90,
     "freeze_redis": 90,
@@ -138,7 +156,7 @@ LOSE_DOORBELLS_SECONDS = 2.0
 FREEZES = ("freeze_broker", "freeze_redis")
 
 
-def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
+def plan(duration: float, rng: random.Random, kinds: tuple[str, ...] = KINDS) -> list[tuple[float, str]]:
     """When each fault starts (seconds into the load). Every kind at least once; in a long run
     every kind `duration / PERIOD` times, each in its own slot of the run, at a random point of it.
     Faults with a length (freeze, step faults) never overlap one of their own kind, and end before
@@ -146,23 +164,25 @@ def plan(duration: float, rng: random.Random) -> list[tuple[float, str]]:
     timing = Timing.for_duration(duration)
     first, last = min(5.0, duration * 0.1), duration * 0.85
     if duration < 120:
-        return _once_each(first, last, timing, rng)
+        return _once_each(first, last, timing, rng, kinds)
     planned: list[tuple[float, str]] = []
-    for kind in KINDS:
+    for kind in kinds:
         length = {"step_faults": timing.step_faults[1], **dict.fromkeys(FREEZES, timing.freeze[1])}.get(kind, 0.0)
         span = max(last - length - first, 1.0)
-        count = max(1, int(span // PERIOD[kind]))
+        count = max(1, int(span // PERIOD[kind.split(":")[0]]))
         slot = span / count
         planned += [(first + i * slot + rng.uniform(0, slot - min(length, slot * 0.5)), kind) for i in range(count)]
     return sorted(planned)
 
 
-def _once_each(first: float, last: float, timing: Timing, rng: random.Random) -> list[tuple[float, str]]:
+def _once_each(
+    first: float, last: float, timing: Timing, rng: random.Random, kinds: tuple[str, ...]
+) -> list[tuple[float, str]]:
     """A short run: each kind once, one after the other in a seeded order, but the faulty worker
     first (it needs sagas moving to fail them), the slow commits second (a frozen broker would
     hold back the later rows they tempt the relay with), and the freezes of the broker and of Redis
     not before the fourth slot (a freeze stops the sagas the faulty worker needs)."""
-    others = [k for k in KINDS if k not in ("step_faults", "slow_commit", *FREEZES)]
+    others = [k for k in kinds if k not in ("step_faults", "slow_commit", *FREEZES)]
     rng.shuffle(others)
     for freeze in FREEZES:
         others.insert(rng.randint(2, len(others)), freeze)
@@ -257,8 +277,9 @@ class Injector(threading.Thread):
     def _inject(self, kind: str) -> None:
         fault = Fault(kind=kind, at=round(self.now(), 2))
         self.faults.append(fault)
+        name, _, context = kind.partition(":")  # a context's fault: kill_relay:inventory
         try:
-            getattr(self, kind)(fault)
+            getattr(self, name)(fault, *([context] if context else []))
         except Exception as error:  # noqa: BLE001 - a fault that could not be injected is recorded, the run goes on
             fault.error = f"{type(error).__name__}: {error}"
 
@@ -284,32 +305,47 @@ class Injector(threading.Thread):
         worker.kill()
         self._restart_later(fault, worker)
 
-    def kill_relay(self, fault: Fault) -> None:
-        active = self.stack.active_relay()
+    def kill_relay(self, fault: Fault, context: str = "orders") -> None:
+        """The active relay of `context`'s database, and the standby must take over (orders'); a
+        context's only relay whether it holds the lock or is taking it again (after terminate_db)."""
+        relays = self.stack.relays[context]
+        if len(relays) == 1:
+            return self._kill_only_relay(fault, relays[0])
+        active = self.stack.active_relay(context)
         if active is None:
-            fault.error = "no relay was active"
+            fault.error = f"no relay of {context} was active"
             return
-        standby = [r for r in self.stack.relays if r is not active]
+        standby = [r for r in self.stack.relays[context] if r is not active]
         if not all(r.running() for r in standby):
             fault.error = "skipped: the standby is not running"
             return
         fault.detail["process"] = active.name
         killed = time.monotonic()
         active.kill()
-        deadline = killed + 30
-        while time.monotonic() < deadline:
-            taker = self.stack.active_relay()
-            if taker is not None and taker is not active:
-                fault.detail["takeover_s"] = round(time.monotonic() - killed, 3)
-                fault.detail["taken_over_by"] = taker.name
-                break
-            time.sleep(0.02)
-        else:
-            fault.error = "the standby did not take over within 30 s"
+        self._await_takeover(fault, context, active, killed)
         self._restart_later(fault, active)
 
+    def _kill_only_relay(self, fault: Fault, relay: Proc) -> None:
+        if not relay.running():
+            fault.error = f"skipped: {relay.name} is not running (killed, not yet restarted)"
+            return
+        fault.detail["process"] = relay.name
+        relay.kill()
+        self._restart_later(fault, relay)
+
+    def _await_takeover(self, fault: Fault, context: str, killed_relay: Proc, killed: float) -> None:
+        deadline = killed + 30
+        while time.monotonic() < deadline:
+            taker = self.stack.active_relay(context)
+            if taker is not None and taker is not killed_relay:
+                fault.detail["takeover_s"] = round(time.monotonic() - killed, 3)
+                fault.detail["taken_over_by"] = taker.name
+                return
+            time.sleep(0.02)
+        fault.error = "the standby did not take over within 30 s"
+
     def freeze_broker(self, fault: Fault) -> None:
-        address = self.stack.relays[0].env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0]
+        address = self.stack.relays["orders"][0].env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0]
         pid = own_service_pid(address)
         if pid is None:
             fault.error = f"skipped: the broker at {address} was not started by this run's launcher"
@@ -353,8 +389,9 @@ class Injector(threading.Thread):
 
         self._on_redis(fault, flush)
 
-    def terminate_db(self, fault: Fault) -> None:
-        terminated = self._terminate(f"{APP_PREFIX}%")
+    def terminate_db(self, fault: Fault, context: str = "orders") -> None:
+        """Every connection of the shop to `context`'s database (the monolith's one: orders')."""
+        terminated = self._terminate(f"{APP_PREFIX}%", context)
         fault.detail["connections"] = len(terminated)
         fault.detail["of"] = sorted({name.removeprefix(APP_PREFIX) for name in terminated})
 
@@ -371,9 +408,10 @@ class Injector(threading.Thread):
 
         blip(blips)
 
-    def _terminate(self, application_names: str) -> list[str]:
-        """pg_terminate_backend on the shop's connections whose application_name is LIKE the pattern."""
-        conn = procs.connect(procs.with_application_name(self.stack.database_url, CHECKER))
+    def _terminate(self, application_names: str, context: str = "orders") -> list[str]:
+        """pg_terminate_backend on the shop's connections to `context`'s database whose
+        application_name is LIKE the pattern."""
+        conn = procs.connect(procs.with_application_name(self.stack.databases[context], CHECKER))
         try:
             with conn.cursor() as cursor:
                 cursor.execute(
@@ -395,9 +433,19 @@ class Injector(threading.Thread):
         os.kill(pid, signal.SIGKILL)
 
     def kill_participant(self, fault: Fault) -> None:
-        fault.detail["process"] = self.stack.participant.name
-        self.stack.participant.kill()
-        self._restart_later(fault, self.stack.participant)
+        """The monolith's remote participant, payments."""
+        self.kill_consumer(fault, "payments")
+
+    def kill_consumer(self, fault: Fault, context: str) -> None:
+        """One of the consumers of `context`'s commands (the others take its partitions meanwhile)."""
+        running = [c for c in self.stack.participants[context] if c.running()]
+        if not running:
+            fault.error = f"skipped: no consumer of {context} is running (killed, not yet restarted)"
+            return
+        consumer = self.rng.choice(running)
+        fault.detail["process"] = consumer.name
+        consumer.kill()
+        self._restart_later(fault, consumer)
 
     def step_faults(self, fault: Fault) -> None:
         seconds = self.rng.uniform(*self.timing.step_faults)
@@ -459,16 +507,16 @@ class Injector(threading.Thread):
     def slow_commit(self, fault: Fault) -> None:
         """A transaction takes outbox positions for orders in progress and commits seconds later,
         after their sagas committed later rows of the same keys: the relay must send them first."""
-        env = self.stack.relays[0].env
+        env, database_url = self.stack.relays["orders"][0].env, self.stack.databases["orders"]
         topics = [env.get(f"KAFKA_TOPIC_{role.upper()}", role) for role in SLOW_COMMIT_ROLES]
-        conn = procs.connect(procs.with_application_name(self.stack.database_url, CHECKER))
+        conn = procs.connect(procs.with_application_name(database_url, CHECKER))
         conn.autocommit = False
         try:
             with conn.cursor() as cursor:
                 cursor.execute(_HOLD_OUTBOX_ROWS, [SLOW_COMMIT_ORDERS, True, topics])
                 held = sorted({order for (order,) in cursor.fetchall()})
             if held:
-                _commit_rows_after(self.stack.database_url, held, topics)
+                _commit_rows_after(database_url, held, topics)
         except Exception:
             conn.close()
             raise

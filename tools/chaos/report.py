@@ -13,7 +13,7 @@ from saga.models import ACTIVE, SagaInstance, SagaStatus, SagaStep
 
 from .checks import Invariant, Reading, status_of
 from .clients import Record, shape
-from .faults import KINDS, Fault
+from .faults import Fault
 
 
 def summary(
@@ -24,6 +24,7 @@ def summary(
     reading: Reading,
     quiescence: float | None,
     invariants: list[Invariant],
+    kinds: tuple[str, ...],
 ) -> dict[str, Any]:
     orders = list(Order.objects.all())
     known = {p.order_id for p in record.placed} | {
@@ -46,7 +47,7 @@ def summary(
         },
         "faults": {
             "count": len(faults),
-            "by_kind": {kind: _fault_summary(kind, [f for f in faults if f.kind == kind]) for kind in KINDS},
+            "by_kind": {kind: _fault_summary(kind, [f for f in faults if f.kind == kind]) for kind in kinds},
             "timeline": [
                 {"kind": f.kind, "at_s": f.at, "ended_at_s": f.ended_at, **f.detail, "error": f.error} for f in faults
             ],

@@ -1,7 +1,8 @@
 """A chaos run from start to verdict:
 
-1. a database of the run's own on the given PostgreSQL server, migrated; Kafka topics, a Celery
-   queue and consumer groups named after the run; a token for the clients;
+1. a database of the run's own on the given PostgreSQL server (with `--topology services`, one per
+   context, each migrated by a process of its context); Kafka topics, a Celery queue and consumer
+   groups named after the run; a token for the clients;
 2. the stack as real processes (tools/chaos/stack.py), the customers and products through the API;
 3. the load (tools/chaos/clients.py) and the faults (tools/chaos/faults.py) for `--duration` seconds;
 4. the faults stop and the clients finish; the run waits, with a deadline, for the shop to come to
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -19,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -26,11 +29,25 @@ from typing import Any
 
 from tools import procs
 
-from .stack import CHECKER, Stack, django_for_run
+from .stack import (
+    CHECKER,
+    PARTICIPANT_CONTEXTS,
+    TOPOLOGIES,
+    Stack,
+    database_env,
+    django_for_run,
+    participant_migrations,
+)
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__)
+    parser.add_argument(
+        "--topology",
+        choices=TOPOLOGIES,
+        default="monolith",
+        help="monolith: one database for all (default); services: a database and processes per context",
+    )
     parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
     parser.add_argument("--clients", type=int, default=12, help="concurrent clients (default 12)")
@@ -68,25 +85,43 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     run_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-seed{args.seed}"
     server_url, database = os.environ["DATABASE_URL"], f"chaos_{run_id.replace('-', '_')}"
+    contexts = ("orders", *PARTICIPANT_CONTEXTS) if args.topology == "services" else ("orders",)
     logdir = args.reports / f"chaos-{run_id}"
     logdir.mkdir(parents=True, exist_ok=True)
-    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
-        log(f"run {run_id}: database {database}, logs in {logdir}")
-        return chaos(args, run_id, database_url, logdir)
+    with contextlib.ExitStack() as created:
+        databases = {
+            context: created.enter_context(
+                procs.run_database(server_url, _database_name(database, context), keep=args.keep_database, log=log)
+            )
+            for context in contexts
+        }
+        names = ", ".join(_database_name(database, context) for context in contexts)
+        log(f"run {run_id} ({args.topology}): databases {names}, logs in {logdir}")
+        return chaos(args, run_id, databases, logdir)
 
 
-def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> dict[str, str]:
-    """What every process of the run shares (the checker included): the run's database, queue,
-    consumer groups and provider ledger, and timers short enough for sagas to finish fast."""
+def _database_name(run_database: str, context: str) -> str:
+    """Orders' database is the run's (the monolith's one); a participant context's is named after it."""
+    return run_database if context == "orders" else f"{run_database}_{context}"
+
+
+def settings_env(args: argparse.Namespace, run_id: str, databases: dict[str, str], logdir: Path) -> dict[str, str]:
+    """What every process of the run shares (the checker included): the topology, the run's
+    databases, queue, consumer groups and provider ledger, and timers short enough for sagas to
+    finish fast. Every participant is remote in services (the settings' default there); in the
+    monolith payments is."""
+    remote = {} if args.topology == "services" else {"SAGA_REMOTE_PARTICIPANTS": "payments"}
     return {
         "DJANGO_SETTINGS_MODULE": "shop.settings",
-        "DATABASE_URL": database_url,
+        "SHOP_TOPOLOGY": args.topology,
+        "SHOP_CONTEXT": "orders",  # the checker's, the orders processes'; a participant's process says its own
+        **database_env(databases),
+        **remote,
         "SHOP_CELERY_QUEUE": f"chaos-{run_id}",
         "KAFKA_CONSUMER_GROUP": f"chaos-{run_id}",
         "SHOP_ACCEPTANCE_TIMEOUT": str(int(args.acceptance_timeout)),
         "SAGA_STALL_AFTER": "2",
         "SAGA_SWEEP_INTERVAL": "0.5",
-        "SAGA_REMOTE_PARTICIPANTS": "payments",
         "PAYMENTS_GATEWAY": "tools.chaos.gateway.LedgerGateway",
         "CHAOS_PROVIDER_LEDGER": str(logdir / "provider-ledger.jsonl"),
         "PYTHONUNBUFFERED": "1",
@@ -94,16 +129,27 @@ def settings_env(args: argparse.Namespace, run_id: str, database_url: str, logdi
     }
 
 
-def chaos(args: argparse.Namespace, run_id: str, database_url: str, logdir: Path) -> int:
-    shared = settings_env(args, run_id, database_url, logdir)
-    os.environ.update({**shared, "DATABASE_URL": procs.with_application_name(database_url, CHECKER)})
-    topics, topics_env = django_for_run(run_id)
+def chaos(args: argparse.Namespace, run_id: str, databases: dict[str, str], logdir: Path) -> int:
+    shared = settings_env(args, run_id, databases, logdir)
+    checker = {context: procs.with_application_name(url, CHECKER) for context, url in databases.items()}
+    os.environ.update({**shared, **database_env(checker)})
+    try:
+        with (
+            participant_migrations(procs.with_venv_on_path(os.environ), logdir)
+            if len(databases) > 1
+            else contextlib.nullcontext()
+        ):
+            topics, topics_env = django_for_run(run_id)
+    except procs.ProcError as error:
+        log(f"error: {error}")
+        return 2
     env = procs.with_venv_on_path({**os.environ, **shared, **topics_env})
     token = _token()
-    stack = Stack(env=env, database_url=database_url, logdir=logdir, web_workers=args.web_workers)
+    stack = Stack(env=env, databases=databases, logdir=logdir, web_workers=args.web_workers)
     began = time.monotonic()
     try:
-        log(f"starting the stack: gunicorn ({args.web_workers} workers) at {stack.url}, 2 Celery workers, beat, ...")
+        processes = ", ".join(p.name for p in stack.processes())
+        log(f"starting the stack ({args.topology}; gunicorn at {stack.url}, {args.web_workers} workers): {processes}")
         stack.start()
         log(f"stack ready in {time.monotonic() - began:.1f} s")
         return _load_faults_check(args, run_id, stack, token, topics, logdir)
@@ -122,6 +168,19 @@ def _token() -> str:
     return str(Token.objects.create(user=user).key)
 
 
+def orderable(product_id: str) -> bool:
+    """Whether placing an order finds the product (in services, in orders' price list), asked as
+    placement asks; on a connection of the calling client's thread, closed at once."""
+    from django.db import connection
+
+    from orders.selectors import priced_products_by_ids
+
+    try:
+        return bool(priced_products_by_ids(ids={uuid.UUID(product_id)}))
+    finally:
+        connection.close()
+
+
 def _load_faults_check(
     args: argparse.Namespace, run_id: str, stack: Stack, token: str, topics: dict[str, str], logdir: Path
 ) -> int:
@@ -129,16 +188,16 @@ def _load_faults_check(
 
     from . import checks, report
     from .clients import Api, Client, Courier, Record, build_world
-    from .faults import Injector, Timing, plan
+    from .faults import Injector, Timing, kinds, plan
     from .gateway import read_ledger
     from .table import table
 
     rng = random.Random(args.seed)
     record = Record()
     api = Api(stack.port, token, record)
-    world = build_world(api, record, rng)
+    world = build_world(api, record, rng, orderable)
     courier = Courier(settings.KAFKA_BOOTSTRAP_SERVERS, topics["fulfillment_events"])
-    schedule = plan(args.duration, rng)
+    schedule = plan(args.duration, rng, kinds(args.topology))
     timing = Timing.for_duration(args.duration)
     log(f"load for {args.duration:.0f} s from {args.clients} clients, {len(schedule)} faults planned")
 
@@ -156,6 +215,7 @@ def _load_faults_check(
             seed=args.seed,
             stop=stop,
             acceptance_timeout=args.acceptance_timeout,
+            orderable=orderable,
         )
         for i in range(args.clients)
     ]
@@ -183,9 +243,11 @@ def _load_faults_check(
         stack.stop()
         injector.release()
 
-    from saga.models import OutboxMessage
-
-    sent = {str(i) for i in OutboxMessage.objects.filter(sent_at__isnull=False).values_list("id", flat=True)}
+    sent = {
+        str(i)
+        for alias in checks.outbox_databases()
+        for i in checks.outboxes(alias).filter(sent_at__isnull=False).values_list("id", flat=True)
+    }
     reading = checks.read_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics.values(), expected=sent, idle=3, timeout=180)
     evidence = checks.Evidence(
         record=record,
@@ -194,11 +256,13 @@ def _load_faults_check(
         ledger=read_ledger(Path(os.environ["CHAOS_PROVIDER_LEDGER"])),
         acceptance_timeout=args.acceptance_timeout,
         at_rest=at_rest,
+        kinds=kinds(args.topology),
     )
     invariants = checks.check(evidence)
     run: dict[str, Any] = {
         "id": run_id,
         "seed": args.seed,
+        "topology": args.topology,
         "clients": args.clients,
         "duration_s": args.duration,
         "web_workers": args.web_workers,
@@ -206,7 +270,13 @@ def _load_faults_check(
         "logs": str(logdir),
     }
     summary = report.summary(
-        run=run, record=record, faults=injector.faults, reading=reading, quiescence=quiescence, invariants=invariants
+        run=run,
+        record=record,
+        faults=injector.faults,
+        reading=reading,
+        quiescence=quiescence,
+        invariants=invariants,
+        kinds=kinds(args.topology),
     )
     path = args.reports / f"chaos-{run_id}.json"
     path.write_text(json.dumps(summary, indent=2, default=str))

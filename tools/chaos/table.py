@@ -47,7 +47,7 @@ def table(report: dict[str, Any]) -> str:
     run, orders, faults = report["run"], report["orders"], report["faults"]
     quiet = report["quiescence_s"]
     lines = [
-        f"chaos run {run['id']}: seed {run['seed']}, {run['clients']} clients, "
+        f"chaos run {run['id']} ({run.get('topology', 'monolith')}): seed {run['seed']}, {run['clients']} clients, "
         f"{run['duration_s']:.0f} s of load and faults",
         f"{'orders placed':<34}{orders['placed']:>7,}  ({orders['per_second']}/s)",
     ]
@@ -55,7 +55,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"  {'(rolled back by faults)':<32}{orders['rolled_back_by_faults']:>7,}")
     lines.append(f"{'faults injected':<34}{sum(d['count'] for d in faults['by_kind'].values()):>7,}")
     for kind, details in faults["by_kind"].items():
-        note = _takeovers(faults["timeline"]) if kind == "kill_relay" else NOTES[kind](details) if kind in NOTES else ""
+        base = kind.split(":")[0]  # a fault of a context's (kill_consumer:inventory) is noted as its kind's
+        note = _takeovers(faults["timeline"]) if kind == "kill_relay" else NOTES[base](details) if base in NOTES else ""
         if details["not_injected"]:
             note += f" ({details['not_injected']} not injected)"
         lines.append(f"  {kind:<32}{details['count']:>7,}  {note}".rstrip())
