@@ -71,8 +71,9 @@ def context_database_urls() -> dict[str, str]:
 
 @pytest.fixture
 def app_env(transactional_db, settings) -> dict[str, str]:
-    """What every process a test starts shares with it: the test database, and a Celery queue and
-    Kafka topics of this test's own, so nothing of another test (or of `make run`) reaches it."""
+    """What every process a test starts shares with it: the test database, and a Celery queue,
+    Kafka topics and consumer groups of this test's own, so nothing of another test (or of `make
+    run`) reaches it."""
     from shop.celery import app
 
     suffix = uuid.uuid4().hex[:8]
@@ -80,6 +81,7 @@ def app_env(transactional_db, settings) -> dict[str, str]:
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     settings.SAGA_STALL_AFTER = float(WORKER_ENV["SAGA_STALL_AFTER"])
     settings.KAFKA_TOPICS = {role: f"{role}.{suffix}" for role in catalog.roles()}
+    settings.KAFKA_CONSUMER_GROUP = f"test-{suffix}"
     previous, app.conf.task_default_queue = app.conf.task_default_queue, queue
     (ROOT / ".devstack").mkdir(exist_ok=True)
     yield {
@@ -87,6 +89,10 @@ def app_env(transactional_db, settings) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         **context_database_urls(),
         "SHOP_CELERY_QUEUE": queue,
+        # Consumer groups of this test's own too: a group left by an earlier test's consumers
+        # (stopped, or killed on purpose) was seen on the embedded broker never to share its
+        # partitions out again to the next test's.
+        "KAFKA_CONSUMER_GROUP": settings.KAFKA_CONSUMER_GROUP,
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in settings.KAFKA_TOPICS.items()},
     }
