@@ -21,15 +21,15 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
-run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C
+run: $(VENV)/.installed ## start services, migrate, load demo data, run web/worker/beat/... until Ctrl-C (SHOP_TOPOLOGY=services: a database and processes per context)
 	$(PY) -m tools.devstack run
 
-test: $(VENV)/.installed ## check import boundaries, types and that no migration is missing, then the engine's own tests, then the shop's (PYTEST_ARGS="-k saga -x")
+test: $(VENV)/.installed ## check import boundaries, types and that no migration is missing, then the engine's own tests, then the shop's in each topology (PYTEST_ARGS="-k saga -x")
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=postgres://unused/for-mypy REDIS_URL=redis://unused KAFKA_BOOTSTRAP_SERVERS=unused:9092 $(VENV)/bin/mypy
-	$(PY) -m tools.devstack exec -- sh -c '$(PY) manage.py makemigrations --check --dry-run && DJANGO_SETTINGS_MODULE=saga.tests.settings $(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS)'
+	$(PY) -m tools.devstack exec -- sh -c '$(PY) manage.py makemigrations --check --dry-run && DJANGO_SETTINGS_MODULE=saga.tests.settings $(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest --ds=saga.tests.settings saga/tests && $(PY) -m pytest $(PYTEST_ARGS) && SHOP_TOPOLOGY=services $(PY) -m pytest $(PYTEST_ARGS)'
 
 # make test runs the same test with 30 examples per operation and a fixed seed.
 SCHEMATHESIS_MAX_EXAMPLES ?= 500

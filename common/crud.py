@@ -27,7 +27,7 @@ def model_save(instance: M) -> M:
     refusal is the one the check would have made."""
     model_validate(instance)
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(type(instance), instance=instance)):
             instance.save()
     except IntegrityError:
         model_validate(instance)
@@ -73,7 +73,7 @@ def _names(constraint: BaseConstraint) -> Iterable[str]:
 
 def model_delete(instance: models.Model) -> None:
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=router.db_for_write(type(instance), instance=instance)):
             instance.delete()
     except ProtectedError as error:
         raise _still_referenced(instance) from error

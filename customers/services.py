@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import F
 
 from common.crud import model_delete, model_save, model_update
-from saga.messaging import publish_message
+from common.databases import atomic_for, database_for
+from saga.messaging import message_payload, publish
 from saga.orchestration.records import participant_command, record_create, record_locked_or_tombstone, record_move
 
 from .messages import CustomerCreated, CustomerDeleted, CustomerEvent, CustomerUpdated, FundsReply
@@ -31,24 +31,24 @@ class FundsNotHeld(Exception):
     """Consuming funds that were never held (or were released): a saga bug, never a refusal."""
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_create(*, name: str, balance: Decimal, email: str = "", blocked: bool = False) -> Customer:
     customer = Customer(name=name, email=email, balance=balance, blocked=blocked)
     return _announced(CustomerCreated, model_save(customer))
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_update(*, customer_id: UUID, data: dict[str, Any]) -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     updated = model_update(customer, data=data, fields=_EDITABLE)
     return _announced(CustomerUpdated, updated)
 
 
-@transaction.atomic
+@atomic_for(Customer)
 def customer_delete(*, customer_id: UUID) -> None:
     """Raises StillReferenced when orders hold or held funds of this customer."""
     model_delete(Customer.objects.get(pk=customer_id))
-    publish_message(CustomerDeleted(id=customer_id), key=customer_id)
+    _publish(CustomerDeleted(id=customer_id), key=customer_id)
 
 
 @participant_command
@@ -102,9 +102,14 @@ def _record(order_id: UUID, customer: Customer | None, amount: Decimal, status: 
 
 def _announced(event: type[CustomerEvent], customer: Customer) -> Customer:
     fields = (customer.pk, customer.name, customer.email, customer.balance, customer.blocked)
-    publish_message(event(*fields), key=customer.pk)
+    _publish(event(*fields), key=customer.pk)
     return customer
 
 
 def _result(hold: FundsHold) -> FundsReply:
     return FundsReply(status=hold.status, reason=hold.reason)
+
+
+def _publish(event: CustomerEvent | CustomerDeleted, *, key: UUID) -> None:
+    """Announce in the customers' database, the transaction of the rows the event announces."""
+    publish(type=event.TYPE, key=key, payload=message_payload(event), using=database_for(Customer))

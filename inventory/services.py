@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 
 from common.crud import model_delete, model_save, model_update
-from saga.messaging import publish_message
+from common.databases import atomic_for, database_for
+from saga.messaging import message_payload, publish
 from saga.orchestration.records import participant_command, record_announce, record_locked_or_tombstone, record_move
 
 from .messages import Line, ProductCreated, ProductDeleted, ProductEvent, ProductUpdated, StockReply
@@ -31,24 +31,24 @@ class StockNotReserved(Exception):
     """Committing stock that was never reserved (or was released): a saga bug, never a refusal."""
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_create(*, sku: str, name: str, price: Decimal, stock: int) -> Product:
     product = Product(sku=sku, name=name, price=price, stock=stock)
     return _announced(ProductCreated, model_save(product))
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_update(*, product_id: UUID, data: dict[str, Any]) -> Product:
     product = Product.objects.select_for_update().get(pk=product_id)
     updated = model_update(product, data=data, fields=_EDITABLE)
     return _announced(ProductUpdated, updated)
 
 
-@transaction.atomic
+@atomic_for(Product)
 def product_delete(*, product_id: UUID) -> None:
     """Raises StillReferenced when orders reserved (or tried to reserve) this product."""
     model_delete(Product.objects.get(pk=product_id))
-    publish_message(ProductDeleted(id=product_id), key=product_id)
+    _publish(ProductDeleted(id=product_id), key=product_id)
 
 
 @participant_command
@@ -120,9 +120,14 @@ def _adjust_products(quantities: Mapping[UUID, int], *, stock: int = 0, reserved
 
 
 def _announced(event: type[ProductEvent], product: Product) -> Product:
-    publish_message(event(product.pk, product.sku, product.name, product.price, product.stock), key=product.pk)
+    _publish(event(product.pk, product.sku, product.name, product.price, product.stock), key=product.pk)
     return product
 
 
 def _result(reservation: StockReservation) -> StockReply:
     return StockReply(status=reservation.status, reason=reservation.reason)
+
+
+def _publish(event: ProductEvent | ProductDeleted, *, key: UUID) -> None:
+    """Announce in the inventory's database, the transaction of the rows the event announces."""
+    publish(type=event.TYPE, key=key, payload=message_payload(event), using=database_for(Product))

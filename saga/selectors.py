@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -13,9 +14,10 @@ from .models import ACTIVE, SagaInstance, SagaStatus, SagaStep
 from .orchestration.running import Running, running_of
 
 
-def outbox_lag_seconds() -> float:
-    """How long the oldest message still in the outbox has waited for the relay (0 when none)."""
-    return relay.outbox_lag_seconds()
+def outbox_lag_seconds(using: str = DEFAULT_DB_ALIAS) -> float:
+    """How long the oldest message still in the outbox (of the database `using`) has waited for the
+    relay (0 when none)."""
+    return relay.outbox_lag_seconds(using=using)
 
 
 def saga_list() -> QuerySet[SagaInstance]:

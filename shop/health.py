@@ -4,7 +4,7 @@ Each probe gives up within a second or two, so health answers quickly even when 
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from drf_spectacular.utils import extend_schema
 from kafka import KafkaAdminClient
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -18,9 +18,18 @@ from .worker_heartbeat import VOUCH_SECONDS, live_workers, redis_client
 PROBE_TIMEOUT_SECONDS = 2
 
 
-def _database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+def _database(alias: str) -> Callable[[], None]:
+    def check() -> None:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    return check
+
+
+def _databases() -> dict[str, Callable[[], None]]:
+    """A probe per database this process reaches: `database` (its own), and in the gateway of the
+    services topology `database_customers` etc. (docs/topology.md)."""
+    return {"database" if alias == DEFAULT_DB_ALIAS else f"database_{alias}": _database(alias) for alias in connections}
 
 
 class NoLiveWorker(Exception):
@@ -51,7 +60,7 @@ def _kafka() -> None:
         admin.close()
 
 
-PROBES: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker, "kafka": _kafka, "worker": _worker}
+PROBES: dict[str, Callable[[], None]] = {"broker": _broker, "kafka": _kafka, "worker": _worker}
 
 
 def _probe(check: Callable[[], None]) -> str:
@@ -63,8 +72,10 @@ def _probe(check: Callable[[], None]) -> str:
 
 
 def _outbox_lag() -> float | None:
+    """The oldest unsent message's age, over every outbox this process reaches (each database has
+    its own, and its own relay)."""
     try:
-        return round(outbox_lag_seconds(), 3)
+        return round(max(outbox_lag_seconds(using=alias) for alias in connections), 3)
     except Exception:  # noqa: BLE001 - the database probe names the failure
         return None
 
@@ -74,7 +85,7 @@ def _outbox_lag() -> float | None:
 @authentication_classes([])
 @permission_classes([])
 def health(request: Request) -> Response:
-    parts = {name: _probe(check) for name, check in PROBES.items()}
+    parts = {name: _probe(check) for name, check in {**_databases(), **PROBES}.items()}
     lag = _outbox_lag()
     lagging = lag is not None and lag > settings.OUTBOX_LAG_DEGRADED_SECONDS
     healthy = all(state == "ok" for state in parts.values()) and not lagging

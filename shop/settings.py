@@ -160,8 +160,23 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "shop.wsgi.application"
 
-DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# --- Topology and databases ----------------------------------------------------------------------
+# SHOP_TOPOLOGY=monolith (the default): one database, every context in it, local participants commit
+# with the saga's step. SHOP_TOPOLOGY=services: each context in a database of its own, and this
+# process is one context's (SHOP_CONTEXT): `orders` (the default) is the web gateway, the Celery
+# worker and beat, consume_events and the orders' relay; `customers`, `inventory` or `payments` is
+# that context's run_participant and relay_outbox. See docs/topology.md.
+TOPOLOGIES = ("monolith", "services")
+SHOP_TOPOLOGY = env("SHOP_TOPOLOGY", "monolith").strip().lower()
+if SHOP_TOPOLOGY not in TOPOLOGIES:
+    raise ImproperlyConfigured(f"SHOP_TOPOLOGY={SHOP_TOPOLOGY!r} is unknown: use one of {', '.join(TOPOLOGIES)}.")
+SERVICES = SHOP_TOPOLOGY == "services"
+PARTICIPANT_CONTEXTS = ("customers", "inventory", "payments")
+SHOP_CONTEXTS = ("orders", *PARTICIPANT_CONTEXTS)
+SHOP_CONTEXT = env("SHOP_CONTEXT", "orders").strip().lower()
+if SHOP_CONTEXT not in SHOP_CONTEXTS:
+    raise ImproperlyConfigured(f"SHOP_CONTEXT={SHOP_CONTEXT!r} is unknown: use one of {', '.join(SHOP_CONTEXTS)}.")
+
 # Seconds a session may sit idle inside a transaction before PostgreSQL ends it (and its locks). A
 # saga step runs inside its transaction, so this must stay above the longest step's timeout
 # (`manage.py check --database default` warns of a step that reaches it).
@@ -183,19 +198,60 @@ def database_session_options(*, idle_in_transaction_timeout: float) -> str:
     return " ".join(f"-c {name}={value}" for name, value in values.items())
 
 
-# The client's keepalives notice a vanished server, with the same timings. The URL's own `options`,
-# if any, come after the shop's and win.
 _SERVER_SIDE = database_session_options(idle_in_transaction_timeout=DATABASE_IDLE_IN_TRANSACTION_TIMEOUT)
-_OPTIONS = DATABASES["default"].setdefault("OPTIONS", {})
-_OPTIONS.update(
-    {
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 3,
-        "options": f"{_SERVER_SIDE} {_OPTIONS.get('options', '')}".strip(),
-    }
-)
+
+
+def database(url: str) -> dict:
+    """One alias of DATABASES: persistent connections checked before reuse, the server's session
+    options, and the client's keepalives (which notice a vanished server, with the same timings).
+    The URL's own `options`, if any, come after the shop's and win."""
+    config = dj_database_url.parse(url, conn_max_age=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    options = config.setdefault("OPTIONS", {})
+    options.update(
+        {
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "options": f"{_SERVER_SIDE} {options.get('options', '')}".strip(),
+        }
+    )
+    return dict(config)
+
+
+def context_database_url(context: str) -> str:
+    """<CONTEXT>_DATABASE_URL, else DATABASE_URL."""
+    return os.environ.get(f"{context.upper()}_DATABASE_URL") or env("DATABASE_URL")
+
+
+def services_databases() -> dict[str, dict]:
+    """This process's own context's database as `default`; the gateway (orders) also reaches each
+    participant context's database under the context's name (shop/routers.py sends each context's
+    models there). A participant's process has its own database only."""
+    aliases = {"default": SHOP_CONTEXT}
+    if SHOP_CONTEXT == "orders":
+        aliases.update({context: context for context in PARTICIPANT_CONTEXTS})
+    databases = {alias: database(context_database_url(context)) for alias, context in aliases.items()}
+    # Two contexts in one database would share its migration records, so one context's migrations,
+    # applied (as nothing) on the other's alias, would never create its tables.
+    places: dict[tuple, str] = {}
+    for alias, config in databases.items():
+        place = (config["HOST"], config["PORT"], config["NAME"])
+        if place in places:
+            raise ImproperlyConfigured(
+                f"SHOP_TOPOLOGY=services needs a database of its own for each context, but {aliases[alias]} and "
+                f"{aliases[places[place]]} are both in {config['NAME']!r} on {config['HOST']}:{config['PORT']}. "
+                "Set ORDERS_DATABASE_URL, CUSTOMERS_DATABASE_URL, INVENTORY_DATABASE_URL and "
+                "PAYMENTS_DATABASE_URL (`make run` does, for its embedded PostgreSQL)."
+            )
+        places[place] = alias
+    return databases
+
+
+DATABASES = services_databases() if SERVICES else {"default": database(env("DATABASE_URL"))}
+DATABASE_ROUTERS = ["shop.routers.ContextRouter"]
+# --- end of topology and databases ---------------------------------------------------------------
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -357,7 +413,17 @@ SAGA_SWEEP_INTERVAL = float(env("SAGA_SWEEP_INTERVAL", "5"))
 # A saga retrying one step this many times raises an alert (an ERROR line, /metrics, the dashboard).
 SAGA_LONG_RETRY_ATTEMPTS = int(env("SAGA_LONG_RETRY_ATTEMPTS", "10"))
 # Participants whose commands go through Kafka (served by `manage.py run_participant NAME`).
-SAGA_REMOTE_PARTICIPANTS = [name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", "").split(",") if name.strip()]
+# In the services topology every participant context is remote: its rows are in its own database, which a
+# local call, run in the step's transaction of the orders database, could not change with the step.
+_REMOTE_BY_DEFAULT = ",".join(PARTICIPANT_CONTEXTS) if SERVICES else ""
+SAGA_REMOTE_PARTICIPANTS = [
+    name.strip() for name in env("SAGA_REMOTE_PARTICIPANTS", _REMOTE_BY_DEFAULT).split(",") if name.strip()
+]
+if SERVICES and (_local := [name for name in PARTICIPANT_CONTEXTS if name not in SAGA_REMOTE_PARTICIPANTS]):
+    raise ImproperlyConfigured(
+        f"SHOP_TOPOLOGY=services runs every participant context in its own process, but SAGA_REMOTE_PARTICIPANTS "
+        f"leaves out {', '.join(_local)}: name {', '.join(PARTICIPANT_CONTEXTS)} (or leave it unset)."
+    )
 # Faults injected into saga steps (crash and chaos tests only); see saga/testing/faults.py.
 SAGA_FAULTS = env("SAGA_FAULTS", "")
 CELERY_TASK_DEFAULT_QUEUE = env("SHOP_CELERY_QUEUE", "shop")

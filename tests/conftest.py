@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from rest_framework.test import APIClient
@@ -12,6 +13,20 @@ from rest_framework.test import APIClient
 from customers import services as customers
 from inventory import services as inventory
 from saga.orchestration import scheduling
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests of this run's topology (SHOP_TOPOLOGY): `@pytest.mark.topology("services")`
+    for the services topology only, `("monolith", "services")` for both; unmarked, the monolith only.
+    `make test` runs the suite in each topology (docs/topology.md)."""
+    ran, left = [], []
+    for item in items:
+        marker = item.get_closest_marker("topology")
+        topologies = marker.args if marker is not None else ("monolith",)
+        (ran if settings.SHOP_TOPOLOGY in topologies else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = ran
 
 
 @pytest.fixture(autouse=True)

@@ -96,3 +96,22 @@ def test_the_counters_folder_is_emptied_at_start(tmp_path, monkeypatch):
 def test_exec_gives_its_command_the_counters_folder():
     # This very test runs under `devstack exec` (make test): the variable names a folder that exists.
     assert os.path.isdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def test_the_services_procfile_adds_each_participant_context_in_a_process_of_its_own(tmp_path):
+    procfile = stack.services_procfile(tmp_path).read_text()
+    assert procfile.startswith(stack.PROCFILE.read_text())  # orders' processes, as in the monolith
+    for context in ("customers", "inventory", "payments"):
+        assert f"{context}: SHOP_CONTEXT={context} python manage.py run_participant {context}\n" in procfile
+        assert f"{context}_relay: SHOP_CONTEXT={context} python manage.py relay_outbox\n" in procfile
+
+
+def test_exec_gives_its_command_a_database_per_context_in_its_cluster():
+    # So that one `make test` runs the suite in both topologies.
+    if "ORDERS_DATABASE_URL" not in os.environ:
+        pytest.skip("DATABASE_URL was given: devstack started no PostgreSQL")
+    server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    assert {name: os.environ[f"{name.upper()}_DATABASE_URL"] for name in ("orders", "customers")} == {
+        "orders": os.environ["DATABASE_URL"],
+        "customers": f"{server}/shop_customers",
+    }

@@ -4,29 +4,31 @@ value is prepared by its model field, as Model.save() prepares it."""
 
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 
-def rows_insert(objects: Sequence[Model], *, skip_conflicts: bool = False) -> int:
-    """INSERT unsaved objects of one model in one statement; an auto field is the database's.
-    `skip_conflicts`: a row whose key is taken is left out (ON CONFLICT DO NOTHING). Returns how
-    many rows were inserted."""
+def rows_insert(objects: Sequence[Model], *, skip_conflicts: bool = False, using: str = DEFAULT_DB_ALIAS) -> int:
+    """INSERT unsaved objects of one model in one statement, in the database `using`; an auto field
+    is the database's. `skip_conflicts`: a row whose key is taken is left out (ON CONFLICT DO
+    NOTHING). Returns how many rows were inserted."""
     if not objects:
         return 0
+    into = connections[using]
     meta = objects[0]._meta
     fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
     row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({_columns(fields)}) "
+        f"INSERT INTO {into.ops.quote_name(meta.db_table)} ({_columns(fields, into)}) "
         f"VALUES {', '.join([row] * len(objects))}{' ON CONFLICT DO NOTHING' if skip_conflicts else ''}"
     )
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objects for field in fields]
-    with connection.cursor() as cursor:
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), into) for obj in objects for field in fields]
+    with into.cursor() as cursor:
         cursor.execute(sql, values)
         inserted = cursor.rowcount
     for obj in objects:
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, into.alias
     return inserted
 
 
@@ -41,5 +43,5 @@ def rows_update(obj: Model, fields: Sequence[Field]) -> None:
         cursor.execute(sql, [*values, obj.pk])
 
 
-def _columns(fields: Sequence[Field]) -> str:
-    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+def _columns(fields: Sequence[Field], into: BaseDatabaseWrapper) -> str:
+    return ", ".join(into.ops.quote_name(field.column) for field in fields)

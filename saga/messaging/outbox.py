@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.transaction import TransactionManagementError
 
 from saga.core.rows import rows_insert
@@ -25,8 +25,10 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class _Together:
-    """The messages published inside `published_together`, and the savepoints open when it began."""
+    """The messages published inside `published_together`, its database, and the savepoints open
+    there when it began."""
 
+    using: str
     savepoints: int
     messages: list[OutboxMessage] = field(default_factory=list)
 
@@ -36,10 +38,10 @@ _pending: ContextVar[_Together | None] = ContextVar("outbox_pending", default=No
 
 
 @contextmanager
-def published_together() -> Iterator[None]:
-    """Write the messages published inside in one INSERT when the block ends, still in the
-    caller's transaction (and none if it raises, or if the transaction is to roll back). For a
-    transaction that announces several facts, such as a saga's step.
+def published_together(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Write the messages published inside (to the database `using`) in one INSERT when the block
+    ends, still in the caller's transaction (and none if it raises, or if the transaction is to
+    roll back). For a transaction that announces several facts, such as a saga's step.
 
     Refused outside a transaction, and for a message published in a savepoint opened inside the
     block (a nested `transaction.atomic()`): its INSERT, at the block's end, would be outside the
@@ -48,24 +50,26 @@ def published_together() -> Iterator[None]:
     if _pending.get() is not None:
         yield
         return
+    connection = connections[using]
     if not connection.in_atomic_block:
         raise TransactionManagementError("published_together() needs a transaction: open it inside atomic()")
-    together = _Together(savepoints=len(connection.savepoint_ids))
+    together = _Together(using=using, savepoints=len(connection.savepoint_ids))
     token = _pending.set(together)
     try:
         yield
     finally:
         _pending.reset(token)
     if not connection.needs_rollback:
-        rows_insert(together.messages)
+        rows_insert(together.messages, using=using)
 
 
-def _pending_messages() -> list[OutboxMessage] | None:
-    """Where `publish` puts a message to be written with the others; None: written at once."""
+def _pending_messages(using: str) -> list[OutboxMessage] | None:
+    """Where `publish` puts a message to be written with the others; None: written at once (also a
+    message to another database than the block's, which its INSERT cannot take)."""
     together = _pending.get()
-    if together is None:
+    if together is None or together.using != using:
         return None
-    if any(connection.savepoint_ids[together.savepoints :]):  # (None: an atomic block without a savepoint)
+    if any(connections[using].savepoint_ids[together.savepoints :]):  # (None: an atomic block without a savepoint)
         raise TransactionManagementError(
             "publish() in a savepoint opened inside published_together(): a rollback of the savepoint "
             "would not take the message back. Publish it outside the savepoint, or without published_together()."
@@ -80,8 +84,10 @@ def publish(
     payload: dict[str, Any],
     correlation_id: UUID | None = None,
     causation_id: UUID | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> OutboxMessage:
-    """Write one message of a declared `type` to the outbox, in the caller's transaction."""
+    """Write one message of a declared `type` to the outbox of the database `using`, in the
+    caller's transaction there (the database of the rows the message announces)."""
     declared = catalog.get(type)
     cause = current_cause()
     correlation_id = correlation_id or cause.correlation_id
@@ -99,9 +105,9 @@ def publish(
         causation_id=causation_id or cause.causation_id,
         request_id=UUID(request) if request else None,
     )
-    pending = _pending_messages()
+    pending = _pending_messages(using)
     if pending is None:
-        message.save(force_insert=True)
+        message.save(force_insert=True, using=using)
     else:
         pending.append(message)
     return message

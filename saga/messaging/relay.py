@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -397,10 +397,11 @@ def _headers_of(kind: str, correlation_id: str | None, request_id: str | None) -
     return headers
 
 
-def outbox_lag_seconds() -> float:
-    """Age of the oldest message not yet sent (0 when all are sent)."""
+def outbox_lag_seconds(using: str = DEFAULT_DB_ALIAS) -> float:
+    """Age of the oldest message not yet sent (0 when all are sent), in the database `using`."""
     oldest = (
-        OutboxMessage.objects.filter(sent_at__isnull=True)
+        OutboxMessage.objects.using(using)
+        .filter(sent_at__isnull=True)
         .order_by("position")
         .values_list("created_at", flat=True)
         .first()

@@ -126,5 +126,7 @@ class Migration(migrations.Migration):
                 DROP TRIGGER saga_outbox_notify ON saga_outboxmessage;
                 DROP FUNCTION saga_outbox_notify();
             """,
+            # For database routers: the trigger belongs wherever the outbox table is.
+            hints={"model_name": "outboxmessage"},
         ),
     ]

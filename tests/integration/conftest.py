@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count
 
 from customers import selectors as customer_selectors
@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_ENV = {"SAGA_STALL_AFTER": "2", "SAGA_SWEEP_INTERVAL": "0.5", "SHOP_ACCEPTANCE_TIMEOUT": "4"}
 
 
-def database_url() -> str:
-    db = connection.settings_dict
+def database_url(alias: str = DEFAULT_DB_ALIAS) -> str:
+    db = connections[alias].settings_dict
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
@@ -60,6 +60,15 @@ class Process:
         self.log.close()
 
 
+def context_database_urls() -> dict[str, str]:
+    """In the services topology, each context's test database for the processes of any context
+    (ORDERS_DATABASE_URL, CUSTOMERS_DATABASE_URL, ...); nothing in the monolith."""
+    if settings.SHOP_TOPOLOGY != "services":
+        return {}
+    aliases = {"orders": DEFAULT_DB_ALIAS, **{context: context for context in settings.PARTICIPANT_CONTEXTS}}
+    return {f"{context.upper()}_DATABASE_URL": database_url(alias) for context, alias in aliases.items()}
+
+
 @pytest.fixture
 def app_env(transactional_db, settings) -> dict[str, str]:
     """What every process a test starts shares with it: the test database, and a Celery queue and
@@ -76,6 +85,7 @@ def app_env(transactional_db, settings) -> dict[str, str]:
     yield {
         **WORKER_ENV,
         "DATABASE_URL": database_url(),
+        **context_database_urls(),
         "SHOP_CELERY_QUEUE": queue,
         "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA_BOOTSTRAP_SERVERS,
         **{f"KAFKA_TOPIC_{role.upper()}": name for role, name in settings.KAFKA_TOPICS.items()},

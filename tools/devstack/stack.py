@@ -8,6 +8,12 @@ started on a free 127.0.0.1 port and the variable is exported to the children: P
 and Tansu, a Kafka-compatible broker (tools/devstack/services.py). A variable that is set is
 used as it is, and nothing is started for it.
 
+SHOP_TOPOLOGY=services (docs/topology.md): the embedded PostgreSQL gets a database per context (shop for
+orders, shop_customers, shop_inventory, shop_payments) and ORDERS_DATABASE_URL, CUSTOMERS_DATABASE_URL,
+... are exported; `run` migrates each with its context's SHOP_CONTEXT and starts, besides the
+Procfile's processes, each participant context's run_participant and relay_outbox. `exec` always
+creates and exports them, so that one `make test` runs the tests of both topologies.
+
 Both also export PROMETHEUS_MULTIPROC_DIR (unless set), a folder emptied at start in which every
 process of the shop keeps its counters, so that one scrape of /metrics shows them all.
 
@@ -35,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +51,11 @@ from .services import DevstackError, Service, kafka, log, postgres, redis
 
 DEVSTACK = procs.ROOT / ".devstack"
 ENVFILE = DEVSTACK / "env"
+PROCFILE = procs.ROOT / "Procfile"
+TOPOLOGIES = ("monolith", "services")
+PARTICIPANT_CONTEXTS = ("customers", "inventory", "payments")
+# Each context's database in the embedded cluster: orders' is the monolith's one.
+CONTEXT_DATABASES = {"orders": "shop", **{context: f"shop_{context}" for context in PARTICIPANT_CONTEXTS}}
 SHOP_READY_TIMEOUT = 120.0  # seconds `run` waits for the shop's health before saying what fails
 
 
@@ -59,12 +70,14 @@ class Stack:
 
     workdir: Path
     throwaway: bool
+    databases_per_context: bool  # a database per context (CONTEXT_DATABASES), not one
     started: list[Service] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # DATABASE_URL etc.: given, or ours
 
     def start(self) -> None:
+        databases = tuple(CONTEXT_DATABASES.values()) if self.databases_per_context else ("shop",)
         builders: dict[str, Callable[[], Service]] = {
-            "DATABASE_URL": lambda: postgres(self.workdir / "postgres", self.throwaway),
+            "DATABASE_URL": lambda: postgres(self.workdir / "postgres", self.throwaway, databases),
             "REDIS_URL": lambda: redis(self.workdir),
             "KAFKA_BOOTSTRAP_SERVERS": lambda: kafka(self.workdir),
         }
@@ -80,6 +93,8 @@ class Stack:
                 f"{service.name} ready at {self.env[var]} in {time.monotonic() - began:.1f} s "
                 f"(log: {service.logfile.relative_to(procs.ROOT)})"
             )
+            if var == "DATABASE_URL" and self.databases_per_context:
+                self.env.update(context_database_urls(self.env[var]))
         self.env["PROMETHEUS_MULTIPROC_DIR"] = counters_dir(self.workdir)
 
     def stop(self) -> None:
@@ -89,6 +104,12 @@ class Stack:
             log(f"stopped {', '.join(s.name for s in reversed(self.started))}")
         if self.throwaway:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def context_database_urls(cluster_url: str) -> dict[str, str]:
+    """ORDERS_DATABASE_URL etc.: each context's database in the cluster of `cluster_url`."""
+    server = cluster_url.rsplit("/", 1)[0]
+    return {f"{context.upper()}_DATABASE_URL": f"{server}/{name}" for context, name in CONTEXT_DATABASES.items()}
 
 
 def counters_dir(workdir: Path) -> str:
@@ -177,21 +198,45 @@ def banner(port: int, token: str) -> str:
 """
 
 
-def run(stack: Stack, port: int) -> int:
-    exports = {**stack.env, "PORT": str(port)}
+def services_procfile(workdir: Path) -> Path:
+    """The Procfile of the services topology, written for this run: the Procfile's processes (orders:
+    web, worker, beat, relay, consumer) and, for each participant context, its consumer of commands
+    and its relay, in a process whose SHOP_CONTEXT is the context's (so connected to its database only)."""
+    lines = [PROCFILE.read_text().rstrip("\n"), "# Written by `make run` with SHOP_TOPOLOGY=services (tools/devstack)."]
+    for context in PARTICIPANT_CONTEXTS:
+        lines += [
+            f"{context}: SHOP_CONTEXT={context} python manage.py run_participant {context}",
+            f"{context}_relay: SHOP_CONTEXT={context} python manage.py relay_outbox",
+        ]
+    procfile = workdir / "Procfile.services"
+    procfile.write_text("\n".join(lines) + "\n")
+    return procfile
+
+
+def run(stack: Stack, port: int, services: bool) -> int:
+    # In services, the processes the Procfile names are orders' (a participant context's say so).
+    exports = {**stack.env, "PORT": str(port), **({"SHOP_CONTEXT": "orders"} if services else {})}
     fd = os.open(ENVFILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold a password
     with os.fdopen(fd, "w") as f:
         f.write("# Written by `make run`, valid while it runs. Use: set -a; . .devstack/env; set +a\n")
         f.writelines(f"{key}={shlex.quote(value)}\n" for key, value in exports.items())
     try:
-        return migrate_seed_serve(child_env(exports), port)
+        env = child_env(exports)
+        if services:
+            return migrate_seed_serve(env, port, services_procfile(stack.workdir), tuple(CONTEXT_DATABASES))
+        return migrate_seed_serve(env, port, PROCFILE, ("orders",))
     finally:
         ENVFILE.unlink(missing_ok=True)
 
 
-def migrate_seed_serve(env: dict[str, str], port: int) -> int:
+def migrate_seed_serve(env: dict[str, str], port: int, procfile: Path, contexts: Iterable[str]) -> int:
+    """Migrate the database of each of `contexts` (in a process of that context), seed, serve `procfile`."""
     manage = [sys.executable, "manage.py"]
-    code, _ = run_foreground([*manage, "migrate", "--noinput"], env)
+    code = 0
+    for context in contexts:
+        if code == 0 and not signalled():
+            log(f"migrate with SHOP_CONTEXT={context}")
+            code, _ = run_foreground([*manage, "migrate", "--noinput"], {**env, "SHOP_CONTEXT": context})
     if code == 0 and not signalled():
         code, out = run_foreground([*manage, "seed_demo"], env, capture=True)
         print(out, end="", flush=True)
@@ -204,7 +249,7 @@ def migrate_seed_serve(env: dict[str, str], port: int) -> int:
     # `-e /dev/null`: no .env file may point the app elsewhere than the services started above.
     try:
         code, _ = run_foreground(
-            [sys.executable, "-m", "honcho", "start", "-f", "Procfile", "-e", os.devnull],
+            [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-e", os.devnull],
             {**env, "PYTHONUNBUFFERED": "1"},
         )
     finally:
@@ -274,7 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("exec needs a command: exec -- CMD ARGS...")
     port = int(os.environ.get("PORT") or 8000)
 
-    stack = Stack(DEVSTACK / "tmp" / str(os.getpid()) if throwaway else DEVSTACK, throwaway)
+    # Checked here too: `run` must not start a stack the shop then refuses.
+    topology = os.environ.get("SHOP_TOPOLOGY", "monolith").strip().lower()
+    if topology not in TOPOLOGIES:
+        parser.error(f"SHOP_TOPOLOGY={topology!r} is unknown: use one of {', '.join(TOPOLOGIES)}")
+
+    workdir = DEVSTACK / "tmp" / str(os.getpid()) if throwaway else DEVSTACK
+    stack = Stack(workdir, throwaway, databases_per_context=throwaway or topology == "services")
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
@@ -284,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             check_port_free(port)
         stack.workdir.mkdir(parents=True, exist_ok=True)
         stack.start()
-        return run_foreground(command, child_env(stack.env))[0] if throwaway else run(stack, port)
+        if throwaway:
+            return run_foreground(command, child_env(stack.env))[0]
+        return run(stack, port, services=topology == "services")
     except Interrupted as exc:
         return 128 + exc.args[0] if throwaway else 0
     except (DevstackError, procs.ProcError) as exc:

@@ -1,9 +1,10 @@
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
+from django.db import connections, transaction
 from rest_framework.authtoken.models import Token
 
 from customers import selectors as customer_selectors
@@ -33,8 +34,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="show what would be created, change nothing")
 
-    @transaction.atomic
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        # One transaction in each database (in the services topology, customers and products are in
+        # databases of their own): a dry run rolls back all of them, and the events announced too.
+        with ExitStack() as transactions:
+            for alias in connections:
+                transactions.enter_context(transaction.atomic(using=alias))
+            self._seed(dry_run=dry_run)
+
+    def _seed(self, *, dry_run: bool) -> None:
         prefix, verb = ("[dry run] would create ", "would create") if dry_run else ("", "created")
         token = self._demo_user()
         customers = products = 0
@@ -51,7 +59,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{prefix}product {sku}: {stock} at {price}")
         self.stdout.write(f"{verb} {customers} customers and {products} products")
         if dry_run:
-            transaction.set_rollback(True)  # the events they announced go too: nothing is sent
+            for alias in connections:
+                transaction.set_rollback(True, using=alias)  # the events they announced go too: nothing is sent
             return
         self.stdout.write(f"Demo user: {DEMO_USER} / {DEMO_PASSWORD}")
         self.stdout.write(f"Demo API token: {token}")
