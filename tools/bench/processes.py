@@ -45,8 +45,19 @@ class Processes:
         schedule = str(self.logdir / "beat-schedule")
         return self._start("beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "--schedule", schedule])
 
-    def relay(self) -> Proc:
-        return self._start("relay", [sys.executable, "manage.py", "relay_outbox"])
+    def relay(self, context: str = "orders") -> Proc:
+        """`relay_outbox` of `context`'s database (its SHOP_CONTEXT; in the monolith, the one database)."""
+        name = "relay" if context == "orders" else f"{context}-relay"
+        return self._start(name, [sys.executable, "manage.py", "relay_outbox"], SHOP_CONTEXT=context)
+
+    def event_consumer(self) -> Proc:
+        """`consume_events`: the participants' replies to the sagas (the services topology's)."""
+        return self._start("consume-events", [sys.executable, "manage.py", "consume_events"])
+
+    def participant(self, context: str) -> Proc:
+        """`run_participant <context>`, connected to that context's database only (SHOP_CONTEXT)."""
+        argv = [sys.executable, "manage.py", "run_participant", context]
+        return self._start(f"{context}-participant", argv, SHOP_CONTEXT=context)
 
     def web(self, workers: int) -> tuple[Proc, str]:
         """gunicorn with `workers` processes; returns it and its URL once /api/health answers 200."""
