@@ -221,7 +221,15 @@ def _refusals_and_relay_lag(
     }
 
 
-def end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Catalog) -> Report:
+def end_to_end(
+    args: argparse.Namespace,
+    observer: Observer,
+    processes: Processes,
+    catalog: Catalog,
+    p99_limit_ms: float | None = None,
+) -> Report:
+    """The ladder of rates; a rate is sustained while its p99 is under `p99_limit_ms` (default
+    e2e.SUSTAINED_P99_MS)."""
     from . import e2e
     from .workload import plan
 
@@ -231,13 +239,13 @@ def end_to_end(args: argparse.Namespace, observer: Observer, processes: Processe
     warm_up = min(WARM_UP, args.sagas)
     e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), 10, warm_up / 10, args.timeout)
     web_cpu_ms: dict[float, float] = {}  # by rate: gunicorn's CPU time per order accepted
+    limit = e2e.SUSTAINED_P99_MS if p99_limit_ms is None else p99_limit_ms
 
     def measure(rate: float) -> e2e.RateRun:
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
         cpu_before = cpu_seconds([web])
-        run = e2e.run_rate(
-            observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds, args.timeout
-        )
+        planned = plan(catalog, 500, seed=int(rate))
+        run = e2e.run_rate(observer, url, token, planned, rate, args.rate_seconds, args.timeout, limit)
         web_cpu_ms[rate] = (cpu_seconds([web]) - cpu_before) * 1000 / max(run.accepted, 1)
         return run
 
@@ -256,6 +264,7 @@ def end_to_end(args: argparse.Namespace, observer: Observer, processes: Processe
     return {
         "e2e_runs": [vars(r) | {"sustained": r.sustained, "web_cpu_ms_per_order": web_cpu_ms[r.rate]} for r in runs],
         "e2e_sustained_per_s": sustained,
+        "e2e_p99_limit_ms": runs[0].p99_limit_ms,
         "e2e_at_rate": half.rate,
         "e2e_p50_ms": half.p50_ms,
         "e2e_p99_ms": half.p99_ms,

@@ -5,6 +5,7 @@ No Django."""
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -77,8 +78,11 @@ class Processes:
         self.started.remove(proc)
 
     def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            proc.stop()
+        """Every process at once: each waits for its own stop (up to 20 s), so one by one the
+        services topology's ten would take half a minute."""
+        if self.started:
+            with ThreadPoolExecutor(max_workers=len(self.started)) as stopping:
+                list(stopping.map(Proc.stop, self.started))
         self.started.clear()
 
 

@@ -84,6 +84,12 @@ class Observer:
         savepoints = sum(calls for query, calls in rows if _starts(query, SAVEPOINT_PREFIXES))
         return Counters(commits, statements, savepoints)
 
+    def commits_by_database(self) -> dict[str, int]:
+        """Commits so far in each counted database (the observer's own included: see `transactions`)."""
+        time.sleep(STATS_FLUSH_SECONDS)
+        rows = self.query("SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY(%s)", [self.counted])
+        return {name: int(commits) for name, commits in rows}
+
     def server_version(self) -> str:
         return str(self.value("SHOW server_version"))
 
