@@ -18,7 +18,7 @@ from tools import procs
 from tools.procs import Proc
 
 from .console import log
-from .processes import Processes, cpu_seconds, rss_bytes
+from .processes import CpuMeter, Processes, cpu_seconds, rss_bytes, server_pids
 from .server import Observer
 
 if TYPE_CHECKING:  # bench.workload needs Django set up, which run_all does
@@ -160,8 +160,12 @@ def engine_happy(args: argparse.Namespace, observer: Observer, workers: list[Pro
     from .workload import plan
 
     log(f"engine: {args.sagas} sagas, happy path")
+    servers = CpuMeter(server_pids)
     happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
+    servers_cpu = servers.ms_per(args.sagas)
     return {
+        "postgres_cpu_ms_per_saga": servers_cpu["postgres"],
+        "broker_cpu_ms_per_saga": servers_cpu["broker"],
         "engine_sagas_per_s": happy.sagas_per_s,
         "commits_per_saga": happy.commits_per_saga,
         "statements_per_saga": happy.statements_per_saga,

@@ -4,10 +4,13 @@ No Django."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tools import procs
 from tools.procs import Proc
@@ -96,6 +99,35 @@ def cpu_seconds(workers: list[Proc]) -> float:
     """CPU time (user and system) the workers and their pool processes have used so far: a figure
     of the engine's cost that other work on the machine disturbs less than its rate."""
     return sum(procs.cpu_seconds(pid) for w in workers for pid in procs.with_children(w.pid))
+
+
+def server_pids() -> dict[str, list[int]]:
+    """The processes of the database server (the postmaster and its backends) and of the Kafka
+    broker the run uses, where they listen on this machine (the devstack's); [] elsewhere."""
+    addresses = {
+        "postgres": urlsplit(os.environ["DATABASE_URL"]).port or 5432,
+        "broker": int(os.environ["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)[1]),
+    }
+    listeners = {name: procs.listener_pid(port) for name, port in addresses.items()}
+    return {name: procs.with_children(pid) if pid else [] for name, pid in listeners.items()}
+
+
+class CpuMeter:
+    """CPU time of groups of processes from now on: `groups()` is read at the start and at the end
+    (a database server's backends come and go); a process gone by the end is not counted."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]]):
+        self.groups = groups
+        self.before = {name: {pid: procs.cpu_seconds(pid) for pid in pids} for name, pids in groups().items()}
+
+    def ms_per(self, count: int) -> dict[str, float]:
+        """Each group's milliseconds of CPU since the start, per one of `count` (sagas)."""
+        spent = {}
+        for name, pids in self.groups().items():
+            before = self.before.get(name, {})
+            seconds = sum(procs.cpu_seconds(pid) - before.get(pid, 0.0) for pid in pids)
+            spent[name] = seconds * 1000 / count
+        return spent
 
 
 def rss_bytes(workers: list[Proc]) -> int:

@@ -49,12 +49,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         default=500,
         help="sagas of the services topology's engine run (default 500; 0: the monolith alone)",
     )
+    add(
+        "--services-rates",
+        default="2,5,10,20,40",
+        help="the services topology's end-to-end rates (default 2,5,10,20,40)",
+    )
     add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
     add("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     add("--keep-database", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)
     args.ceiling_processes = [int(n) for n in args.ceiling_processes.split(",")]
     args.rates = [float(r) for r in args.rates.split(",")]
+    args.services_rates = [float(r) for r in args.services_rates.split(",")]
     return args
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from tools import procs
-from tools.procs import Proc
+from tools.procs import Proc, with_children
 
 from .console import log
-from .processes import Processes, cpu_seconds
+from .processes import CpuMeter, Processes
 from .server import Observer
 
 Report = dict[str, Any]
@@ -61,7 +61,7 @@ def main(spec_path: Path, out_path: Path) -> None:
 
     spec = json.loads(spec_path.read_text())
     args = argparse.Namespace(**spec["args"])
-    args.sagas = args.services_sagas  # the phases' engine run, at this topology's size
+    args.sagas, args.rates = args.services_sagas, args.services_rates  # the phases' runs, at this topology's sizes
     logdir = Path(spec["logdir"])
     logdir.mkdir(parents=True, exist_ok=True)
     orders_url = os.environ["ORDERS_DATABASE_URL"]
@@ -85,18 +85,17 @@ def _measure(args: argparse.Namespace, observer: Observer, processes: Processes,
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
     warm_up_engine(observer, catalog, min(WARM_UP, args.sagas), args.timeout)
-    cpu_before, commits_before, own_before = (
-        cpu_seconds(messaging),
-        observer.commits_by_database(),
-        observer.transactions,
+    commits_before, own_before = observer.commits_by_database(), observer.transactions
+    meter = CpuMeter(
+        lambda: {kind: [pid for p in procs for pid in with_children(p.pid)] for kind, procs in messaging.items()}
     )
     report = engine_happy(args, observer, workers, catalog)
+    report.update({f"{kind}_cpu_ms_per_saga": ms for kind, ms in meter.ms_per(args.sagas).items()})
     commits = observer.commits_by_database()
     commits[databases["orders"]] -= observer.transactions - own_before  # the observer's polls
     report["commits_per_saga_by_context"] = {
         context: (commits[name] - commits_before[name]) / args.sagas for context, name in databases.items()
     }
-    report["messaging_cpu_ms_per_saga"] = (cpu_seconds(messaging) - cpu_before) * 1000 / args.sagas
     alone, saga_ids = sagas_alone(args, observer, catalog)
     urls = {context: os.environ[f"{context.upper()}_DATABASE_URL"] for context in CONTEXTS}
     report.update(alone, hops=hops.breakdown(urls, saga_ids))
@@ -107,12 +106,14 @@ def _measure(args: argparse.Namespace, observer: Observer, processes: Processes,
     return report
 
 
-def _messaging_processes(processes: Processes) -> list[Proc]:
-    """What the services topology runs beside orders' workers: each context's relay, each
-    participant's consumer, and orders' consumer of the participants' replies."""
-    relays = [processes.relay(context) for context in CONTEXTS]
-    participants = [processes.participant(context) for context in PARTICIPANT_CONTEXTS]
-    return [*relays, *participants, processes.event_consumer()]
+def _messaging_processes(processes: Processes) -> dict[str, list[Proc]]:
+    """What the services topology runs beside orders' workers, by kind: each context's relay,
+    each participant's consumer, and orders' consumer of the participants' replies."""
+    return {
+        "relays": [processes.relay(context) for context in CONTEXTS],
+        "participants": [processes.participant(context) for context in PARTICIPANT_CONTEXTS],
+        "consume_events": [processes.event_consumer()],
+    }
 
 
 if __name__ == "__main__":
