@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         if not os.environ.get(name):
             log(f"{name} is not set: run `make bench` (or `python -m tools.devstack exec -- python -m tools.bench`)")
             return 2
+    # Both topologies, whatever the caller's SHOP_TOPOLOGY: the monolith in this process, the
+    # services topology in a child process of its own (tools/bench/topology.py).
+    os.environ["SHOP_TOPOLOGY"] = "monolith"
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d_%H%M%S}_{os.getpid()}"  # two runs at once get two databases
     logdir = args.reports / f"bench-{run_id}-logs"
