@@ -51,8 +51,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     add(
         "--services-rates",
-        default="2,5,10,20,40",
-        help="the services topology's end-to-end rates (default 2,5,10,20,40)",
+        default="1,3,5,10,20,40",
+        help="the services topology's end-to-end rates (default 1,3,5,10,20,40)",
     )
     add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
     add("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
