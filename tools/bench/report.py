@@ -194,7 +194,7 @@ def _number(value: Any) -> str:
 
 def _ratio(value: Any, reference: Any) -> float | None:
     numbers = isinstance(value, int | float) and isinstance(reference, int | float)
-    return value / reference if numbers and reference else None
+    return value / reference if numbers and abs(reference) >= 0.05 else None  # none of a reference shown as 0.0
 
 
 def _ceiling_differences(report: Report) -> list[str]:
