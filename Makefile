@@ -44,7 +44,7 @@ clean-devstack: ## delete .devstack/ (the embedded PostgreSQL's data, logs)
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: $(VENV)/.installed ## every benchmark (6 minutes on a quiet 2-core machine), the table, reports/bench-*.json (BENCH_ARGS="--sagas 500 --grown 100000")
+bench: $(VENV)/.installed ## every benchmark, monolith and services topologies (9 minutes on a quiet 2-core machine), the table, reports/bench-*.json (BENCH_ARGS="--sagas 500 --grown 100000")
 	$(PY) -m tools.devstack exec -- $(PY) -m tools.bench $(BENCH_ARGS)
 
 bench-relay: $(VENV)/.installed ## measure the outbox relay's throughput (messages/s)

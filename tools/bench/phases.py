@@ -6,7 +6,10 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +18,14 @@ from tools import procs
 from tools.procs import Proc
 
 from .console import log
-from .processes import Processes, cpu_seconds, rss_bytes
+from .processes import CpuMeter, Processes, cpu_seconds, rss_bytes, server_pids
 from .server import Observer
 
 if TYPE_CHECKING:  # bench.workload needs Django set up, which run_all does
     from .workload import Catalog
 
 Report = dict[str, Any]
+ALONE = 10  # sagas run one at a time, for a saga's latency with nothing queued
 WARM_UP = 30  # orders placed before the engine and the web are measured (no more than a run's sagas)
 # Tables the sagas fill; emptied before the engine's first run, so that it starts on empty tables.
 SAGA_TABLES = (
@@ -51,27 +55,47 @@ def shared_env(run_id: str, database_url: str) -> dict[str, str]:
     }
 
 
-def run_all(args: argparse.Namespace, run_id: str, started: datetime, database_url: str, logdir: Path) -> None:
+def run_all(args: argparse.Namespace, run_id: str, started: datetime, server_url: str, logdir: Path) -> None:
+    """The monolith's benchmarks on a database of the run's own, then the services topology's
+    (tools/bench/topology.py) on four more; one report of both."""
+    from . import topology
+
+    with procs.run_database(server_url, f"bench_{run_id}", keep=args.keep_database, log=log) as database_url:
+        log(f"database bench_{run_id}, process logs in {logdir}")
+        with harness(run_id, database_url, logdir) as (observer, processes, topics):
+            report = _measure(args, observer, processes, database_url, topics)
+            processes.stop_all()  # the services topology is measured on a machine the monolith left quiet
+            report.update(_context(args, observer, started))
+    if args.services_sagas:
+        report["services"] = topology.run(args, run_id, server_url, logdir)
+    _publish(report, args.reports / f"bench-{run_id}.json")
+
+
+@contextmanager
+def harness(
+    run_id: str, database_url: str, logdir: Path, counted: Sequence[str] = ()
+) -> Iterator[tuple[Observer, Processes, dict[str, str]]]:
+    """Django set up in this process on the run's database(s), the observer of the `counted`
+    databases (default: that one), and the processes to start, stopped at the end."""
     os.environ.update(shared_env(run_id, database_url))
     children_log_level = os.environ.get("LOG_LEVEL", "INFO")  # the workers' INFO lines count their tasks
     os.environ["LOG_LEVEL"] = "WARNING"  # not a line per order placed here
     topics = _django_for_run(run_id)
     topics_env = {f"KAFKA_TOPIC_{role.upper()}": name for role, name in topics.items()}
     env = procs.with_venv_on_path({**os.environ, **topics_env, "LOG_LEVEL": children_log_level})
-    observer = Observer(database_url)
+    observer = Observer(database_url, counted)
     processes = Processes(env, logdir)
     try:
-        report = _measure(args, observer, processes, database_url, topics)
+        yield observer, processes, topics
     finally:
         processes.stop_all()
-    report.update(_context(args, observer, started))
-    observer.close()
-    _publish(report, args.reports / f"bench-{run_id}.json")
+        observer.close()
+        os.environ["LOG_LEVEL"] = children_log_level  # for the processes started after (the services topology's)
 
 
 def _django_for_run(run_id: str) -> dict[str, str]:
-    """Django set up in this process on the run's database, migrated; the run's Kafka topics, its
-    own (`bench-<run_id>.<role>`), by role."""
+    """Django set up in this process on the run's database(s), each migrated; the run's Kafka
+    topics, its own (`bench-<run_id>.<role>`), by role."""
     import django
 
     django.setup()
@@ -80,7 +104,8 @@ def _django_for_run(run_id: str) -> dict[str, str]:
 
     from saga.messaging.catalog import catalog
 
-    call_command("migrate", verbosity=0)
+    for alias in settings.DATABASES:  # the monolith's one; the services topology's, one per context
+        call_command("migrate", database=alias, verbosity=0)
     settings.KAFKA_TOPICS = {role: f"bench-{run_id}.{role}" for role in catalog.roles()}
     return dict(settings.KAFKA_TOPICS)
 
@@ -98,14 +123,15 @@ def _measure(
     workers = processes.workers(args.workers, args.concurrency)
     processes.beat()
     warm_up = min(WARM_UP, args.sagas)
-    _warm_up_engine(observer, catalog, warm_up, args.timeout)
-    report.update(_engine(args, observer, workers, catalog))
+    warm_up_engine(observer, catalog, warm_up, args.timeout)
+    report.update(engine_happy(args, observer, workers, catalog))
     report["engine_rows_per_saga"] = _rows_per_saga(observer, warm_up + args.sagas, dict.fromkeys(SAGA_TABLES, 0))
     report["engine_ratio"] = report["engine_sagas_per_s"] / report["ceiling_sagas_per_s"]
     report.update(_relay(args, observer))
     relay_proc = processes.relay()
     report.update(_refusals_and_relay_lag(args, observer, workers, catalog))
-    report.update(_end_to_end(args, observer, processes, catalog))
+    report.update(sagas_alone(args, observer, catalog)[0])
+    report.update(end_to_end(args, observer, processes, catalog))
     processes.stop(relay_proc)
     report.update(_growth(args, observer, workers, catalog))
     report["grown_ratio"] = report["engine_grown_sagas_per_s"] / report["engine_sagas_per_s"]
@@ -128,14 +154,18 @@ def _ceiling(args: argparse.Namespace, catalog: Catalog, database_url: str, topi
     }
 
 
-def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
+def engine_happy(args: argparse.Namespace, observer: Observer, workers: list[Proc], catalog: Catalog) -> Report:
     """The happy run, with nothing but the workers and beat on the database."""
     from . import engine
     from .workload import plan
 
     log(f"engine: {args.sagas} sagas, happy path")
+    servers = CpuMeter(server_pids)
     happy = engine.run(observer, workers, plan(catalog, args.sagas, seed=10), args.timeout)
+    servers_cpu = servers.ms_per(args.sagas)
     return {
+        "postgres_cpu_ms_per_saga": servers_cpu["postgres"],
+        "broker_cpu_ms_per_saga": servers_cpu["broker"],
         "engine_sagas_per_s": happy.sagas_per_s,
         "commits_per_saga": happy.commits_per_saga,
         "statements_per_saga": happy.statements_per_saga,
@@ -146,6 +176,16 @@ def _engine(args: argparse.Namespace, observer: Observer, workers: list[Proc], c
         "extra_doorbells_pct": (happy.tasks_per_saga - 1) * 100,
         "engine_outcomes": happy.outcomes,
     }
+
+
+def sagas_alone(args: argparse.Namespace, observer: Observer, catalog: Catalog) -> tuple[Report, list[str]]:
+    """A saga's own latency: ALONE sagas, each placed once the one before has finished; the median
+    milliseconds from placing to the end, and the sagas' ids."""
+    from .workload import one_at_a_time, plan
+
+    log(f"one saga at a time: {ALONE} sagas")
+    saga_ids, latencies = one_at_a_time(observer, plan(catalog, ALONE, seed=14), args.timeout)
+    return {"alone_ms": statistics.median(latencies)}, saga_ids
 
 
 def _relay(args: argparse.Namespace, observer: Observer) -> Report:
@@ -185,7 +225,15 @@ def _refusals_and_relay_lag(
     }
 
 
-def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Processes, catalog: Catalog) -> Report:
+def end_to_end(
+    args: argparse.Namespace,
+    observer: Observer,
+    processes: Processes,
+    catalog: Catalog,
+    p99_limit_ms: float | None = None,
+) -> Report:
+    """The ladder of rates; a rate is sustained while its p99 is under `p99_limit_ms` (default
+    e2e.SUSTAINED_P99_MS)."""
     from . import e2e
     from .workload import plan
 
@@ -195,13 +243,13 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     warm_up = min(WARM_UP, args.sagas)
     e2e.run_rate(observer, url, token, plan(catalog, warm_up, seed=8), 10, warm_up / 10, args.timeout)
     web_cpu_ms: dict[float, float] = {}  # by rate: gunicorn's CPU time per order accepted
+    limit = e2e.SUSTAINED_P99_MS if p99_limit_ms is None else p99_limit_ms
 
     def measure(rate: float) -> e2e.RateRun:
         log(f"end to end: {rate:g} orders/s for {args.rate_seconds:g} s")
         cpu_before = cpu_seconds([web])
-        run = e2e.run_rate(
-            observer, url, token, plan(catalog, 500, seed=int(rate)), rate, args.rate_seconds, args.timeout
-        )
+        planned = plan(catalog, 500, seed=int(rate))
+        run = e2e.run_rate(observer, url, token, planned, rate, args.rate_seconds, args.timeout, limit)
         web_cpu_ms[rate] = (cpu_seconds([web]) - cpu_before) * 1000 / max(run.accepted, 1)
         return run
 
@@ -220,6 +268,7 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     return {
         "e2e_runs": [vars(r) | {"sustained": r.sustained, "web_cpu_ms_per_order": web_cpu_ms[r.rate]} for r in runs],
         "e2e_sustained_per_s": sustained,
+        "e2e_p99_limit_ms": runs[0].p99_limit_ms,
         "e2e_at_rate": half.rate,
         "e2e_p50_ms": half.p50_ms,
         "e2e_p99_ms": half.p99_ms,
@@ -227,7 +276,7 @@ def _end_to_end(args: argparse.Namespace, observer: Observer, processes: Process
     }
 
 
-def _warm_up_engine(observer: Observer, catalog: Catalog, sagas: int, timeout: float) -> None:
+def warm_up_engine(observer: Observer, catalog: Catalog, sagas: int, timeout: float) -> None:
     """A few sagas first, unmeasured: the pool processes' first tasks import and connect."""
     from .workload import place, plan, wait_until_settled
 

@@ -4,9 +4,13 @@ No Django."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tools import procs
 from tools.procs import Proc
@@ -45,8 +49,19 @@ class Processes:
         schedule = str(self.logdir / "beat-schedule")
         return self._start("beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "--schedule", schedule])
 
-    def relay(self) -> Proc:
-        return self._start("relay", [sys.executable, "manage.py", "relay_outbox"])
+    def relay(self, context: str = "orders") -> Proc:
+        """`relay_outbox` of `context`'s database (its SHOP_CONTEXT; in the monolith, the one database)."""
+        name = "relay" if context == "orders" else f"{context}-relay"
+        return self._start(name, [sys.executable, "manage.py", "relay_outbox"], SHOP_CONTEXT=context)
+
+    def event_consumer(self) -> Proc:
+        """`consume_events`: the participants' replies to the sagas (the services topology's)."""
+        return self._start("consume-events", [sys.executable, "manage.py", "consume_events"])
+
+    def participant(self, context: str) -> Proc:
+        """`run_participant <context>`, connected to that context's database only (SHOP_CONTEXT)."""
+        argv = [sys.executable, "manage.py", "run_participant", context]
+        return self._start(f"{context}-participant", argv, SHOP_CONTEXT=context)
 
     def web(self, workers: int) -> tuple[Proc, str]:
         """gunicorn with `workers` processes; returns it and its URL once /api/health answers 200."""
@@ -66,8 +81,11 @@ class Processes:
         self.started.remove(proc)
 
     def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            proc.stop()
+        """Every process at once: each waits for its own stop (up to 20 s), so one by one the
+        services topology's ten would take half a minute."""
+        if self.started:
+            with ThreadPoolExecutor(max_workers=len(self.started)) as stopping:
+                list(stopping.map(Proc.stop, self.started))
         self.started.clear()
 
 
@@ -81,6 +99,35 @@ def cpu_seconds(workers: list[Proc]) -> float:
     """CPU time (user and system) the workers and their pool processes have used so far: a figure
     of the engine's cost that other work on the machine disturbs less than its rate."""
     return sum(procs.cpu_seconds(pid) for w in workers for pid in procs.with_children(w.pid))
+
+
+def server_pids() -> dict[str, list[int]]:
+    """The processes of the database server (the postmaster and its backends) and of the Kafka
+    broker the run uses, where they listen on this machine (the devstack's); [] elsewhere."""
+    addresses = {
+        "postgres": urlsplit(os.environ["DATABASE_URL"]).port or 5432,
+        "broker": int(os.environ["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)[1]),
+    }
+    listeners = {name: procs.listener_pid(port) for name, port in addresses.items()}
+    return {name: procs.with_children(pid) if pid else [] for name, pid in listeners.items()}
+
+
+class CpuMeter:
+    """CPU time of groups of processes from now on: `groups()` is read at the start and at the end
+    (a database server's backends come and go); a process gone by the end is not counted."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]]):
+        self.groups = groups
+        self.before = {name: {pid: procs.cpu_seconds(pid) for pid in pids} for name, pids in groups().items()}
+
+    def ms_per(self, count: int) -> dict[str, float]:
+        """Each group's milliseconds of CPU since the start, per one of `count` (sagas)."""
+        spent = {}
+        for name, pids in self.groups().items():
+            before = self.before.get(name, {})
+            seconds = sum(procs.cpu_seconds(pid) - before.get(pid, 0.0) for pid in pids)
+            spent[name] = seconds * 1000 / count
+        return spent
 
 
 def rss_bytes(workers: list[Proc]) -> int:

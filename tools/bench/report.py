@@ -92,6 +92,8 @@ def table(report: Report) -> str:
     rss = f"{report['rss_before_mb']:,.0f} / {report['rss_after_mb']:,.0f}"
     row(f"worker RSS before / after {s['rss_sagas']:,} sagas (MB)", rss)
     row(f"  extra doorbells in that burst of {s['rss_sagas']:,}", report["burst_extra_doorbells_pct"], " %")
+    if "services" in report:
+        lines += side_by_side(report, report["services"])
     lines += _ceiling_differences(report)
     lines += [f"WARNING: {run} run: {n} sagas FAILED" for run, n in _failures(report).items() if n]
     lines += ["", f"{'target':<46} {'wanted':>16} {'measured':>12}  verdict"]
@@ -103,6 +105,96 @@ def table(report: Report) -> str:
     if report.get("e2e_at_rate") is not None:
         lines.append(f"(*) measured at {report['e2e_at_rate']:g} orders/s")
     return "\n".join(lines)
+
+
+# The figures both topologies measure: (label, key, unit). The services topology's commits and
+# statements are those of its four databases together; its machine CPU counts every process.
+COMPARED = (
+    ("engine, happy path (sagas/s)", "engine_sagas_per_s"),
+    ("  commits per saga (server, every database)", "commits_per_saga"),
+    ("  statements per saga (server, every database)", "statements_per_saga"),
+    ("  savepoint statements per saga (server)", "savepoints_per_saga"),
+    ("  advance_saga tasks per saga", "tasks_per_saga"),
+    ("  machine CPU per saga (ms, all processes)", "machine_cpu_ms_per_saga"),
+    ("  of which the workers' (ms)", "worker_cpu_ms_per_saga"),
+    ("  of which PostgreSQL's (ms)", "postgres_cpu_ms_per_saga"),
+    ("  of which the Kafka broker's (ms)", "broker_cpu_ms_per_saga"),
+    ("  of which the relays' (ms)", "relays_cpu_ms_per_saga"),
+    ("  of which the participants' consumers' (ms)", "participants_cpu_ms_per_saga"),
+    ("  of which consume_events' (ms)", "consume_events_cpu_ms_per_saga"),
+    ("one saga alone, placed to finished (ms, median)", "alone_ms"),
+    ("e2e highest rate sustained (orders/s)", "e2e_sustained_per_s"),
+    ("  sustained: every order accepted, p99 under (ms)", "e2e_p99_limit_ms"),
+)
+
+
+def side_by_side(monolith: Report, services: Report) -> list[str]:
+    """The services topology's figures beside the monolith's, and the ratio services / monolith."""
+    lines = [
+        "",
+        f"services topology (a database per context, every participant remote through Kafka; "
+        f"{services['sagas']:,} sagas in its engine run)",
+        f"{'figure':<46} {'monolith':>14} {'services':>14} {'services/monolith':>18}",
+    ]
+
+    def row(label: str, mono: Any, serv: Any, ratio: float | None) -> None:
+        shown = f"{ratio:.2f}" if ratio is not None and math.isfinite(ratio) else ""
+        lines.append(f"{label:<46} {mono:>14} {serv:>14} {shown:>18}".rstrip())
+
+    by_context = services["commits_per_saga_by_context"]
+    for label, key in COMPARED:
+        mono, serv = monolith.get(key), services.get(key)
+        row(label, _number(mono), _number(serv), _ratio(serv, mono))
+        if key == "commits_per_saga":
+            lines.append(f"    {' / '.join(by_context)}: {' / '.join(f'{n:,.1f}' for n in by_context.values())}")
+    by_rate = {run["rate"]: run for run in monolith["e2e_runs"]}
+    for run in services["e2e_runs"]:
+        mono_run = by_rate.get(run["rate"])
+        mono = f"{mono_run['p50_ms']:,.0f} / {mono_run['p99_ms']:,.0f}" if mono_run else "n/a"
+        ratio = _ratio(run["p50_ms"], mono_run["p50_ms"]) if mono_run else None
+        row(f"e2e {run['rate']:g}/s: p50 / p99 ms", mono, f"{run['p50_ms']:,.0f} / {run['p99_ms']:,.0f}", ratio)
+        web = mono_run["web_cpu_ms_per_order"] if mono_run else None
+        row(
+            f"  web CPU per order at {run['rate']:g}/s (ms, gunicorn)",
+            _number(web),
+            _number(run["web_cpu_ms_per_order"]),
+            _ratio(run["web_cpu_ms_per_order"], web),
+        )
+    return lines + _hops(services["hops"])
+
+
+# The segments of a services saga alone (tools/bench/hops.py), as the table names them.
+HOPS = (
+    ("to_first_command", "placed -> first command (doorbell, first step)"),
+    ("orders_relay", "step's commit, orders' relay -> Kafka"),
+    ("to_participant", "Kafka -> the participant's inbox"),
+    ("participant", "the participant's transaction -> reply"),
+    ("participant_relay", "the participant's relay -> Kafka"),
+    ("to_orders", "Kafka -> orders' inbox (consume_events)"),
+    ("orders_next", "doorbell, step again -> next command (or end)"),
+)
+
+
+def _hops(hops: Report) -> list[str]:
+    """Where a services saga's time goes, alone: each remote step's round trip, mean ms."""
+    steps = hops["remote_steps"]
+    round_trip = sum(hops[key] for key, _label in HOPS[1:])
+    lines = [
+        "",
+        f"a services saga alone: {steps:g} remote steps of {round_trip:,.0f} ms each (mean ms per step)",
+        f"  {HOPS[0][1]:<60} {hops[HOPS[0][0]]:>8,.0f}   (once a saga)",
+    ]
+    lines += [f"  {label:<60} {hops[key]:>8,.0f}" for key, label in HOPS[1:]]
+    return lines
+
+
+def _number(value: Any) -> str:
+    return f"{value:,.1f}" if isinstance(value, int | float) and not math.isnan(value) else "n/a"
+
+
+def _ratio(value: Any, reference: Any) -> float | None:
+    numbers = isinstance(value, int | float) and isinstance(reference, int | float)
+    return value / reference if numbers and abs(reference) >= 0.05 else None  # none of a reference shown as 0.0
 
 
 def _ceiling_differences(report: Report) -> list[str]:
@@ -120,4 +212,5 @@ def _failures(report: Report) -> dict[str, int]:
     return {
         "happy": report.get("engine_outcomes", {}).get("FAILED", 0),
         "refusals": report.get("engine_refusals_outcomes", {}).get("FAILED", 0),
+        "services topology's happy": report.get("services", {}).get("engine_outcomes", {}).get("FAILED", 0),
     }

@@ -8,7 +8,10 @@
 4. the relay alone (tools/bench/relay.py); end to end through gunicorn at fixed rates (tools/bench/e2e.py);
 5. the engine again with many finished sagas in the tables (tools/bench/growth.py), and the workers'
    memory across many sagas;
-6. the table on stdout, the same as JSON in reports/bench-<time>.json.
+6. the services topology (SHOP_TOPOLOGY=services: a database per context, every participant
+   remote through Kafka): its engine and end to end, on four databases of the run's own
+   (tools/bench/topology.py);
+7. the table on stdout, both topologies side by side, the same as JSON in reports/bench-<time>.json.
 """
 
 from __future__ import annotations
@@ -40,12 +43,24 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     # engine about two hours: the defaults keep `make bench` near 10 minutes.
     add("--grown", type=int, default=200_000, help="finished sagas added before the growth run (default 200000)")
     add("--rss-sagas", type=int, default=2000, help="sagas between the two RSS readings (default 2000)")
+    add(
+        "--services-sagas",
+        type=int,
+        default=500,
+        help="sagas of the services topology's engine run (default 500; 0: the monolith alone)",
+    )
+    add(
+        "--services-rates",
+        default="1,3,5,10,20,40",
+        help="the services topology's end-to-end rates (default 1,3,5,10,20,40)",
+    )
     add("--timeout", type=float, default=900, help="seconds a run may go without a saga settling (default 900)")
     add("--reports", type=Path, default=procs.ROOT / "reports", help="where the JSON report goes")
     add("--keep-database", action="store_true", help="keep the run's database for inspection")
     args = parser.parse_args(argv)
     args.ceiling_processes = [int(n) for n in args.ceiling_processes.split(",")]
     args.rates = [float(r) for r in args.rates.split(",")]
+    args.services_rates = [float(r) for r in args.services_rates.split(",")]
     return args
 
 
@@ -55,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         if not os.environ.get(name):
             log(f"{name} is not set: run `make bench` (or `python -m tools.devstack exec -- python -m tools.bench`)")
             return 2
+    # Both topologies, whatever the caller's SHOP_TOPOLOGY: the monolith in this process, the
+    # services topology in a child process of its own (tools/bench/topology.py).
+    os.environ["SHOP_TOPOLOGY"] = "monolith"
     started = datetime.now(UTC)
     run_id = f"{started:%Y%m%d_%H%M%S}_{os.getpid()}"  # two runs at once get two databases
-    server_url, database = os.environ["DATABASE_URL"], f"bench_{run_id}"
     logdir = args.reports / f"bench-{run_id}-logs"
     logdir.mkdir(parents=True, exist_ok=True)
-    with procs.run_database(server_url, database, keep=args.keep_database, log=log) as database_url:
-        log(f"database {database}, process logs in {logdir}")
-        run_all(args, run_id, started, database_url, logdir)
+    run_all(args, run_id, started, os.environ["DATABASE_URL"], logdir)
     return 0

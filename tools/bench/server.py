@@ -42,12 +42,15 @@ class Counters:
 
 class Observer:
     """One autocommit connection to the bench database: polls and counter snapshots. Each query
-    is one transaction, counted, so that snapshots can subtract the observer's own."""
+    is one transaction, counted, so that snapshots can subtract the observer's own. The counters
+    add up the `counted` databases of the server (default: the bench database alone; in the
+    services topology, every context's), which the server's statistics views show from any of them."""
 
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, counted: Sequence[str] = ()):
         self.conn = connect(database_url)
         self.transactions = 0
         self.statements_available = self._enable_statements()
+        self.counted = list(counted) or [str(self.value("SELECT current_database()"))]
 
     def _enable_statements(self) -> bool:
         try:
@@ -68,17 +71,24 @@ class Observer:
 
     def counters(self) -> Counters:
         time.sleep(STATS_FLUSH_SECONDS)
-        commits = int(str(self.value("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")))
+        commits_sql = "SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = ANY(%s)"
+        commits = int(str(self.value(commits_sql, [self.counted])))
         if not self.statements_available:
             return Counters(commits, None, None)
         rows = self.query(
             "SELECT query, calls FROM pg_stat_statements "
-            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE %s",
-            [f"{MARK}%"],
+            "WHERE dbid IN (SELECT oid FROM pg_database WHERE datname = ANY(%s)) AND query NOT LIKE %s",
+            [self.counted, f"{MARK}%"],
         )
         statements = sum(calls for query, calls in rows if not _starts(query, TRANSACTION_CONTROL))
         savepoints = sum(calls for query, calls in rows if _starts(query, SAVEPOINT_PREFIXES))
         return Counters(commits, statements, savepoints)
+
+    def commits_by_database(self) -> dict[str, int]:
+        """Commits so far in each counted database (the observer's own included: see `transactions`)."""
+        time.sleep(STATS_FLUSH_SECONDS)
+        rows = self.query("SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY(%s)", [self.counted])
+        return {name: int(commits) for name, commits in rows}
 
     def server_version(self) -> str:
         return str(self.value("SHOW server_version"))

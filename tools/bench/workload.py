@@ -106,3 +106,14 @@ def wait_until_settled(observer: Observer, saga_ids: list[str], timeout: float) 
             moving, deadline = still_moving, time.monotonic() + timeout
         time.sleep(interval)
     raise TimeoutError(f"{moving} of {len(saga_ids)} sagas still moving, none settled in the last {timeout:.0f} s")
+
+
+def one_at_a_time(observer: Observer, planned: list[PlannedOrder], timeout: float) -> tuple[list[str], list[float]]:
+    """Place each order once the saga before it has finished (nothing queued behind another): the
+    sagas' ids and each one's milliseconds from its placing to its terminal state."""
+    saga_ids, latencies = [], []
+    for order in planned:
+        began, [saga_id] = place([order])
+        latencies.append((wait_until_settled(observer, [saga_id], timeout) - began) * 1000)
+        saga_ids.append(saga_id)
+    return saga_ids, latencies
