@@ -45,8 +45,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--topology",
         choices=TOPOLOGIES,
-        default="monolith",
-        help="monolith: one database for all (default); services: a database and processes per context",
+        default=os.environ.get("SHOP_TOPOLOGY") or "monolith",
+        help="monolith: one database for all; services: a database and processes per context "
+        "(default: SHOP_TOPOLOGY, else monolith)",
     )
     parser.add_argument("--duration", type=float, default=300, help="seconds of load and faults (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="the seed of the fault schedule and the clients' choices")
@@ -60,6 +61,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration < 30 or not 1 <= args.clients <= 64:
         parser.error("--duration must be at least 30 s, --clients between 1 and 64")
+    if args.topology not in TOPOLOGIES:  # (a default from SHOP_TOPOLOGY is not checked by choices)
+        parser.error(f"topology {args.topology!r}: choose {' or '.join(TOPOLOGIES)}")
     return args
 
 
