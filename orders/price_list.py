@@ -18,7 +18,7 @@ CENT = Decimal("0.01")
 
 def on_product_told(message: Envelope) -> None:
     """`product.created` / `product.updated`: its sku and price, at its version."""
-    told = message.message(ProductUpdated if message.type == ProductUpdated.TYPE else ProductCreated)
+    told = message.message(ProductEvent)  # created and updated carry the same fields
     _check(message, told)
     product = PricedProduct(id=told.id, sku=told.sku, price=told.price.quantize(CENT))
     services.product_price_keep(product=product, version=told.version, event_id=message.id)
